@@ -1,0 +1,21 @@
+with landed as (
+    select * from {{ source('sis', 'academic_sessions') }}
+    where _batch_id = {{ latest_landed_batch('sis') }}
+),
+
+renamed as (
+    select
+        _district_code as district_code,
+        "sourcedId" as session_sourced_id,
+        title as session_title,
+        type as session_type,
+        cast("startDate" as date) as start_date,
+        cast("endDate" as date) as end_date,
+        "parentSourcedId" as parent_session_sourced_id,
+        cast("schoolYear" as integer) as school_year,
+        _batch_id as batch_id,
+        _source_ref as source_ref
+    from landed
+)
+
+select * from renamed

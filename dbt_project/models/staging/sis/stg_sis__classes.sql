@@ -1,0 +1,25 @@
+with landed as (
+    select * from {{ source('sis', 'classes') }}
+    where _batch_id = {{ latest_landed_batch('sis') }}
+),
+
+renamed as (
+    select
+        _district_code as district_code,
+        "sourcedId" as class_sourced_id,
+        title as class_title,
+        grades as grade_levels,
+        "courseSourcedId" as course_sourced_id,
+        "classCode" as class_code,
+        "classType" as class_type,
+        location,
+        "schoolSourcedId" as school_sourced_id,
+        "termSourcedIds" as term_sourced_ids,
+        subjects,
+        periods,
+        _batch_id as batch_id,
+        _source_ref as source_ref
+    from landed
+)
+
+select * from renamed

@@ -1,0 +1,22 @@
+with landed as (
+    select * from {{ source('sis', 'enrollments') }}
+    where _batch_id = {{ latest_landed_batch('sis') }}
+),
+
+renamed as (
+    select
+        _district_code as district_code,
+        "sourcedId" as enrollment_sourced_id,
+        "classSourcedId" as class_sourced_id,
+        "schoolSourcedId" as school_sourced_id,
+        "userSourcedId" as user_sourced_id,
+        role,
+        {{ oneroster_bool('"primary"') }} as is_primary,
+        cast("beginDate" as date) as begin_date,
+        cast("endDate" as date) as end_date,
+        _batch_id as batch_id,
+        _source_ref as source_ref
+    from landed
+)
+
+select * from renamed

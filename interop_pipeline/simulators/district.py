@@ -1,0 +1,525 @@
+"""Synthetic district: the ground truth of who is who, enrolled where, taught by whom.
+
+Everything is drawn with numpy from one seeded generator, a column at a time (no per-student
+Python loops), so 100k students take seconds. The result is a `DistrictTruth` of Arrow tables;
+each source system's view (simulators/sis_oneroster.py, and later LMS and assessment vendors) is
+rendered from it separately, with that system's own IDs and codes. Tests and quality measures
+compare the warehouse against this truth; the pipeline never reads it.
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass, fields
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+from interop_pipeline.config import GeneratorRates
+from interop_pipeline.simulators.calendar import SchoolCalendar, build_calendar
+from interop_pipeline.simulators.names import FEMALE_GIVEN_NAMES, MALE_GIVEN_NAMES, SURNAMES
+
+GRADES = np.array(["KG", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12"])
+LEVELS = {  # level → (first grade index, last grade index, typical school size)
+    "elementary": (0, 5, 450),
+    "middle": (6, 8, 600),
+    "high": (9, 12, 850),
+}
+RACE_FLAG_COLUMNS = (
+    "AmericanIndianOrAlaskaNative",
+    "Asian",
+    "BlackOrAfricanAmerican",
+    "NativeHawaiianOrOtherPacificIslander",
+    "White",
+)
+
+
+@dataclass(frozen=True)
+class CatalogCourse:
+    code: str
+    title: str
+    subject: str
+    level: str
+    grades: tuple[int, ...]  # grade indexes that take it
+    elective: bool = False
+    homeroom: bool = False
+
+
+def _per_grade(level: str, code: str, title: str, subject: str, grades: range, **kw) -> list[CatalogCourse]:
+    return [
+        CatalogCourse(f"{code}{GRADES[g]}", f"{title} {GRADES[g]}", subject, level, (g,), **kw) for g in grades
+    ]
+
+
+# What each level's students take: every grade-specific core course of their grade, plus a number
+# of electives (ELECTIVES_PER_STUDENT) drawn from the level's elective list.
+COURSE_CATALOG: tuple[CatalogCourse, ...] = tuple(
+    _per_grade("elementary", "HR", "Homeroom Grade", "homeroom", range(0, 6), homeroom=True)
+    + _per_grade("elementary", "ART", "Art Grade", "Art", range(0, 6))
+    + _per_grade("elementary", "MUS", "Music Grade", "Music", range(0, 6))
+    + _per_grade("elementary", "PE", "Physical Education Grade", "Physical Education", range(0, 6))
+    + _per_grade("middle", "ELA", "English Language Arts", "English Language Arts", range(6, 9))
+    + _per_grade("middle", "MATH", "Mathematics", "Mathematics", range(6, 9))
+    + _per_grade("middle", "SCI", "Science", "Science", range(6, 9))
+    + _per_grade("middle", "SS", "Social Studies", "Social Studies", range(6, 9))
+    + _per_grade("middle", "PE", "Physical Education", "Physical Education", range(6, 9))
+    + [
+        CatalogCourse("MS-ART", "Art", "Art", "middle", (6, 7, 8), elective=True),
+        CatalogCourse("MS-BAND", "Band", "Music", "middle", (6, 7, 8), elective=True),
+        CatalogCourse("MS-SPAN", "Spanish Exploratory", "World Languages", "middle", (6, 7, 8), elective=True),
+        CatalogCourse("MS-TECH", "Technology", "Computer Science", "middle", (6, 7, 8), elective=True),
+    ]
+    + [
+        CatalogCourse(code, title, subject, "high", (g,))
+        for g, courses in {
+            9: [("ENG9", "English 9"), ("ALG1", "Algebra I"), ("BIO", "Biology"), ("WHIST", "World History")],
+            10: [("ENG10", "English 10"), ("GEOM", "Geometry"), ("CHEM", "Chemistry"), ("GEOG", "World Geography")],
+            11: [("ENG11", "English 11"), ("ALG2", "Algebra II"), ("PHYS", "Physics"), ("USHIST", "US History")],
+            12: [("ENG12", "English 12"), ("PRECALC", "Precalculus"), ("ENVSCI", "Environmental Science"),
+                 ("GOV", "Government and Economics")],
+        }.items()
+        for (code, title), subject in zip(
+            courses, ("English Language Arts", "Mathematics", "Science", "Social Studies"), strict=True
+        )
+    ]
+    + [
+        CatalogCourse("PE-HEALTH", "Physical Education and Health", "Physical Education", "high", (9, 10, 11, 12)),
+        CatalogCourse("SPAN1", "Spanish I", "World Languages", "high", (9, 10, 11, 12), elective=True),
+        CatalogCourse("ART1", "Art I", "Art", "high", (9, 10, 11, 12), elective=True),
+        CatalogCourse("BAND", "Concert Band", "Music", "high", (9, 10, 11, 12), elective=True),
+        CatalogCourse("CS1", "Computer Science Principles", "Computer Science", "high", (9, 10, 11, 12), elective=True),
+        CatalogCourse("JOURN", "Journalism", "English Language Arts", "high", (9, 10, 11, 12), elective=True),
+    ]
+)
+ELECTIVES_PER_STUDENT = {"elementary": 0, "middle": 1, "high": 2}
+
+
+@dataclass
+class DistrictTruth:
+    """Ground truth of one generated district; every table carries `district_code`."""
+
+    calendar: SchoolCalendar
+    schools: pa.Table
+    students: pa.Table
+    staff: pa.Table
+    school_enrollments: pa.Table
+    courses: pa.Table
+    sections: pa.Table
+    section_enrollments: pa.Table
+    staff_assignments: pa.Table
+
+    def tables(self) -> dict[str, pa.Table]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "calendar"}
+        out["calendar"] = self.calendar.days
+        out["sessions"] = self.calendar.sessions
+        return out
+
+
+def opaque_ids(rng: np.random.Generator, n: int, prefix: str = "") -> np.ndarray:
+    """n random 128-bit hex identifiers: stable for a seed, carrying no personal data."""
+    hex_ids = np.frombuffer(binascii.hexlify(rng.bytes(16 * n)), dtype="S32").astype(str)
+    return np.char.add(prefix, hex_ids) if prefix else hex_ids
+
+
+def unique_numbers(n: int, low: int, high: int, salt: int) -> np.ndarray:
+    """n distinct numbers in [low, high) that look random: an affine bijection of 0..n-1."""
+    span = high - low
+    multiplier = 7_919 * (salt % 1_000 + 1) + 1
+    while np.gcd(multiplier, span) != 1:
+        multiplier += 1
+    return low + (np.arange(n, dtype=np.int64) * multiplier + salt) % span
+
+
+def _pick(rng: np.random.Generator, pool: tuple[str, ...] | list[str], n: int) -> np.ndarray:
+    return np.asarray(pool)[rng.integers(0, len(pool), n)]
+
+
+def _random_days(rng: np.random.Generator, days: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """For each row, a random instructional day d with low <= d < high (indexes into `days`)."""
+    lo = np.searchsorted(days, low)
+    hi = np.maximum(np.searchsorted(days, high), lo + 1)
+    return days[np.minimum(lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64), len(days) - 1)]
+
+
+def _schools(district_code: str, lea_id: str, students_per_level: dict[str, int]) -> pa.Table:
+    rows = []
+    for level_no, (level, (first, last, size)) in enumerate(LEVELS.items(), start=1):
+        # At least two elementary schools so that within-district transfers occur in any district.
+        count = max(2 if level == "elementary" else 1, round(students_per_level[level] / size))
+        for i in range(count):
+            number = level_no * 100 + i + 1
+            rows.append(
+                {
+                    "district_code": district_code,
+                    "school_number": number,
+                    "sourced_id": f"org-{number}",
+                    "state_school_id": f"{lea_id}{number:04d}",
+                    "name": f"{SURNAMES[(number * 7) % len(SURNAMES)]} {level.title()} School",
+                    "level": level,
+                    "low_grade": str(GRADES[first]),
+                    "high_grade": str(GRADES[last]),
+                }
+            )
+    return pa.Table.from_pylist(rows)
+
+
+def generate_district(
+    students: int,
+    seed: int,
+    *,
+    district_code: str,
+    lea_id: str,
+    year_start: date,
+    year_end: date,
+    rates: GeneratorRates | None = None,
+) -> DistrictTruth:
+    """Draw a coherent district of `students` students; the same seed gives the same district."""
+    rates = rates or GeneratorRates()
+    rng = np.random.default_rng(seed)
+    calendar = build_calendar(year_start, year_end, rates.instructional_days, district_code)
+    days = calendar.instructional_days  # datetime64[D], sorted
+
+    grade = rng.integers(0, len(GRADES), students)
+    level_of_grade = np.empty(len(GRADES), dtype=object)
+    for level, (first, last, _) in LEVELS.items():
+        level_of_grade[first : last + 1] = level
+    level = level_of_grade[grade]
+    schools = _schools(district_code, lea_id, {lv: int((level == lv).sum()) for lv in LEVELS})
+
+    student_table = _students(rng, students, grade, district_code, year_start, rates)
+    enrollments = _school_spells(rng, schools, level, days, rates)
+    staff, school_staff = _staff(rng, schools, enrollments, district_code, rates)
+    courses, sections, section_enrollments, staff_assignments = _schedule(
+        rng, schools, enrollments, grade, school_staff, calendar, district_code, rates
+    )
+    spells = pa.table(
+        {
+            "district_code": pa.array([district_code] * len(enrollments["student"])),
+            "person_id": student_table["person_id"].take(pa.array(enrollments["student"])),
+            "school_sourced_id": schools["sourced_id"].take(pa.array(enrollments["school"])),
+            "entry_date": pa.array(enrollments["entry"]),
+            "exit_date": pa.array(enrollments["exit"], mask=np.isnat(enrollments["exit"])),
+            "entry_type": pa.array(enrollments["entry_type"]),
+            "exit_type": pa.array(enrollments["exit_type"], mask=enrollments["exit_type"] == ""),
+        }
+    )
+    # The student's current school is the school of their latest spell.
+    latest = np.full(students, -1)
+    latest[enrollments["student"]] = enrollments["school"]  # later spells overwrite earlier ones
+    student_table = student_table.append_column(
+        "school_sourced_id", schools["sourced_id"].take(pa.array(latest))
+    )
+    return DistrictTruth(
+        calendar=calendar,
+        schools=schools,
+        students=student_table,
+        staff=staff,
+        school_enrollments=spells,
+        courses=courses,
+        sections=_index_to_person(sections, "teacher_index", staff),
+        section_enrollments=_index_to_person(section_enrollments, "student_index", student_table),
+        staff_assignments=_index_to_person(staff_assignments, "staff_index", staff),
+    )
+
+
+def _index_to_person(table: pa.Table, index_column: str, people: pa.Table) -> pa.Table:
+    """Swap a row-index column for the person's truth key."""
+    position = table.schema.get_field_index(index_column)
+    person_ids = people["person_id"].take(table[index_column])
+    name = "teacher_person_id" if index_column == "teacher_index" else "person_id"
+    return table.set_column(position, name, person_ids)
+
+
+def _students(
+    rng: np.random.Generator, n: int, grade: np.ndarray, district_code: str, year_start: date, rates: GeneratorRates
+) -> pa.Table:
+    sex = rng.choice(np.array(["female", "male", "unspecified"]), n, p=[0.488, 0.509, 0.003])
+    female = sex == "female"
+    given = np.where(
+        female, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n)
+    )
+    middle_pool = np.where(female, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n))
+    has_middle = rng.random(n) < 0.7
+    family = _pick(rng, SURNAMES, n)
+
+    # Birth date: old enough for the grade on September 1 of the start year, some retained a year.
+    cohort_year = year_start.year - 6 - grade - (rng.random(n) < rates.retained)
+    birth = (
+        np.array([np.datetime64(f"{y}-09-02") for y in range(cohort_year.min(), cohort_year.max() + 1)])[
+            cohort_year - cohort_year.min()
+        ]
+        + rng.integers(0, 365, n).astype("timedelta64[D]")
+    )
+
+    categories = list(rates.race_ethnicity)
+    shares = np.array([rates.race_ethnicity[c] for c in categories], dtype=float)
+    race_ethnicity = np.asarray(categories)[rng.choice(len(categories), n, p=shares / shares.sum())]
+    hispanic = race_ethnicity == "HispanicOrLatino"
+    flags = {c: race_ethnicity == c for c in RACE_FLAG_COLUMNS}
+    # Hispanic students also report a race; two-or-more students report two.
+    hispanic_race = rng.choice(np.array(RACE_FLAG_COLUMNS), n, p=[0.03, 0.01, 0.03, 0.01, 0.92])
+    two_or_more = race_ethnicity == "TwoOrMoreRaces"
+    first_pick = rng.integers(0, len(RACE_FLAG_COLUMNS), n)
+    second_pick = (first_pick + rng.integers(1, len(RACE_FLAG_COLUMNS), n)) % len(RACE_FLAG_COLUMNS)
+    for i, column in enumerate(RACE_FLAG_COLUMNS):
+        flags[column] |= (hispanic & (hispanic_race == column)) | (two_or_more & ((first_pick == i) | (second_pick == i)))
+
+    economically_disadvantaged = rng.random(n) < rates.economically_disadvantaged
+    # McKinney-Vento students are categorically eligible for free meals.
+    homeless = rng.random(n) < rates.homeless
+    economically_disadvantaged |= homeless
+    idea = rng.random(n) < rates.idea
+    section_504 = ~idea & (rng.random(n) < rates.section_504 / max(1e-9, 1 - rates.idea))
+
+    local_id = np.char.zfill(unique_numbers(n, 10_000, 9_999_999, seed_salt(rng)).astype(str), 7)
+    state_id = unique_numbers(n, 1_000_000_000, 9_999_999_999, seed_salt(rng)).astype(str)
+    login = np.char.lower(np.char.add(np.char.add(np.char.add(given, "."), family), local_id))
+    return pa.table(
+        {
+            "district_code": pa.array([district_code] * n),
+            "person_id": pa.array(np.char.add("stu-", np.char.zfill(np.arange(1, n + 1).astype(str), 7))),
+            "sourced_id": pa.array(opaque_ids(rng, n)),
+            "local_id": pa.array(local_id),
+            "state_id": pa.array(state_id),
+            "first_name": pa.array(given),
+            "middle_name": pa.array(middle_pool, mask=~has_middle),
+            "last_name": pa.array(family),
+            "birth_date": pa.array(birth),
+            "sex": pa.array(sex),
+            "hispanic_or_latino": pa.array(hispanic),
+            **{f"race_{c}": pa.array(flags[c]) for c in RACE_FLAG_COLUMNS},
+            "race_ethnicity": pa.array(race_ethnicity),
+            "grade_level": pa.array(GRADES[grade]),
+            "english_learner": pa.array(rng.random(n) < rates.english_learner),
+            "idea": pa.array(idea),
+            "section_504": pa.array(section_504),
+            "economically_disadvantaged": pa.array(economically_disadvantaged),
+            "homeless": pa.array(homeless),
+            "username": pa.array(login),
+            "email": pa.array(np.char.add(login, f"@students.{district_code}.example.org")),
+        }
+    )
+
+
+def seed_salt(rng: np.random.Generator) -> int:
+    return int(rng.integers(1, 1_000_000))
+
+
+def _school_spells(
+    rng: np.random.Generator, schools: pa.Table, level: np.ndarray, days: np.ndarray, rates: GeneratorRates
+) -> dict[str, np.ndarray]:
+    """Each student's school enrolment spells: start-of-year or mid-year entry, withdrawal, and
+    transfers to another school of the same level (a second spell)."""
+    n = len(level)
+    school_level = np.asarray(schools["level"].to_pylist())
+    first_day, last_day = days[0], days[-1]
+    school = np.empty(n, dtype=np.int64)
+    alternative = np.full(n, -1)
+    for lv in LEVELS:
+        candidates = np.flatnonzero(school_level == lv)
+        members = np.flatnonzero(level == lv)
+        school[members] = candidates[rng.integers(0, len(candidates), len(members))]
+        if len(candidates) > 1:  # a different school of the same level to transfer to
+            offset = rng.integers(1, len(candidates), len(members))
+            position = np.searchsorted(candidates, school[members])
+            alternative[members] = candidates[(position + offset) % len(candidates)]
+
+    mid_year = rng.random(n) < rates.mid_year_entry
+    entry = np.where(
+        mid_year,
+        _random_days(rng, days, np.full(n, first_day + 10), np.full(n, last_day - 60)),
+        first_day,
+    )
+    transfers = (alternative >= 0) & (rng.random(n) < rates.transfer)
+    transfer_day = _random_days(rng, days, entry + 15, np.full(n, last_day - 20))
+    transfers &= transfer_day > entry
+    withdraws = rng.random(n) < rates.withdrawal
+    start_of_last_spell = np.where(transfers, transfer_day, entry)
+    withdraw_day = _random_days(rng, days, start_of_last_spell + 10, np.full(n, last_day))
+    withdraws &= withdraw_day > start_of_last_spell
+    exit_ = np.where(withdraws, withdraw_day, np.datetime64("NaT"))
+
+    # First spell for everyone; it ends the school day before a transfer.
+    before_transfer = days[np.maximum(np.searchsorted(days, transfer_day) - 1, 0)]
+    first_exit = np.where(transfers, before_transfer, exit_)
+    first_exit_type = np.where(transfers, "transfer_out", np.where(withdraws, "withdrawal", ""))
+    moved = np.flatnonzero(transfers)
+    return {
+        "student": np.concatenate([np.arange(n), moved]),
+        "school": np.concatenate([school, alternative[moved]]),
+        "entry": np.concatenate([entry, transfer_day[moved]]).astype("datetime64[D]"),
+        "exit": np.concatenate([first_exit, exit_[moved]]).astype("datetime64[D]"),
+        "entry_type": np.concatenate(
+            [np.where(mid_year, "mid_year_entry", "start_of_year"), np.full(len(moved), "transfer_in")]
+        ),
+        "exit_type": np.concatenate([first_exit_type, np.where(withdraws[moved], "withdrawal", "")]),
+    }
+
+
+def _staff(
+    rng: np.random.Generator,
+    schools: pa.Table,
+    spells: dict[str, np.ndarray],
+    district_code: str,
+    rates: GeneratorRates,
+) -> tuple[pa.Table, list[np.ndarray]]:
+    """Teachers by pupil/teacher ratio, a principal per school, a counselor per secondary school.
+    Returns the staff table and, per school, the row indexes of its teachers."""
+    enrolled = np.bincount(spells["school"], minlength=schools.num_rows)
+    roles, school_of = [], []
+    for s, level in enumerate(schools["level"].to_pylist()):
+        teachers = max(3, int(np.ceil(enrolled[s] / rates.pupil_teacher_ratio)))
+        extra = ["principal"] + (["counselor"] if level != "elementary" else [])
+        roles += ["teacher"] * teachers + extra
+        school_of += [s] * (teachers + len(extra))
+    n = len(roles)
+    roles_arr, school_arr = np.asarray(roles), np.asarray(school_of)
+    sex = rng.random(n) < 0.72  # three in four teachers are women
+    given = np.where(sex, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n))
+    family = _pick(rng, SURNAMES, n)
+    staff_id = np.char.add("T", np.char.zfill(unique_numbers(n, 10_000, 99_999, seed_salt(rng)).astype(str), 5))
+    login = np.char.lower(np.char.add(np.char.add(np.char.add(given, "."), family), np.char.lstrip(staff_id, "T")))
+    table = pa.table(
+        {
+            "district_code": pa.array([district_code] * n),
+            "person_id": pa.array(np.char.add("stf-", np.char.zfill(np.arange(1, n + 1).astype(str), 5))),
+            "sourced_id": pa.array(opaque_ids(rng, n)),
+            "staff_id": pa.array(staff_id),
+            "first_name": pa.array(given),
+            "last_name": pa.array(family),
+            "role": pa.array(roles_arr),
+            "school_sourced_id": schools["sourced_id"].take(pa.array(school_arr)),
+            "username": pa.array(login),
+            "email": pa.array(np.char.add(login, f"@{district_code}.example.org")),
+        }
+    )
+    teachers_by_school = [np.flatnonzero((school_arr == s) & (roles_arr == "teacher")) for s in range(schools.num_rows)]
+    return table, teachers_by_school
+
+
+def _schedule(
+    rng: np.random.Generator,
+    schools: pa.Table,
+    spells: dict[str, np.ndarray],
+    grade: np.ndarray,
+    teachers_by_school: list[np.ndarray],
+    calendar: SchoolCalendar,
+    district_code: str,
+    rates: GeneratorRates,
+) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """Courses per school, balanced sections per (school, course), a teacher per section, and
+    each spell's section enrolments over the spell's dates."""
+    school_level = np.asarray(schools["level"].to_pylist())
+    catalog = COURSE_CATALOG
+    # Offered courses: every catalog course of the school's level, at every school.
+    offered = [(s, c) for s in range(schools.num_rows) for c, course in enumerate(catalog) if course.level == school_level[s]]
+    offered_school = np.array([s for s, _ in offered])
+    offered_course = np.array([c for _, c in offered])
+    offering_index = {pair: i for i, pair in enumerate(offered)}
+
+    # Which catalog courses each spell takes: core courses of the student's grade + electives.
+    spell_grade = grade[spells["student"]]
+    rows_spell, rows_course = [], []
+    for c, course in enumerate(catalog):
+        if course.elective:
+            continue
+        takes = np.flatnonzero(
+            (school_level[spells["school"]] == course.level) & np.isin(spell_grade, course.grades)
+        )
+        rows_spell.append(takes)
+        rows_course.append(np.full(len(takes), c))
+    for level, count in ELECTIVES_PER_STUDENT.items():
+        electives = np.array([c for c, course in enumerate(catalog) if course.level == level and course.elective])
+        if count == 0 or len(electives) == 0:
+            continue
+        members = np.flatnonzero(school_level[spells["school"]] == level)
+        # Choice per student (not per spell): a transfer keeps the same electives.
+        preference = np.random.default_rng(rng.integers(1 << 32)).random((len(grade), len(electives)))
+        chosen = np.argsort(preference[spells["student"][members]], axis=1)[:, :count]
+        rows_spell.append(np.repeat(members, count))
+        rows_course.append(electives[chosen.ravel()])
+    spell_of = np.concatenate(rows_spell)
+    course_of = np.concatenate(rows_course)
+    offering = np.array([offering_index[(s, c)] for s, c in zip(spells["school"][spell_of], course_of)]) if len(
+        spell_of
+    ) else np.array([], dtype=np.int64)
+
+    # Balanced sections: shuffle within each offering, deal students round-robin.
+    order = np.lexsort((rng.random(len(offering)), offering))
+    group_sizes = np.bincount(offering, minlength=len(offered))
+    starts = np.concatenate([[0], np.cumsum(group_sizes)[:-1]])
+    rank = np.empty(len(offering), dtype=np.int64)
+    rank[order] = np.arange(len(offering)) - starts[offering[order]]
+    sections_per_offering = np.maximum(1, np.ceil(group_sizes / rates.section_size).astype(np.int64))
+    section_starts = np.concatenate([[0], np.cumsum(sections_per_offering)[:-1]])
+    section_of_row = section_starts[offering] + rank % sections_per_offering[offering]
+    n_sections = int(sections_per_offering.sum())
+    section_offering = np.repeat(np.arange(len(offered)), sections_per_offering)
+    section_number = np.arange(n_sections) - section_starts[section_offering] + 1
+
+    # Teachers: deal each school's sections round-robin over its teachers.
+    section_school = offered_school[section_offering]
+    section_teacher = np.empty(n_sections, dtype=np.int64)
+    for s, teachers in enumerate(teachers_by_school):
+        mine = np.flatnonzero(section_school == s)
+        section_teacher[mine] = teachers[np.arange(len(mine)) % len(teachers)]
+
+    course_ids = opaque_ids(rng, len(offered), "crs-")
+    section_ids = opaque_ids(rng, n_sections, "cls-")
+    school_ids = np.asarray(schools["sourced_id"].to_pylist())
+    catalog_code = np.array([c.code for c in catalog])
+    catalog_title = np.array([c.title for c in catalog])
+    catalog_grades = np.array([",".join(GRADES[list(c.grades)]) for c in catalog])
+    catalog_subject = np.array([c.subject for c in catalog])
+    catalog_homeroom = np.array([c.homeroom for c in catalog])
+    courses = pa.table(
+        {
+            "district_code": pa.array([district_code] * len(offered)),
+            "sourced_id": pa.array(course_ids),
+            "school_sourced_id": pa.array(school_ids[offered_school]),
+            "course_code": pa.array(catalog_code[offered_course]),
+            "title": pa.array(catalog_title[offered_course]),
+            "grades": pa.array(catalog_grades[offered_course]),
+            "subject": pa.array(catalog_subject[offered_course]),
+        }
+    )
+    section_course = offered_course[section_offering]
+    sections = pa.table(
+        {
+            "district_code": pa.array([district_code] * n_sections),
+            "sourced_id": pa.array(section_ids),
+            "course_sourced_id": pa.array(course_ids[section_offering]),
+            "school_sourced_id": pa.array(school_ids[section_school]),
+            "title": pa.array(
+                np.char.add(np.char.add(catalog_title[section_course], " - "), section_number.astype(str))
+            ),
+            "class_code": pa.array(
+                np.char.add(np.char.add(catalog_code[section_course], "-"), np.char.zfill(section_number.astype(str), 2))
+            ),
+            "class_type": pa.array(np.where(catalog_homeroom[section_course], "homeroom", "scheduled")),
+            "grades": pa.array(catalog_grades[section_course]),
+            "subject": pa.array(catalog_subject[section_course]),
+            "period": pa.array(((section_number - 1) % 7 + 1).astype(str)),
+            "teacher_index": pa.array(section_teacher),
+        }
+    )
+    section_enrollments = pa.table(
+        {
+            "district_code": pa.array([district_code] * len(spell_of)),
+            "student_index": pa.array(spells["student"][spell_of]),
+            "section_sourced_id": pa.array(section_ids[section_of_row]),
+            "school_sourced_id": pa.array(school_ids[spells["school"][spell_of]]),
+            "begin_date": pa.array(spells["entry"][spell_of]),
+            "end_date": pa.array(spells["exit"][spell_of], mask=np.isnat(spells["exit"][spell_of])),
+        }
+    )
+    staff_assignments = pa.table(
+        {
+            "district_code": pa.array([district_code] * n_sections),
+            "staff_index": pa.array(section_teacher),
+            "section_sourced_id": pa.array(section_ids),
+            "begin_date": pa.array(np.full(n_sections, calendar.instructional_days[0])),
+        }
+    )
+    return courses, sections, section_enrollments, staff_assignments

@@ -1,0 +1,51 @@
+"""Write a generated district to disk: ground truth apart from each system's view of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from interop_pipeline.config import DistrictConfig, OneRosterCsvSource
+from interop_pipeline.simulators.district import DistrictTruth, generate_district
+from interop_pipeline.simulators.sis_oneroster import write_sis_oneroster_bundle
+
+
+@dataclass
+class GeneratedDistrict:
+    truth: DistrictTruth
+    truth_dir: Path
+    drops: dict[str, Path]  # source name → file dropped
+
+
+def write_district(config: DistrictConfig, *, students: int, seed: int, out_dir: Path | None = None) -> GeneratedDistrict:
+    """Generate a district for `config` and write it under out_dir (default: the config's data dir):
+    truth/<table>.parquet, and each enabled source's drop in its drop folder."""
+    data_dir = (out_dir or config.data_dir).resolve()
+    truth = generate_district(
+        students,
+        seed,
+        district_code=config.district.code,
+        lea_id=config.district.lea_id,
+        year_start=config.school_year.start,
+        year_end=config.school_year.end,
+        rates=config.demo.rates,
+    )
+    truth_dir = data_dir / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in truth.tables().items():
+        pq.write_table(table, truth_dir / f"{name}.parquet")
+
+    drops: dict[str, Path] = {}
+    for name, source in config.enabled_sources().items():
+        if isinstance(source, OneRosterCsvSource):
+            drops[name] = write_sis_oneroster_bundle(
+                truth,
+                data_dir / source.drop_folder,
+                district_name=config.district.name,
+                lea_id=config.district.lea_id,
+                system_name=source.system_name,
+                as_of=config.school_year.end,
+            )
+    return GeneratedDistrict(truth=truth, truth_dir=truth_dir, drops=drops)

@@ -1,0 +1,307 @@
+"""The SIS's view of the district: a OneRoster 1.2 CSV bulk bundle, as an SIS export drops it.
+
+Program flags that OneRoster has no column for (English learner, IDEA, 504, economically
+disadvantaged, homeless) travel as `metadata.*` extension columns on demographics.csv, as SIS
+exports commonly do. Output is byte-for-byte deterministic for a given truth: fixed zip
+timestamps, fixed file order, so re-generating the same district yields the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from interop_pipeline.simulators.district import RACE_FLAG_COLUMNS, DistrictTruth
+
+ONEROSTER_12_FILES = (
+    "academicSessions categories classes classResources courses courseResources demographics "
+    "enrollments lineItemLearningObjectiveIds lineItems lineItemScoreScales orgs resources "
+    "resultLearningObjectiveIds results resultScoreScales roles scoreScales userProfiles "
+    "userResources users"
+).split()
+SIS_ID_PREFIX = "SIS"
+STATE_ID_PREFIX = "State"
+
+
+def _text(values) -> pa.Array:
+    """Any array → strings, nulls kept (written as empty fields); booleans lowercase."""
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    if pa.types.is_boolean(array.type):
+        return pc.if_else(array, "true", "false")
+    return pc.cast(array, pa.string())
+
+
+def _constant(value: str | None, n: int) -> pa.Array:
+    return pa.array([value] * n, type=pa.string())
+
+
+def _bulk_table(n: int, columns: dict[str, object]) -> pa.Table:
+    """A bulk-file table: sourcedId first, then blank status and dateLastModified, then the rest."""
+    items = list(columns.items())
+    ordered = [items[0], ("status", _constant(None, n)), ("dateLastModified", _constant(None, n)), *items[1:]]
+    return pa.table({name: _text(value) for name, value in ordered})
+
+
+def _orgs(truth: DistrictTruth, district_name: str, lea_id: str) -> pa.Table:
+    schools = truth.schools
+    n = schools.num_rows + 1
+    return _bulk_table(
+        n,
+        {
+            "sourcedId": ["org-district", *schools["sourced_id"].to_pylist()],
+            "name": [district_name, *schools["name"].to_pylist()],
+            "type": ["district"] + ["school"] * schools.num_rows,
+            "identifier": [lea_id, *schools["state_school_id"].to_pylist()],
+            "parentSourcedId": [None] + ["org-district"] * schools.num_rows,
+        },
+    )
+
+
+def _academic_sessions(truth: DistrictTruth) -> pa.Table:
+    s = truth.calendar.sessions
+    return _bulk_table(
+        s.num_rows,
+        {
+            "sourcedId": s["sourced_id"],
+            "title": s["title"],
+            "type": s["type"],
+            "startDate": s["start_date"],
+            "endDate": s["end_date"],
+            "parentSourcedId": s["parent_sourced_id"],
+            "schoolYear": s["school_year"],
+        },
+    )
+
+
+def _courses(truth: DistrictTruth) -> pa.Table:
+    c = truth.courses
+    school_year = truth.calendar.sessions["sourced_id"][0].as_py()
+    return _bulk_table(
+        c.num_rows,
+        {
+            "sourcedId": c["sourced_id"],
+            "schoolYearSourcedId": _constant(school_year, c.num_rows),
+            "title": c["title"],
+            "courseCode": c["course_code"],
+            "grades": c["grades"],
+            "orgSourcedId": c["school_sourced_id"],
+            "subjects": c["subject"],
+            "subjectCodes": _constant(None, c.num_rows),
+        },
+    )
+
+
+def _classes(truth: DistrictTruth) -> pa.Table:
+    s = truth.sections
+    terms = ",".join(truth.calendar.sessions.filter(pc.equal(truth.calendar.sessions["type"], "semester"))["sourced_id"].to_pylist())
+    return _bulk_table(
+        s.num_rows,
+        {
+            "sourcedId": s["sourced_id"],
+            "title": s["title"],
+            "grades": s["grades"],
+            "courseSourcedId": s["course_sourced_id"],
+            "classCode": s["class_code"],
+            "classType": s["class_type"],
+            "location": pc.binary_join_element_wise("Room ", s["period"], ""),
+            "schoolSourcedId": s["school_sourced_id"],
+            "termSourcedIds": _constant(terms, s.num_rows),
+            "subjects": s["subject"],
+            "subjectCodes": _constant(None, s.num_rows),
+            "periods": s["period"],
+        },
+    )
+
+
+def _users(truth: DistrictTruth) -> pa.Table:
+    st, sf = truth.students, truth.staff
+    n_students, n_staff = st.num_rows, sf.num_rows
+    n = n_students + n_staff
+    blank = _constant(None, n)
+    user_ids = pc.binary_join_element_wise(
+        f"{{{SIS_ID_PREFIX}:", st["local_id"], f"}},{{{STATE_ID_PREFIX}:", st["state_id"], "}", ""
+    )
+    staff_ids = pc.binary_join_element_wise(f"{{{SIS_ID_PREFIX}:", sf["staff_id"], "}", "")
+    return _bulk_table(
+        n,
+        {
+            "sourcedId": pa.concat_arrays([st["sourced_id"].combine_chunks(), sf["sourced_id"].combine_chunks()]),
+            "enabledUser": _constant("true", n),
+            "username": pa.concat_arrays([st["username"].combine_chunks(), sf["username"].combine_chunks()]),
+            "userIds": pa.concat_arrays([user_ids.combine_chunks(), staff_ids.combine_chunks()]),
+            "givenName": pa.concat_arrays([st["first_name"].combine_chunks(), sf["first_name"].combine_chunks()]),
+            "familyName": pa.concat_arrays([st["last_name"].combine_chunks(), sf["last_name"].combine_chunks()]),
+            "middleName": pa.concat_arrays([st["middle_name"].combine_chunks(), _constant(None, n_staff)]),
+            "identifier": pa.concat_arrays([st["local_id"].combine_chunks(), sf["staff_id"].combine_chunks()]),
+            "email": pa.concat_arrays([st["email"].combine_chunks(), sf["email"].combine_chunks()]),
+            "sms": blank,
+            "phone": blank,
+            "agentSourcedIds": blank,
+            "grades": pa.concat_arrays([st["grade_level"].combine_chunks(), _constant(None, n_staff)]),
+            "password": blank,
+            "userMasterIdentifier": pa.concat_arrays([st["state_id"].combine_chunks(), _constant(None, n_staff)]),
+            "preferredGivenName": blank,
+            "preferredMiddleName": blank,
+            "preferredFamilyName": blank,
+            "primaryOrgSourcedId": pa.concat_arrays(
+                [st["school_sourced_id"].combine_chunks(), sf["school_sourced_id"].combine_chunks()]
+            ),
+            "pronouns": blank,
+        },
+    )
+
+
+def _sourced_ids_of(people: pa.Table, person_ids: pa.ChunkedArray) -> pa.Array:
+    """Map truth person keys to the SIS sourcedIds of those people."""
+    return people["sourced_id"].take(pc.index_in(person_ids, value_set=people["person_id"]))
+
+
+def _roles(truth: DistrictTruth) -> pa.Table:
+    spells, staff = truth.school_enrollments, truth.staff
+    n_spells = spells.num_rows
+    n = n_spells + staff.num_rows
+    # Role sourcedIds only need to be stable and unique: derive them from their position.
+    return _bulk_table(
+        n,
+        {
+            "sourcedId": np.char.add("role-", np.arange(1, n + 1).astype(str)),
+            "userSourcedId": pa.concat_arrays(
+                [
+                    _sourced_ids_of(truth.students, spells["person_id"]).combine_chunks(),
+                    staff["sourced_id"].combine_chunks(),
+                ]
+            ),
+            "roleType": _constant("primary", n),
+            "role": pa.concat_arrays([_constant("student", n_spells), staff["role"].combine_chunks()]),
+            "beginDate": pa.concat_arrays(
+                [
+                    _text(spells["entry_date"]).combine_chunks(),
+                    _constant(str(truth.calendar.instructional_days[0]), staff.num_rows),
+                ]
+            ),
+            "endDate": pa.concat_arrays([_text(spells["exit_date"]).combine_chunks(), _constant(None, staff.num_rows)]),
+            "orgSourcedId": pa.concat_arrays(
+                [spells["school_sourced_id"].combine_chunks(), staff["school_sourced_id"].combine_chunks()]
+            ),
+            "userProfileSourcedId": _constant(None, n),
+        },
+    )
+
+
+def _enrollments(truth: DistrictTruth) -> pa.Table:
+    se, sa, sections = truth.section_enrollments, truth.staff_assignments, truth.sections
+    n_students, n_teachers = se.num_rows, sa.num_rows
+    n = n_students + n_teachers
+    return _bulk_table(
+        n,
+        {
+            "sourcedId": np.char.add("enr-", np.arange(1, n + 1).astype(str)),
+            "classSourcedId": pa.concat_arrays(
+                [se["section_sourced_id"].combine_chunks(), sa["section_sourced_id"].combine_chunks()]
+            ),
+            "schoolSourcedId": pa.concat_arrays(
+                [
+                    se["school_sourced_id"].combine_chunks(),
+                    sections["school_sourced_id"]
+                    .take(pc.index_in(sa["section_sourced_id"], value_set=sections["sourced_id"]))
+                    .combine_chunks(),
+                ]
+            ),
+            "userSourcedId": pa.concat_arrays(
+                [
+                    _sourced_ids_of(truth.students, se["person_id"]).combine_chunks(),
+                    _sourced_ids_of(truth.staff, sa["person_id"]).combine_chunks(),
+                ]
+            ),
+            "role": pa.concat_arrays([_constant("student", n_students), _constant("teacher", n_teachers)]),
+            "primary": pa.concat_arrays([_constant(None, n_students), _constant("true", n_teachers)]),
+            "beginDate": pa.concat_arrays(
+                [_text(se["begin_date"]).combine_chunks(), _text(sa["begin_date"]).combine_chunks()]
+            ),
+            "endDate": pa.concat_arrays([_text(se["end_date"]).combine_chunks(), _constant(None, n_teachers)]),
+        },
+    )
+
+
+def _demographics(truth: DistrictTruth) -> pa.Table:
+    st = truth.students
+    n = st.num_rows
+    blank = _constant(None, n)
+    race = {
+        "americanIndianOrAlaskaNative": "race_AmericanIndianOrAlaskaNative",
+        "asian": "race_Asian",
+        "blackOrAfricanAmerican": "race_BlackOrAfricanAmerican",
+        "nativeHawaiianOrOtherPacificIslander": "race_NativeHawaiianOrOtherPacificIslander",
+        "white": "race_White",
+    }
+    assert set(race.values()) == {f"race_{c}" for c in RACE_FLAG_COLUMNS}
+    return _bulk_table(
+        n,
+        {
+            "sourcedId": st["sourced_id"],
+            "birthDate": st["birth_date"],
+            "sex": st["sex"],
+            **{column: st[truth_column] for column, truth_column in race.items()},
+            "demographicRaceTwoOrMoreRaces": pc.equal(st["race_ethnicity"], "TwoOrMoreRaces"),
+            "hispanicOrLatinoEthnicity": st["hispanic_or_latino"],
+            "countryOfBirthCode": blank,
+            "stateOfBirthAbbreviation": blank,
+            "cityOfBirth": blank,
+            "publicSchoolResidenceStatus": blank,
+            # Extension columns: program flags the SIS exports beyond the standard.
+            "metadata.englishLearner": st["english_learner"],
+            "metadata.idea": st["idea"],
+            "metadata.section504": st["section_504"],
+            "metadata.economicallyDisadvantaged": st["economically_disadvantaged"],
+            "metadata.homeless": st["homeless"],
+        },
+    )
+
+
+def _csv_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    return sink.getvalue()
+
+
+def _manifest(present: list[str], system_name: str, system_code: str) -> bytes:
+    rows = [("manifest.version", "1.0"), ("oneroster.version", "1.2")]
+    rows += [(f"file.{name}", "bulk" if name in present else "absent") for name in ONEROSTER_12_FILES]
+    rows += [("source.systemName", system_name), ("source.systemCode", system_code)]
+    return _csv_bytes(pa.table({"propertyName": [r[0] for r in rows], "value": [r[1] for r in rows]}))
+
+
+def write_sis_oneroster_bundle(
+    truth: DistrictTruth, out_dir: Path, *, district_name: str, lea_id: str, system_name: str, as_of: date
+) -> Path:
+    """Write the SIS bulk export as `sis_oneroster_<as_of>.zip` in out_dir; returns its path."""
+    files = {
+        "orgs": _orgs(truth, district_name, lea_id),
+        "academicSessions": _academic_sessions(truth),
+        "courses": _courses(truth),
+        "classes": _classes(truth),
+        "users": _users(truth),
+        "roles": _roles(truth),
+        "enrollments": _enrollments(truth),
+        "demographics": _demographics(truth),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"sis_oneroster_{as_of.isoformat()}.zip"
+    temporary = path.with_suffix(".zip.partial")  # a drop-folder watcher must never see half a zip
+    stamp = (as_of.year, as_of.month, as_of.day, 0, 0, 0)
+    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        members = {"manifest.csv": _manifest(list(files), system_name, "sis")}
+        members |= {f"{name}.csv": _csv_bytes(table) for name, table in files.items()}
+        for member, payload in members.items():
+            info = zipfile.ZipInfo(member, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, payload)
+    temporary.replace(path)
+    return path
