@@ -1,0 +1,1 @@
+"""Extraction assets: one module per source system; they write only to the landing zone."""

@@ -1,0 +1,78 @@
+"""Release: publish the build warehouse for analysts, atomically, only after a good build.
+
+Analysts open data/published/warehouse.duckdb read-only. A release copies the checkpointed
+build file next to the published one and renames it into place, so readers see either the old
+file or the new one, never half of one; a failed run never reaches this step.
+"""
+
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from interop_pipeline.config import DistrictConfig
+from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
+
+# Tables whose row counts a release reports (and whose presence it verifies in the copy).
+RELEASE_TABLES = (
+    "dim_school",
+    "dim_student",
+    "dim_staff",
+    "dim_course",
+    "dim_section",
+    "fct_school_enrollment",
+    "fct_section_enrollment",
+)
+
+
+def table_counts(database: Path, tables: tuple[str, ...] = RELEASE_TABLES) -> dict[str, int]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {t: con.execute(f"select count(*) from main.{t}").fetchone()[0] for t in tables}
+
+
+def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
+    """Copy `build` to `published` atomically; returns the published table counts."""
+    # Fold the write-ahead log into the file so a byte copy is complete.
+    with duckdb.connect(str(build)) as con:
+        con.execute("checkpoint")
+    published.parent.mkdir(parents=True, exist_ok=True)
+    staged = published.with_name(f".{published.name}.{tag}.partial")
+    try:
+        shutil.copyfile(build, staged)
+        counts = table_counts(staged)  # the copy opens and holds every released table
+        os.replace(staged, published)
+    finally:
+        staged.unlink(missing_ok=True)
+    return counts
+
+
+def build_release_asset(config: DistrictConfig, upstream: list[AssetKey]):
+    @asset(
+        key=AssetKey("published_warehouse"),
+        deps=upstream,
+        group_name="release",
+        kinds={"duckdb"},
+        owners=[DATA_TEAM],
+        pool=WAREHOUSE_POOL,
+        description=(
+            "The analysts' read-only copy of the warehouse, replaced atomically after a build "
+            "whose blocking checks passed."
+        ),
+    )
+    def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
+        started = time.perf_counter()
+        counts = publish_warehouse(config.build_warehouse_path, config.published_warehouse_path, context.run_id)
+        return MaterializeResult(
+            metadata={
+                "path": MetadataValue.path(str(config.published_warehouse_path)),
+                "size_mb": round(config.published_warehouse_path.stat().st_size / 2**20, 2),
+                "duration_s": round(time.perf_counter() - started, 3),
+                **{f"rows_{table}": n for table, n in counts.items()},
+            }
+        )
+
+    return published_warehouse

@@ -1,0 +1,154 @@
+"""`interop-pipeline`: generate a district, run the pipeline, check a config.
+
+    interop-pipeline generate --students 2000 --seed 7 --out data/
+    interop-pipeline demo                 # generate the demo district and run the whole job
+    interop-pipeline run                  # run the daily refresh job once
+    interop-pipeline validate-config FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from interop_pipeline.config import CONFIG_ENV_VAR, PROJECT_ROOT, ConfigError, DistrictConfig, load_config
+
+DAGSTER_YAML_TEMPLATE = PROJECT_ROOT / "data" / "dagster_home" / "dagster.yaml"
+
+
+def dagster_home(config: DistrictConfig) -> Path:
+    """The Dagster instance folder under the data dir, so run history survives restarts."""
+    home = config.data_dir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(DAGSTER_YAML_TEMPLATE, home / "dagster.yaml")
+    return home
+
+
+def run_refresh(config: DistrictConfig) -> bool:
+    """Run the refresh job (multiprocess executor) in this district's Dagster instance."""
+    # Worker processes re-load the definitions: point them at the same config and instance.
+    os.environ[CONFIG_ENV_VAR] = str(config.config_path)
+    os.environ["DAGSTER_HOME"] = str(dagster_home(config))
+    from dagster import DagsterInstance, execute_job, reconstructable
+
+    from interop_pipeline import definitions
+
+    with DagsterInstance.get() as instance:
+        result = execute_job(reconstructable(definitions.refresh_job), instance=instance, raise_on_error=False)
+        if not result.success:
+            for event in result.get_step_failure_events():
+                error = event.step_failure_data.error
+                print(f"FAILED {event.step_key}: {error.message.strip() if error else 'see the run logs'}", file=sys.stderr)
+            print(f"Run {result.run_id} failed; the published warehouse was left as it was.", file=sys.stderr)
+        return result.success
+
+
+def summary(config: DistrictConfig) -> str:
+    """What the published warehouse holds, for the end of `demo` and `run`."""
+    import duckdb
+
+    path = config.published_warehouse_path
+    with duckdb.connect(str(path), read_only=True) as con:
+        def count(sql: str) -> int:
+            return con.execute(sql).fetchone()[0]
+
+        lines = [
+            f"Published warehouse: {path} (open it read-only)",
+            f"  schools             {count('select count(*) from dim_school'):>9,}",
+            f"  students            {count('select count(*) from dim_student'):>9,}",
+            f"  staff               {count('select count(*) from dim_staff'):>9,}",
+            f"  courses             {count('select count(*) from dim_course'):>9,}",
+            f"  sections            {count('select count(*) from dim_section'):>9,}",
+            f"  school enrollments  {count('select count(*) from fct_school_enrollment'):>9,}",
+            f"  section enrollments {count('select count(*) from fct_section_enrollment'):>9,}",
+            "  rejected rows       "
+            + f"{count('select count(*) from staging.stg_sis__rejects where batch_id = (select max(batch_id) from staging.stg_sis__users)'):>9,}"
+            + "  (latest batch; see staging.stg_sis__rejects)",
+        ]
+    return "\n".join(lines)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from interop_pipeline.simulators.generate import write_district
+
+    config = load_config(args.config)
+    started = time.perf_counter()
+    generated = write_district(config, students=args.students, seed=args.seed, out_dir=Path(args.out))
+    print(f"Generated {args.students:,} students (seed {args.seed}) in {time.perf_counter() - started:.1f}s")
+    print(f"  truth: {generated.truth_dir}")
+    for name, path in generated.drops.items():
+        print(f"  {name} drop: {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from interop_pipeline.simulators.generate import write_district
+
+    config = load_config(args.config)
+    students = args.students or config.demo.students
+    generated = write_district(config, students=students, seed=config.demo.seed)
+    print(f"Demo district {config.district.name}: {students:,} students generated; drops: "
+          + ", ".join(str(p) for p in generated.drops.values()))
+    if not run_refresh(config):
+        return 1
+    print(summary(config))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if not run_refresh(config):
+        return 1
+    print(summary(config))
+    return 0
+
+
+def _cmd_validate_config(args: argparse.Namespace) -> int:
+    config = load_config(args.path)
+    print(f"{config.config_path}: valid ({config.district.name}, {len(config.enabled_sources())} enabled sources)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interop-pipeline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    config_help = f"district config YAML (default: ${CONFIG_ENV_VAR} or the demo district)"
+
+    generate = sub.add_parser("generate", help="write a synthetic district: truth and each system's drop")
+    generate.add_argument("--students", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--out", required=True, help="data folder to write truth/ and drops/ into")
+    generate.add_argument("--config", help=config_help)
+    generate.set_defaults(func=_cmd_generate)
+
+    demo = sub.add_parser("demo", help="generate the demo district and run the whole pipeline on it")
+    demo.add_argument("--config", help=config_help)
+    demo.add_argument("--students", type=int, help="override the config's demo.students")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="run the district refresh job once")
+    run.add_argument("--config", help=config_help)
+    run.set_defaults(func=_cmd_run)
+
+    validate = sub.add_parser("validate-config", help="check a district config file")
+    validate.add_argument("path", nargs="?")
+    validate.set_defaults(func=_cmd_validate_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Dagster definitions for the district selected by $INTEROP_DISTRICT_CONFIG (default: the demo).
+
+Loading this module reads the YAML config and, if needed, parses the dbt project; it opens no
+DuckDB connection (the webserver and every run worker load it).
+"""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    Definitions,
+    JobDefinition,
+    ScheduleDefinition,
+    define_asset_job,
+)
+
+from interop_pipeline.assets.extract.sis_roster import build_sis_roster_assets
+from interop_pipeline.assets.release import build_release_asset
+from interop_pipeline.config import DistrictConfig, OneRosterCsvSource, load_config
+from interop_pipeline.transform.dbt import build_warehouse_assets, dbt_resource
+
+REFRESH_JOB_NAME = "district_refresh"
+
+
+def build_definitions(config: DistrictConfig) -> Definitions:
+    extract_assets = [
+        build_sis_roster_assets(config, name, source)
+        for name, source in config.enabled_sources().items()
+        if isinstance(source, OneRosterCsvSource)
+    ]
+    warehouse = build_warehouse_assets(config)
+    release = build_release_asset(config, upstream=list(warehouse.keys))
+    refresh_job = define_asset_job(
+        REFRESH_JOB_NAME,
+        selection=AssetSelection.all(),
+        description=(
+            "Land every enabled source, build and test the warehouse with dbt, then release it "
+            "to analysts if every blocking check passed."
+        ),
+    )
+    daily = ScheduleDefinition(
+        name="daily_district_refresh",
+        job=refresh_job,
+        cron_schedule=config.schedule.cron,
+        execution_timezone=config.schedule.timezone,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Refresh {config.district.name} every day ({config.schedule.cron}, {config.schedule.timezone}).",
+    )
+    return Definitions(
+        assets=[*extract_assets, warehouse, release],
+        jobs=[refresh_job],
+        schedules=[daily],
+        resources={"dbt": dbt_resource()},
+    )
+
+
+defs = build_definitions(load_config())
+
+
+def refresh_job() -> JobDefinition:
+    """Module-level handle so runs can be reconstructed in worker processes (execute_job)."""
+    return defs.resolve_job_def(REFRESH_JOB_NAME)

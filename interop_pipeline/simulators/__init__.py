@@ -1,0 +1,1 @@
+"""Local stand-ins for vendor systems and the synthetic district generator."""

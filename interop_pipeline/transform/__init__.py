@@ -1,0 +1,1 @@
+"""dagster-dbt wiring."""

@@ -1,0 +1,107 @@
+"""dagster-dbt wiring: the dbt project, how its nodes appear in Dagster, and the build step.
+
+dbt is the only writer of the build warehouse. Its step runs in the WAREHOUSE_POOL (limit 1 in
+the instance's dagster.yaml), as does every later step that opens the DuckDB file.
+"""
+
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from interop_pipeline.config import PROJECT_ROOT, DistrictConfig
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+WAREHOUSE_POOL = "duckdb_warehouse"
+DATA_TEAM = "team:district-data"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def dbt_resource() -> DbtCliResource:
+    # The dbt installed beside this interpreter, so runs work without the venv on PATH.
+    beside_python = Path(sys.executable).parent / "dbt"
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(beside_python) if beside_python.exists() else "dbt")
+
+
+def ensure_dbt_manifest(project: DbtProject = dbt_project) -> Path:
+    """Parse the dbt project when its manifest is missing or older than any project file.
+
+    `dbt parse` opens no database connection, so this is safe at definition-load time; the
+    preparer guards against two processes parsing at once.
+    """
+    manifest = project.manifest_path
+    sources = [p for folder in ("models", "seeds", "macros", "tests", "snapshots") for p in (project.project_dir / folder).rglob("*")]
+    sources += [project.project_dir / "dbt_project.yml"]
+    newest = max(p.stat().st_mtime for p in sources if p.is_file())
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        project.preparer.prepare(project)
+    return manifest
+
+
+class WarehouseTranslator(DagsterDbtTranslator):
+    """dbt sources are the landing assets (landing/<system>/<entity>); models are grouped by the
+    system they stage or the warehouse layer they belong to."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(["landing", dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "source":
+            return dbt_resource_props["source_name"]
+        if resource_type == "seed":
+            return "reference_codes"
+        # models/<layer>/<system or area>/...: staging is grouped by system, marts by area.
+        parts = Path(dbt_resource_props["original_file_path"]).parts
+        if len(parts) >= 3 and parts[1] == "staging":
+            return parts[2]
+        if len(parts) >= 3 and parts[1] == "marts":
+            return f"warehouse_{parts[2]}"
+        return parts[1] if len(parts) > 2 else "warehouse"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return [DATA_TEAM]
+
+
+def dbt_environment(config: DistrictConfig) -> dict[str, str]:
+    """Where dbt reads landed data and writes the warehouse (see dbt_project/profiles.yml)."""
+    return {
+        "INTEROP_WAREHOUSE_PATH": str(config.build_warehouse_path),
+        "INTEROP_LANDING_DIR": str(config.landing_dir),
+    }
+
+
+def dbt_vars(config: DistrictConfig) -> dict[str, str]:
+    return {
+        "district_code": config.district.code,
+        "school_year_start": config.school_year.start.isoformat(),
+    }
+
+
+def build_warehouse_assets(config: DistrictConfig):
+    """The dbt build (seeds, models, tests as asset checks) for this district."""
+
+    @dbt_assets(
+        manifest=ensure_dbt_manifest(),
+        project=dbt_project,
+        dagster_dbt_translator=WarehouseTranslator(),
+        pool=WAREHOUSE_POOL,
+        name="warehouse_dbt_build",
+    )
+    def warehouse_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        # dagster-dbt passes this process's environment to dbt.
+        os.environ.update(dbt_environment(config))
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
+        yield from invocation.stream()
+
+    return warehouse_dbt_build
