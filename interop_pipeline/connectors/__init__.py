@@ -1,0 +1,1 @@
+"""Connectors: one module per external system or file format. Pure Python, no Dagster imports."""
