@@ -77,9 +77,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from interop_pipeline.simulators.generate import write_district
 
     config = load_config(args.config)
+    students = args.students or config.demo.students
+    seed = config.demo.seed if args.seed is None else args.seed
     started = time.perf_counter()
-    generated = write_district(config, students=args.students, seed=args.seed, out_dir=Path(args.out))
-    print(f"Generated {args.students:,} students (seed {args.seed}) in {time.perf_counter() - started:.1f}s")
+    generated = write_district(config, students=students, seed=seed, out_dir=Path(args.out) if args.out else None)
+    print(f"Generated {students:,} students (seed {seed}) in {time.perf_counter() - started:.1f}s")
     print(f"  truth: {generated.truth_dir}")
     for name, path in generated.drops.items():
         print(f"  {name} drop: {path}")
@@ -120,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     config_help = f"district config YAML (default: ${CONFIG_ENV_VAR} or the demo district)"
 
     generate = sub.add_parser("generate", help="write a synthetic district: truth and each system's drop")
-    generate.add_argument("--students", type=int, required=True)
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--out", required=True, help="data folder to write truth/ and drops/ into")
+    generate.add_argument("--students", type=int, help="default: the config's demo.students")
+    generate.add_argument("--seed", type=int, help="default: the config's demo.seed")
+    generate.add_argument("--out", help="data folder to write truth/ and drops/ into (default: the config's)")
     generate.add_argument("--config", help=config_help)
     generate.set_defaults(func=_cmd_generate)
 

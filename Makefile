@@ -1,0 +1,29 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+# uv (pinned) is installed into that Python if missing; everything else comes from uv.lock.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --frozen
+STUDENTS ?= 100000
+
+.PHONY: install demo test ui bench clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	@$(UV) sync --frozen --quiet
+
+demo: install  ## generate the demo district and run the whole pipeline on it
+	$(RUN) interop-pipeline demo
+
+test: install  ## the whole test suite (what CI runs)
+	$(RUN) pytest
+
+ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
+	@test -n "$$(ls data/drops/sis/*.zip 2>/dev/null)" || $(RUN) interop-pipeline generate
+	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install  ## time each stage at STUDENTS students
+	$(RUN) python bench/bench_pipeline.py --students $(STUDENTS)
+
+clean:  ## remove generated data (keeps the demo config and the Dagster instance config)
+	rm -rf data/landing data/warehouse data/published data/drops data/truth data/bench

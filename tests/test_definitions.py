@@ -1,0 +1,91 @@
+"""The Dagster definitions load as the webserver loads them, and the asset graph has the shape
+the data team relies on: grouped by system and layer, dbt sources fed by landing assets, the
+warehouse writers in one pool, dbt tests as checks, and a running daily schedule."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DefaultScheduleStatus
+
+from interop_pipeline.definitions import build_definitions
+from interop_pipeline.transform.dbt import WAREHOUSE_POOL
+
+
+def test_dagster_definitions_validate(district_config):
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "interop_pipeline.definitions"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "INTEROP_DISTRICT_CONFIG": str(district_config.config_path)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Validation successful" in result.stdout + result.stderr
+    # Loading definitions must not create or open the warehouse (the webserver loads them).
+    assert not district_config.build_warehouse_path.exists()
+
+
+@pytest.fixture(scope="module")
+def graph_and_defs(tmp_path_factory):
+    from tests.conftest import write_config
+    from interop_pipeline.config import load_config
+
+    config = load_config(write_config(tmp_path_factory.mktemp("defs"), students=100))
+    defs = build_definitions(config)
+    return defs.resolve_asset_graph(), defs, config
+
+
+def test_assets_are_grouped_by_system_and_layer(graph_and_defs):
+    graph, _, _ = graph_and_defs
+    group = lambda *key: graph.get(AssetKey(list(key))).group_name  # noqa: E731
+    assert group("landing", "sis", "users") == "sis"
+    assert group("staging", "stg_sis__users") == "sis"
+    assert group("dim_student") == "warehouse_core"
+    assert group("reference", "xwalk_sex") == "reference_codes"
+    assert group("published_warehouse") == "release"
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners, key
+        assert node.is_executable, f"{key.to_user_string()} has no asset that produces it"
+
+
+def test_dbt_sources_are_fed_by_the_landing_assets(graph_and_defs):
+    graph, _, _ = graph_and_defs
+    parents = graph.get(AssetKey(["staging", "stg_sis__users"])).parent_keys
+    assert AssetKey(["landing", "sis", "users"]) in parents
+    assert AssetKey(["landing", "sis", "batches"]) in parents  # only fully landed batches are read
+
+
+def test_only_warehouse_writers_share_the_single_writer_pool(graph_and_defs):
+    _, defs, _ = graph_and_defs
+    pool = lambda *key: defs.resolve_assets_def(AssetKey(list(key))).op.pool  # noqa: E731
+    assert pool("dim_student") == WAREHOUSE_POOL
+    assert pool("published_warehouse") == WAREHOUSE_POOL
+    assert pool("landing", "sis", "users") is None  # extraction runs in parallel, outside the pool
+
+
+def test_dbt_tests_are_asset_checks_and_rejects_are_checked(graph_and_defs):
+    graph, _, _ = graph_and_defs
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("dim_student", "unique_dim_student_student_key") in checks
+    assert any(asset == "fct_school_enrollment" and "unique_combination" in name for asset, name in checks)
+    assert ("landing/sis/rejects", "no_rejected_rows") in checks
+
+
+def test_release_waits_for_every_warehouse_model(graph_and_defs):
+    graph, _, _ = graph_and_defs
+    parents = graph.get(AssetKey("published_warehouse")).parent_keys
+    assert {AssetKey("dim_student"), AssetKey("fct_section_enrollment")} <= parents
+
+
+def test_daily_schedule_runs_by_default_at_the_configured_time(graph_and_defs):
+    _, defs, config = graph_and_defs
+    (schedule,) = defs.schedules
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert schedule.cron_schedule == config.schedule.cron
+    assert schedule.execution_timezone == config.schedule.timezone
+    assert schedule.job_name == "district_refresh"
