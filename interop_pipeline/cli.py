@@ -38,8 +38,13 @@ def run_refresh(config: DistrictConfig) -> bool:
 
     from interop_pipeline import definitions
 
+    print(f"Running {definitions.REFRESH_JOB_NAME}: land sources → dbt build and tests → release "
+          f"(run history in {os.environ['DAGSTER_HOME']}; `make ui` shows it)", flush=True)
+    quiet_console = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with DagsterInstance.get() as instance:
-        result = execute_job(reconstructable(definitions.refresh_job), instance=instance, raise_on_error=False)
+        result = execute_job(
+            reconstructable(definitions.refresh_job), instance=instance, run_config=quiet_console, raise_on_error=False
+        )
         if not result.success:
             for event in result.get_step_failure_events():
                 error = event.step_failure_data.error
