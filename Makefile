@@ -15,7 +15,8 @@ install:
 demo: install  ## generate the demo district and run the whole pipeline on it
 	$(RUN) interop-pipeline demo
 
-test: install  ## the whole test suite (what CI runs)
+test: install  ## lint, then the whole test suite (what CI runs)
+	$(RUN) ruff check interop_pipeline tests bench
 	$(RUN) pytest
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district

@@ -48,7 +48,10 @@ def _stage_extract(config: DistrictConfig, students: int, seed: int) -> int:
     source = config.sources["sis"]
     bundle = next(config.drop_folder(source).glob(source.file_pattern))
     result = land_oneroster_bundle(
-        bundle, config.landing_dir, source_system="sis", district_code=config.district.code,
+        bundle,
+        config.landing_dir,
+        source_system="sis",
+        district_code=config.district.code,
         max_uncompressed_bytes=source.max_uncompressed_mb * 2**20,
     )
     return sum(result.rows_landed.values()) + sum(result.rows_rejected.values())
@@ -62,9 +65,20 @@ def _stage_dbt_build(config: DistrictConfig, students: int, seed: int) -> int:
     config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
-        [str(dbt), "build", "--quiet", "--vars", json.dumps(dbt_vars(config)),
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
-        check=True, env={**os.environ, **dbt_environment(config)}, cwd=DBT_PROJECT_DIR,
+        [
+            str(dbt),
+            "build",
+            "--quiet",
+            "--vars",
+            json.dumps(dbt_vars(config)),
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        check=True,
+        env={**os.environ, **dbt_environment(config)},
+        cwd=DBT_PROJECT_DIR,
     )
     return sum(table_counts(config.build_warehouse_path).values())
 
@@ -106,14 +120,32 @@ def main() -> None:
     print(f"{args.students:,} students, seed {args.seed}, in {workdir}")
     print(f"{'stage':<10} {'wall s':>8} {'rows':>12} {'rows/s':>12} {'peak MB':>9}")
     for stage in STAGES:
-        out = subprocess.run(
-            [sys.executable, __file__, "--stage", stage, "--config", str(config_path),
-             "--students", str(args.students), "--seed", str(args.seed)],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--stage",
+                    stage,
+                    "--config",
+                    str(config_path),
+                    "--students",
+                    str(args.students),
+                    "--seed",
+                    str(args.seed),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         figures = json.loads(out)
         rate = figures["rows"] / figures["seconds"] if figures["seconds"] else float("nan")
-        print(f"{stage:<10} {figures['seconds']:>8.1f} {figures['rows']:>12,} {rate:>12,.0f} {figures['peak_mb']:>9.0f}")
+        print(
+            f"{stage:<10} {figures['seconds']:>8.1f} {figures['rows']:>12,} {rate:>12,.0f} {figures['peak_mb']:>9.0f}"
+        )
 
 
 if __name__ == "__main__":

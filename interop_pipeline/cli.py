@@ -1,9 +1,9 @@
 """`interop-pipeline`: generate a district, run the pipeline, check a config.
 
-    interop-pipeline generate --students 2000 --seed 7 --out data/
-    interop-pipeline demo                 # generate the demo district and run the whole job
-    interop-pipeline run                  # run the daily refresh job once
-    interop-pipeline validate-config FILE
+interop-pipeline generate --students 2000 --seed 7 --out data/
+interop-pipeline demo                 # generate the demo district and run the whole job
+interop-pipeline run                  # run the daily refresh job once
+interop-pipeline validate-config FILE
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ def run_refresh(config: DistrictConfig) -> bool:
 
     from interop_pipeline import definitions
 
-    print(f"Running {definitions.REFRESH_JOB_NAME}: land sources → dbt build and tests → release "
-          f"(run history in {os.environ['DAGSTER_HOME']}; `make ui` shows it)", flush=True)
+    print(
+        f"Running {definitions.REFRESH_JOB_NAME}: land sources → dbt build and tests → release "
+        f"(run history in {os.environ['DAGSTER_HOME']}; `make ui` shows it)",
+        flush=True,
+    )
     quiet_console = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with DagsterInstance.get() as instance:
         result = execute_job(
@@ -48,9 +51,25 @@ def run_refresh(config: DistrictConfig) -> bool:
         if not result.success:
             for event in result.get_step_failure_events():
                 error = event.step_failure_data.error
-                print(f"FAILED {event.step_key}: {error.message.strip() if error else 'see the run logs'}", file=sys.stderr)
+                print(
+                    f"FAILED {event.step_key}: {error.message.strip() if error else 'see the run logs'}",
+                    file=sys.stderr,
+                )
             print(f"Run {result.run_id} failed; the published warehouse was left as it was.", file=sys.stderr)
         return result.success
+
+
+SUMMARY_ROWS = {
+    "schools": "select count(*) from dim_school",
+    "students": "select count(*) from dim_student",
+    "staff": "select count(*) from dim_staff",
+    "courses": "select count(*) from dim_course",
+    "sections": "select count(*) from dim_section",
+    "school enrollments": "select count(*) from fct_school_enrollment",
+    "section enrollments": "select count(*) from fct_section_enrollment",
+    "rejected rows": "select count(*) from staging.stg_sis__rejects"
+    " where batch_id = (select max(batch_id) from staging.stg_sis__users)",
+}
 
 
 def summary(config: DistrictConfig) -> str:
@@ -58,23 +77,11 @@ def summary(config: DistrictConfig) -> str:
     import duckdb
 
     path = config.published_warehouse_path
+    lines = [f"Published warehouse: {path} (open it read-only)"]
     with duckdb.connect(str(path), read_only=True) as con:
-        def count(sql: str) -> int:
-            return con.execute(sql).fetchone()[0]
-
-        lines = [
-            f"Published warehouse: {path} (open it read-only)",
-            f"  schools             {count('select count(*) from dim_school'):>9,}",
-            f"  students            {count('select count(*) from dim_student'):>9,}",
-            f"  staff               {count('select count(*) from dim_staff'):>9,}",
-            f"  courses             {count('select count(*) from dim_course'):>9,}",
-            f"  sections            {count('select count(*) from dim_section'):>9,}",
-            f"  school enrollments  {count('select count(*) from fct_school_enrollment'):>9,}",
-            f"  section enrollments {count('select count(*) from fct_section_enrollment'):>9,}",
-            "  rejected rows       "
-            + f"{count('select count(*) from staging.stg_sis__rejects where batch_id = (select max(batch_id) from staging.stg_sis__users)'):>9,}"
-            + "  (latest batch; see staging.stg_sis__rejects)",
-        ]
+        for label, sql in SUMMARY_ROWS.items():
+            lines.append(f"  {label:<19} {con.execute(sql).fetchone()[0]:>9,}")
+    lines[-1] += "  (latest batch; see staging.stg_sis__rejects)"
     return "\n".join(lines)
 
 
@@ -99,16 +106,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     students = args.students or config.demo.students
     generated = write_district(config, students=students, seed=config.demo.seed)
-    print(f"Demo district {config.district.name}: {students:,} students generated; drops: "
-          + ", ".join(str(p) for p in generated.drops.values()))
-    if not run_refresh(config):
-        return 1
-    print(summary(config))
-    return 0
+    print(
+        f"Demo district {config.district.name}: {students:,} students generated; drops: "
+        + ", ".join(str(p) for p in generated.drops.values())
+    )
+    return _refresh_and_summarize(config)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    return _refresh_and_summarize(load_config(args.config))
+
+
+def _refresh_and_summarize(config: DistrictConfig) -> int:
     if not run_refresh(config):
         return 1
     print(summary(config))

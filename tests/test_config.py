@@ -33,7 +33,10 @@ def test_environment_variable_selects_the_config(tmp_path, monkeypatch):
     [
         (lambda raw: raw["district"].update(colour="blue"), "district.colour: unknown key"),
         (lambda raw: raw["school_year"].update(start="not a date"), "school_year.start"),
-        (lambda raw: raw["sources"]["sis"].update(max_uncompressed_mb="lots"), "sources.sis.oneroster_csv.max_uncompressed_mb"),
+        (
+            lambda raw: raw["sources"]["sis"].update(max_uncompressed_mb="lots"),
+            "sources.sis.oneroster_csv.max_uncompressed_mb",
+        ),
         (lambda raw: raw["sources"]["sis"].update(kind="ftp"), "sources.sis"),
         (lambda raw: raw.pop("schedule"), "schedule: required setting is missing"),
         (lambda raw: raw["school_year"].update(end="2025-01-01"), "end must be after start"),

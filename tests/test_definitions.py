@@ -20,7 +20,9 @@ def test_dagster_definitions_validate(district_config):
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "definitions", "validate", "-m", "interop_pipeline.definitions"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "INTEROP_DISTRICT_CONFIG": str(district_config.config_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -31,8 +33,8 @@ def test_dagster_definitions_validate(district_config):
 
 @pytest.fixture(scope="module")
 def graph_and_defs(tmp_path_factory):
-    from tests.conftest import write_config
     from interop_pipeline.config import load_config
+    from tests.conftest import write_config
 
     config = load_config(write_config(tmp_path_factory.mktemp("defs"), students=100))
     defs = build_definitions(config)

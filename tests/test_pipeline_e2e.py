@@ -5,7 +5,6 @@ and the release publishes it. Counts in the published warehouse must equal the g
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -26,7 +25,10 @@ def cli(*args: str, config: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "INTEROP_DISTRICT_CONFIG": str(config)}
     return subprocess.run(
         [sys.executable, "-m", "interop_pipeline.cli", *args, "--config", str(config)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
@@ -45,15 +47,24 @@ def demo_run(tmp_path_factory):
 
 def published_counts(path: Path) -> dict[str, int]:
     with duckdb.connect(str(path), read_only=True) as con:
-        tables = ["dim_school", "dim_student", "dim_staff", "dim_course", "dim_section",
-                  "fct_school_enrollment", "fct_section_enrollment"]
+        tables = [
+            "dim_school",
+            "dim_student",
+            "dim_staff",
+            "dim_course",
+            "dim_section",
+            "fct_school_enrollment",
+            "fct_section_enrollment",
+        ]
         return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
 
 
 def test_published_warehouse_matches_the_generator_truth(demo_run):
     config, result = demo_run
-    truth = {name: pq.read_table(config.truth_dir / f"{name}.parquet") for name in (
-        "schools", "students", "staff", "courses", "sections", "school_enrollments", "section_enrollments")}
+    truth = {
+        name: pq.read_table(config.truth_dir / f"{name}.parquet")
+        for name in ("schools", "students", "staff", "courses", "sections", "school_enrollments", "section_enrollments")
+    }
     assert published_counts(config.published_warehouse_path) == {
         "dim_school": truth["schools"].num_rows,
         "dim_student": truth["students"].num_rows,
@@ -78,14 +89,22 @@ def test_student_attributes_survive_the_trip(demo_run):
         ).fetchall()
     warehouse = {r[0]: r for r in rows}
     sex = {"female": "Female", "male": "Male", "unspecified": "NotSelected"}
-    race = {"TwoOrMoreRaces": "MultiracialAndOrMultiethnic",
-            "NativeHawaiianOrOtherPacificIslander": "NativeHawaiianOrPacificIslander"}
+    race = {
+        "TwoOrMoreRaces": "MultiracialAndOrMultiethnic",
+        "NativeHawaiianOrOtherPacificIslander": "NativeHawaiianOrPacificIslander",
+    }
     for student in truth:
         got = warehouse[student["local_id"]]
         assert got[1:] == (
-            student["state_id"], student["birth_date"], student["grade_level"], sex[student["sex"]],
-            student["idea"], student["english_learner"], student["homeless"],
-            race.get(student["race_ethnicity"], student["race_ethnicity"]), student["school_sourced_id"],
+            student["state_id"],
+            student["birth_date"],
+            student["grade_level"],
+            sex[student["sex"]],
+            student["idea"],
+            student["english_learner"],
+            student["homeless"],
+            race.get(student["race_ethnicity"], student["race_ethnicity"]),
+            student["school_sourced_id"],
         )
 
 
@@ -94,7 +113,9 @@ def test_dbt_tests_ran_as_asset_checks_and_landing_is_recorded(demo_run):
     landed = list((config.landing_dir / "sis" / "_batches").glob("*.parquet"))
     assert len(landed) == 1
     with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
-        lineage = con.execute("select count(*) from staging.stg_sis__users where source_ref like '%users.csv:%'").fetchone()[0]
+        lineage = con.execute(
+            "select count(*) from staging.stg_sis__users where source_ref like '%users.csv:%'"
+        ).fetchone()[0]
         users = con.execute("select count(*) from staging.stg_sis__users").fetchone()[0]
     assert lineage == users > 0
 

@@ -5,7 +5,6 @@ build file next to the published one and renames it into place, so readers see e
 file or the new one, never half of one; a failed run never reaches this step.
 """
 
-
 import os
 import shutil
 import time

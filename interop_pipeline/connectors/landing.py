@@ -20,7 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -79,7 +79,7 @@ def _as_utc(moment: datetime) -> datetime:
     # A naive datetime would be read as local time by some tools and UTC by others; refuse it.
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("extracted_at must be timezone-aware (UTC)")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def batch_id_for(fingerprint_sha256: str, extracted_at: datetime) -> str:
@@ -102,7 +102,7 @@ def find_landed_batch(landing_root: Path | str, source_system: str, fingerprint:
     for path in sorted(batches_dir.glob(f"*-{fingerprint[:12]}.parquet")):
         table = pq.read_table(path, columns=["batch_id", "fingerprint_sha256"])
         for batch_id, sha in zip(
-            table.column("batch_id").to_pylist(), table.column("fingerprint_sha256").to_pylist()
+            table.column("batch_id").to_pylist(), table.column("fingerprint_sha256").to_pylist(), strict=True
         ):
             if sha == fingerprint:
                 return str(batch_id)
@@ -167,8 +167,8 @@ class _ParquetStream:
 
     def _build_table(self) -> pa.Table:
         n = len(self._rows)
-        columns = list(zip(*self._rows))
-        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, self._data_fields)]
+        columns = list(zip(*self._rows, strict=True))
+        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, self._data_fields, strict=True)]
         lin = self._lineage
         arrays += [
             pa.array([lin.district_code] * n, pa.string()),
@@ -191,10 +191,7 @@ class EntityWriter:
 
     def append(self, values: list[str | None], source_ref: str) -> None:
         if len(values) != len(self.columns):
-            raise ValueError(
-                f"{self.entity}: expected {len(self.columns)} values, got {len(values)} "
-                f"({source_ref})"
-            )
+            raise ValueError(f"{self.entity}: expected {len(self.columns)} values, got {len(values)} ({source_ref})")
         # Empty string and missing are the same thing in CSV; land both as null.
         self._stream.add([v if v not in ("", None) else None for v in values], source_ref)
         self.rows += 1
@@ -334,10 +331,7 @@ class LandingBatch:
         record_tmp = self.tmp_dir / f"{BATCHES_DIR}.parquet"
         pq.write_table(self._batch_record(), record_tmp)
 
-        moves = [
-            (self.tmp_dir / f"{entity}.parquet", self.system_dir / entity)
-            for entity in self._writers
-        ]
+        moves = [(self.tmp_dir / f"{entity}.parquet", self.system_dir / entity) for entity in self._writers]
         moves.append((self._rejects.path, self.system_dir / REJECTS_DIR))
         moved: list[Path] = []
         try:

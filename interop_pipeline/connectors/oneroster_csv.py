@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -121,8 +121,7 @@ SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "courses",
         "courses",
-        (*_LEAD, "schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId",
-         "subjects", "subjectCodes"),
+        (*_LEAD, "schoolYearSourcedId", "title", "courseCode", "grades", "orgSourcedId", "subjects", "subjectCodes"),
         required=frozenset({"sourcedId", "title", "orgSourcedId"}),
         refs=(
             Ref("schoolYearSourcedId", "academic_sessions", target_type="schoolYear"),
@@ -133,12 +132,21 @@ SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "classes",
         "classes",
-        (*_LEAD, "title", "grades", "courseSourcedId", "classCode", "classType", "location",
-         "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods"),
-        required=frozenset(
-            {"sourcedId", "title", "courseSourcedId", "classType", "schoolSourcedId",
-             "termSourcedIds"}
+        (
+            *_LEAD,
+            "title",
+            "grades",
+            "courseSourcedId",
+            "classCode",
+            "classType",
+            "location",
+            "schoolSourcedId",
+            "termSourcedIds",
+            "subjects",
+            "subjectCodes",
+            "periods",
         ),
+        required=frozenset({"sourcedId", "title", "courseSourcedId", "classType", "schoolSourcedId", "termSourcedIds"}),
         enums=(("classType", ("homeroom", "scheduled")),),
         refs=(
             Ref("courseSourcedId", "courses"),
@@ -150,16 +158,48 @@ SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "users",
         "users",
-        (*_LEAD, "enabledUser", "username", "userIds", "givenName", "familyName", "middleName",
-         "identifier", "email", "sms", "phone", "agentSourcedIds", "grades", "password",
-         "userMasterIdentifier", "preferredGivenName", "preferredMiddleName",
-         "preferredFamilyName", "primaryOrgSourcedId", "pronouns"),
+        (
+            *_LEAD,
+            "enabledUser",
+            "username",
+            "userIds",
+            "givenName",
+            "familyName",
+            "middleName",
+            "identifier",
+            "email",
+            "sms",
+            "phone",
+            "agentSourcedIds",
+            "grades",
+            "password",
+            "userMasterIdentifier",
+            "preferredGivenName",
+            "preferredMiddleName",
+            "preferredFamilyName",
+            "primaryOrgSourcedId",
+            "pronouns",
+        ),
         required=frozenset({"sourcedId", "enabledUser", "username", "givenName", "familyName"}),
         booleans=frozenset({"enabledUser"}),
         personal=frozenset(
-            {"username", "userIds", "givenName", "familyName", "middleName", "identifier",
-             "email", "sms", "phone", "password", "userMasterIdentifier", "preferredGivenName",
-             "preferredMiddleName", "preferredFamilyName", "pronouns"}
+            {
+                "username",
+                "userIds",
+                "givenName",
+                "familyName",
+                "middleName",
+                "identifier",
+                "email",
+                "sms",
+                "phone",
+                "password",
+                "userMasterIdentifier",
+                "preferredGivenName",
+                "preferredMiddleName",
+                "preferredFamilyName",
+                "pronouns",
+            }
         ),
         refs=(
             Ref("agentSourcedIds", "users", many=True),
@@ -170,14 +210,27 @@ SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "roles",
         "roles",
-        (*_LEAD, "userSourcedId", "roleType", "role", "beginDate", "endDate", "orgSourcedId",
-         "userProfileSourcedId"),
+        (*_LEAD, "userSourcedId", "roleType", "role", "beginDate", "endDate", "orgSourcedId", "userProfileSourcedId"),
         required=frozenset({"sourcedId", "userSourcedId", "roleType", "role", "orgSourcedId"}),
         enums=(
             ("roleType", ("primary", "secondary")),
-            ("role", ("aide", "counselor", "districtAdministrator", "guardian", "parent",
-                      "principal", "proctor", "relative", "siteAdministrator", "student",
-                      "systemAdministrator", "teacher")),
+            (
+                "role",
+                (
+                    "aide",
+                    "counselor",
+                    "districtAdministrator",
+                    "guardian",
+                    "parent",
+                    "principal",
+                    "proctor",
+                    "relative",
+                    "siteAdministrator",
+                    "student",
+                    "systemAdministrator",
+                    "teacher",
+                ),
+            ),
         ),
         dates=frozenset({"beginDate", "endDate"}),
         refs=(Ref("userSourcedId", "users"), Ref("orgSourcedId", "orgs")),
@@ -185,11 +238,8 @@ SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "enrollments",
         "enrollments",
-        (*_LEAD, "classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary",
-         "beginDate", "endDate"),
-        required=frozenset(
-            {"sourcedId", "classSourcedId", "schoolSourcedId", "userSourcedId", "role"}
-        ),
+        (*_LEAD, "classSourcedId", "schoolSourcedId", "userSourcedId", "role", "primary", "beginDate", "endDate"),
+        required=frozenset({"sourcedId", "classSourcedId", "schoolSourcedId", "userSourcedId", "role"}),
         enums=(("role", ("administrator", "proctor", "student", "teacher")),),
         booleans=frozenset({"primary"}),
         dates=frozenset({"beginDate", "endDate"}),
@@ -213,12 +263,18 @@ SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "userProfiles",
         "user_profiles",
-        (*_LEAD, "userSourcedId", "profileType", "vendorId", "applicationId", "description",
-         "credentialType", "username", "password"),
-        required=frozenset(
-            {"sourcedId", "userSourcedId", "profileType", "vendorId", "credentialType",
-             "username"}
+        (
+            *_LEAD,
+            "userSourcedId",
+            "profileType",
+            "vendorId",
+            "applicationId",
+            "description",
+            "credentialType",
+            "username",
+            "password",
         ),
+        required=frozenset({"sourcedId", "userSourcedId", "profileType", "vendorId", "credentialType", "username"}),
         personal=frozenset({"username", "password"}),
         refs=(Ref("userSourcedId", "users"),),
     ),
@@ -227,9 +283,18 @@ SPEC_BY_MEMBER = {spec.member: spec for spec in SPECS}
 
 # Gradebook, resource and score-scale files: legal in a bundle, not landed (yet).
 OTHER_FILES: tuple[str, ...] = (
-    "categories", "lineItems", "results", "resources", "classResources", "courseResources",
-    "userResources", "scoreScales", "lineItemScoreScales", "resultScoreScales",
-    "lineItemLearningObjectiveIds", "resultLearningObjectiveIds",
+    "categories",
+    "lineItems",
+    "results",
+    "resources",
+    "classResources",
+    "courseResources",
+    "userResources",
+    "scoreScales",
+    "lineItemScoreScales",
+    "resultScoreScales",
+    "lineItemLearningObjectiveIds",
+    "resultLearningObjectiveIds",
 )
 MANIFEST = "manifest.csv"
 _REQUIRED_PROPERTIES = {"manifest.version": "1.0", "oneroster.version": "1.2"}
@@ -285,7 +350,7 @@ def land_oneroster_bundle(
             district_code,
             fingerprint,
             archive,
-            extracted_at or datetime.now(timezone.utc),
+            extracted_at or datetime.now(UTC),
         ) as batch:
             known: dict[str, dict[str, str]] = {}
             for spec in SPECS:
@@ -323,8 +388,7 @@ def _open_zip(zip_path: Path) -> zipfile.ZipFile:
         return zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise OneRosterBundleError(
-            f"{zip_path.name}: is not a readable ZIP archive "
-            f"(expected a OneRoster CSV bundle): {exc}"
+            f"{zip_path.name}: is not a readable ZIP archive (expected a OneRoster CSV bundle): {exc}"
         ) from None
 
 
@@ -371,18 +435,14 @@ def _check_member_names(infos: list[zipfile.ZipInfo], archive: str) -> None:
             raise OneRosterBundleError(f"{archive}: member {name!r} appears more than once")
         seen.add(name)
         if info.flag_bits & 0x1:
-            raise OneRosterBundleError(
-                f"{archive}: member {name!r} is encrypted; expected plain files"
-            )
+            raise OneRosterBundleError(f"{archive}: member {name!r} is encrypted; expected plain files")
 
 
 def _check_size(infos: list[zipfile.ZipInfo], archive: str, limit: int) -> None:
     # Declared sizes are trustworthy enough: zipfile never returns more than file_size bytes.
     total = sum(info.file_size for info in infos)
     if total > limit:
-        raise OneRosterBundleError(
-            f"{archive}: uncompressed size {total} bytes exceeds the limit of {limit} bytes"
-        )
+        raise OneRosterBundleError(f"{archive}: uncompressed size {total} bytes exceeds the limit of {limit} bytes")
 
 
 def _read_manifest(zf: zipfile.ZipFile, archive: str) -> dict[str, str]:
@@ -391,19 +451,13 @@ def _read_manifest(zf: zipfile.ZipFile, archive: str) -> dict[str, str]:
     header = next(records, None)
     if header is None or header[1] != ["propertyName", "value"]:
         found = ",".join(header[1]) if header else "nothing"
-        raise OneRosterBundleError(
-            f"{archive}: {MANIFEST} header must be 'propertyName,value'; found {found!r}"
-        )
+        raise OneRosterBundleError(f"{archive}: {MANIFEST} header must be 'propertyName,value'; found {found!r}")
     for line, values in records:
         if len(values) != 2:
-            raise OneRosterBundleError(
-                f"{archive}: {MANIFEST} line {line} has {len(values)} fields; expected 2"
-            )
+            raise OneRosterBundleError(f"{archive}: {MANIFEST} line {line} has {len(values)} fields; expected 2")
         name, value = values
         if name in properties:
-            raise OneRosterBundleError(
-                f"{archive}: {MANIFEST} repeats property {name!r} (line {line})"
-            )
+            raise OneRosterBundleError(f"{archive}: {MANIFEST} repeats property {name!r} (line {line})")
         properties[name] = value
     return properties
 
@@ -414,16 +468,12 @@ def _check_manifest(manifest: dict[str, str], archive: str, root_files: set[str]
     allowed = {*_REQUIRED_PROPERTIES, *_OPTIONAL_PROPERTIES, *(f"file.{f}" for f in known_files)}
     unknown = sorted(set(manifest) - allowed)
     if unknown:
-        raise OneRosterBundleError(
-            f"{archive}: {MANIFEST} has unknown properties: {', '.join(unknown)}"
-        )
+        raise OneRosterBundleError(f"{archive}: {MANIFEST} has unknown properties: {', '.join(unknown)}")
     for name, expected in _REQUIRED_PROPERTIES.items():
         if name not in manifest:
             raise OneRosterBundleError(f"{archive}: {MANIFEST} is missing property {name}")
         if manifest[name] != expected:
-            raise OneRosterBundleError(
-                f"{archive}: {MANIFEST} {name} must be {expected!r}; found {manifest[name]!r}"
-            )
+            raise OneRosterBundleError(f"{archive}: {MANIFEST} {name} must be {expected!r}; found {manifest[name]!r}")
     modes: dict[str, str] = {}
     for file_name in known_files:
         prop = f"file.{file_name}"
@@ -436,23 +486,18 @@ def _check_manifest(manifest: dict[str, str], archive: str, root_files: set[str]
         mode = manifest[prop]
         if mode not in _FILE_MODES:
             raise OneRosterBundleError(
-                f"{archive}: {MANIFEST} {prop} must be one of {', '.join(_FILE_MODES)}; "
-                f"found {mode!r}"
+                f"{archive}: {MANIFEST} {prop} must be one of {', '.join(_FILE_MODES)}; found {mode!r}"
             )
         present = f"{file_name}.csv" in root_files
         if mode == "absent" and present:
-            raise OneRosterBundleError(
-                f"{archive}: {file_name}.csv is in the archive but {MANIFEST} marks it absent"
-            )
+            raise OneRosterBundleError(f"{archive}: {file_name}.csv is in the archive but {MANIFEST} marks it absent")
         if mode != "absent" and not present:
             raise OneRosterBundleError(
-                f"{archive}: {MANIFEST} marks {file_name}.csv {mode} "
-                "but the archive has no such member"
+                f"{archive}: {MANIFEST} marks {file_name}.csv {mode} but the archive has no such member"
             )
         if mode == "delta" and ingested:
             raise OneRosterBundleError(
-                f"{archive}: {file_name}.csv is a delta file; delta bundles are not supported yet "
-                "(bulk only)"
+                f"{archive}: {file_name}.csv is a delta file; delta bundles are not supported yet (bulk only)"
             )
         modes[file_name] = mode
     return modes
@@ -471,10 +516,8 @@ def _read_header(zf: zipfile.ZipFile, archive: str, spec: FileSpec) -> list[str]
 
 def _check_header(archive: str, spec: FileSpec, header: list[str]) -> None:
     expected = list(spec.columns)
-    extension = header[len(expected):]
-    bad_extension = [
-        c for c in extension if not c.startswith(_METADATA_PREFIX) or c == _METADATA_PREFIX
-    ]
+    extension = header[len(expected) :]
+    bad_extension = [c for c in extension if not c.startswith(_METADATA_PREFIX) or c == _METADATA_PREFIX]
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if header[: len(expected)] == expected and not bad_extension and not duplicates:
         return
@@ -488,11 +531,9 @@ def _check_header(archive: str, spec: FileSpec, header: list[str]) -> None:
     if "resourceSourcedIds" in header and spec.file_name == "users":
         problems.append("resourceSourcedIds is a OneRoster 1.2.0 column removed in 1.2.1")
     if is_header:
-        for i, (want, got) in enumerate(zip(expected, header), start=1):
+        for i, (want, got) in enumerate(zip(expected, header, strict=True), start=1):
             if want != got:
-                problems.append(
-                    f"wrong order or name at column {i}: expected {want}, found {shown[i - 1]}"
-                )
+                problems.append(f"wrong order or name at column {i}: expected {want}, found {shown[i - 1]}")
                 break
     if bad_extension and not missing:
         problems.append("extra columns after the spec columns must be named metadata.*")
@@ -542,17 +583,11 @@ def _records(zf: zipfile.ZipFile, archive: str, member: str) -> Iterator[tuple[i
                 if values:  # a blank line carries no data
                     yield start, values
     except UnicodeDecodeError:
-        raise OneRosterBundleError(
-            f"{archive}: {member} is not valid UTF-8 (after line {line})"
-        ) from None
+        raise OneRosterBundleError(f"{archive}: {member} is not valid UTF-8 (after line {line})") from None
     except csv.Error as exc:
-        raise OneRosterBundleError(
-            f"{archive}: {member} is not valid CSV after line {line}: {exc}"
-        ) from None
+        raise OneRosterBundleError(f"{archive}: {member} is not valid CSV after line {line}: {exc}") from None
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise OneRosterBundleError(
-            f"{archive}: {member} could not be decompressed: {exc}"
-        ) from None
+        raise OneRosterBundleError(f"{archive}: {member} could not be decompressed: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,8 +624,7 @@ class _RowChecker:
         self.school_year = at.get("schoolYear")
         self.enums = [(at[c], c, frozenset(values), values) for c, values in spec.enums]
         self.booleans = [(at[c], c) for c in spec.columns if c in spec.booleans]
-        self.external = [(at[r.field], r, known.get(r.target, {}))
-                         for r in spec.refs if r.target != spec.entity]
+        self.external = [(at[r.field], r, known.get(r.target, {})) for r in spec.refs if r.target != spec.entity]
         self.internal = [(at[r.field], r) for r in spec.refs if r.target == spec.entity]
         self.seen: set[str] = set()
 
@@ -598,8 +632,7 @@ class _RowChecker:
         """All rule failures, most basic first. ``same_file`` holds the valid ids of this file
         for self references; None skips them (first pass)."""
         if len(values) != self.width:
-            return [Problem("field_count", None,
-                            f"expected {self.width} fields as in the header, found {len(values)}")]
+            return [Problem("field_count", None, f"expected {self.width} fields as in the header, found {len(values)}")]
         found = self._required(values)
         found += self._sourced_id(values)
         found += self._dates(values)
@@ -615,18 +648,18 @@ class _RowChecker:
         return targets
 
     def _required(self, values: list[str]) -> list[Problem]:
-        return [
-            Problem("required", c, f"{c} is required but blank")
-            for i, c in self.required
-            if not values[i].strip()
-        ]
+        return [Problem("required", c, f"{c} is required but blank") for i, c in self.required if not values[i].strip()]
 
     def _sourced_id(self, values: list[str]) -> list[Problem]:
         sid = values[0]
         if sid and not _SOURCED_ID.fullmatch(sid):
-            return [Problem("sourced_id_format", "sourcedId",
-                            f"sourcedId must be 1-255 characters of [0-9A-Za-z./@_-] "
-                            f"(found {len(sid)} characters)")]
+            return [
+                Problem(
+                    "sourced_id_format",
+                    "sourcedId",
+                    f"sourcedId must be 1-255 characters of [0-9A-Za-z./@_-] (found {len(sid)} characters)",
+                )
+            ]
         return []
 
     def _dates(self, values: list[str]) -> list[Problem]:
@@ -638,9 +671,7 @@ class _RowChecker:
         if self.school_year is not None:
             value = values[self.school_year]
             if value and not _YEAR.fullmatch(value):
-                found.append(
-                    Problem("date_format", "schoolYear", "schoolYear is not a four-digit year")
-                )
+                found.append(Problem("date_format", "schoolYear", "schoolYear is not a four-digit year"))
         return found
 
     def _enums(self, values: list[str]) -> list[Problem]:
@@ -649,9 +680,7 @@ class _RowChecker:
             value = values[i]
             if value and value not in allowed and not _EXT_ENUM.fullmatch(value):
                 shown = self._shown(name, value)
-                found.append(Problem(
-                    "enum", name, f"{name}{shown} is not one of {', '.join(ordered)} or ext:*"
-                ))
+                found.append(Problem("enum", name, f"{name}{shown} is not one of {', '.join(ordered)} or ext:*"))
         for i, name in self.booleans:
             value = values[i]
             if value and value not in _BOOL:
@@ -664,8 +693,13 @@ class _RowChecker:
         if not sid:
             return []
         if sid in self.seen:
-            return [Problem("duplicate_sourced_id", "sourcedId",
-                            f"sourcedId already used by an earlier row of {self.spec.member}")]
+            return [
+                Problem(
+                    "duplicate_sourced_id",
+                    "sourcedId",
+                    f"sourcedId already used by an earlier row of {self.spec.member}",
+                )
+            ]
         self.seen.add(sid)
         return []
 
@@ -714,8 +748,7 @@ def _check_ref(ref: Ref, value: str, targets: dict[str, str], spec: FileSpec) ->
         return Problem(
             "dangling_reference",
             ref.field,
-            f"{ref.field} {count}does not match a valid {noun} {where} "
-            "(absent, or itself rejected)",
+            f"{ref.field} {count}does not match a valid {noun} {where} (absent, or itself rejected)",
         )
     if ref.target_type:
         wrong = sorted({targets[item] for item in items if targets[item] != ref.target_type})
@@ -723,8 +756,7 @@ def _check_ref(ref: Ref, value: str, targets: dict[str, str], spec: FileSpec) ->
             return Problem(
                 "dangling_reference",
                 ref.field,
-                f"{ref.field} points at a {noun} of type {', '.join(wrong)}; "
-                f"expected {ref.target_type}",
+                f"{ref.field} points at a {noun} of type {', '.join(wrong)}; expected {ref.target_type}",
             )
     return None
 
@@ -820,7 +852,7 @@ def _valid_ids_with_self_references(
 
 
 def _raw(header: list[str], values: list[str]) -> dict[str, str]:
-    raw = dict(zip(header, values))
-    for i, extra in enumerate(values[len(header):], start=1):
+    raw = dict(zip(header, values, strict=True))
+    for i, extra in enumerate(values[len(header) :], start=1):
         raw[f"_extra_{i}"] = extra
     return raw

@@ -75,7 +75,14 @@ def build_calendar(start: date, end: date, instructional_days: int, district_cod
         (f"sem1-{year}", f"Semester 1 {year - 1}-{year}", "semester", first_half[0], first_half[-1], f"sy-{year}"),
         (f"sem2-{year}", f"Semester 2 {year - 1}-{year}", "semester", second_half[0], second_half[-1], f"sy-{year}"),
     ] + [
-        (f"q{i + 1}-{year}", f"Quarter {i + 1} {year - 1}-{year}", "gradingPeriod", q[0], q[-1], f"sem{i // 2 + 1}-{year}")
+        (
+            f"q{i + 1}-{year}",
+            f"Quarter {i + 1} {year - 1}-{year}",
+            "gradingPeriod",
+            q[0],
+            q[-1],
+            f"sem{i // 2 + 1}-{year}",
+        )
         for i, q in enumerate(quarters)
     ]
     return SchoolCalendar(

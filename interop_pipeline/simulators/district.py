@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
@@ -47,9 +47,7 @@ class CatalogCourse:
 
 
 def _per_grade(level: str, code: str, title: str, subject: str, grades: range, **kw) -> list[CatalogCourse]:
-    return [
-        CatalogCourse(f"{code}{GRADES[g]}", f"{title} {GRADES[g]}", subject, level, (g,), **kw) for g in grades
-    ]
+    return [CatalogCourse(f"{code}{GRADES[g]}", f"{title} {GRADES[g]}", subject, level, (g,), **kw) for g in grades]
 
 
 # What each level's students take: every grade-specific core course of their grade, plus a number
@@ -76,8 +74,12 @@ COURSE_CATALOG: tuple[CatalogCourse, ...] = tuple(
             9: [("ENG9", "English 9"), ("ALG1", "Algebra I"), ("BIO", "Biology"), ("WHIST", "World History")],
             10: [("ENG10", "English 10"), ("GEOM", "Geometry"), ("CHEM", "Chemistry"), ("GEOG", "World Geography")],
             11: [("ENG11", "English 11"), ("ALG2", "Algebra II"), ("PHYS", "Physics"), ("USHIST", "US History")],
-            12: [("ENG12", "English 12"), ("PRECALC", "Precalculus"), ("ENVSCI", "Environmental Science"),
-                 ("GOV", "Government and Economics")],
+            12: [
+                ("ENG12", "English 12"),
+                ("PRECALC", "Precalculus"),
+                ("ENVSCI", "Environmental Science"),
+                ("GOV", "Government and Economics"),
+            ],
         }.items()
         for (code, title), subject in zip(
             courses, ("English Language Arts", "Mathematics", "Science", "Social Studies"), strict=True
@@ -207,9 +209,7 @@ def generate_district(
     # The student's current school is the school of their latest spell.
     latest = np.full(students, -1)
     latest[enrollments["student"]] = enrollments["school"]  # later spells overwrite earlier ones
-    student_table = student_table.append_column(
-        "school_sourced_id", schools["sourced_id"].take(pa.array(latest))
-    )
+    student_table = student_table.append_column("school_sourced_id", schools["sourced_id"].take(pa.array(latest)))
     return DistrictTruth(
         calendar=calendar,
         schools=schools,
@@ -236,21 +236,16 @@ def _students(
 ) -> pa.Table:
     sex = rng.choice(np.array(["female", "male", "unspecified"]), n, p=[0.488, 0.509, 0.003])
     female = sex == "female"
-    given = np.where(
-        female, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n)
-    )
+    given = np.where(female, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n))
     middle_pool = np.where(female, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n))
     has_middle = rng.random(n) < 0.7
     family = _pick(rng, SURNAMES, n)
 
     # Birth date: old enough for the grade on September 1 of the start year, some retained a year.
     cohort_year = year_start.year - 6 - grade - (rng.random(n) < rates.retained)
-    birth = (
-        np.array([np.datetime64(f"{y}-09-02") for y in range(cohort_year.min(), cohort_year.max() + 1)])[
-            cohort_year - cohort_year.min()
-        ]
-        + rng.integers(0, 365, n).astype("timedelta64[D]")
-    )
+    birth = np.array([np.datetime64(f"{y}-09-02") for y in range(cohort_year.min(), cohort_year.max() + 1)])[
+        cohort_year - cohort_year.min()
+    ] + rng.integers(0, 365, n).astype("timedelta64[D]")
 
     categories = list(rates.race_ethnicity)
     shares = np.array([rates.race_ethnicity[c] for c in categories], dtype=float)
@@ -263,7 +258,9 @@ def _students(
     first_pick = rng.integers(0, len(RACE_FLAG_COLUMNS), n)
     second_pick = (first_pick + rng.integers(1, len(RACE_FLAG_COLUMNS), n)) % len(RACE_FLAG_COLUMNS)
     for i, column in enumerate(RACE_FLAG_COLUMNS):
-        flags[column] |= (hispanic & (hispanic_race == column)) | (two_or_more & ((first_pick == i) | (second_pick == i)))
+        flags[column] |= (hispanic & (hispanic_race == column)) | (
+            two_or_more & ((first_pick == i) | (second_pick == i))
+        )
 
     economically_disadvantaged = rng.random(n) < rates.economically_disadvantaged
     # McKinney-Vento students are categorically eligible for free meals.
@@ -413,7 +410,9 @@ def _schedule(
     school_level = np.asarray(schools["level"].to_pylist())
     catalog = COURSE_CATALOG
     # Offered courses: every catalog course of the school's level, at every school.
-    offered = [(s, c) for s in range(schools.num_rows) for c, course in enumerate(catalog) if course.level == school_level[s]]
+    offered = [
+        (s, c) for s in range(schools.num_rows) for c, course in enumerate(catalog) if course.level == school_level[s]
+    ]
     offered_school = np.array([s for s, _ in offered])
     offered_course = np.array([c for _, c in offered])
     offering_index = {pair: i for i, pair in enumerate(offered)}
@@ -424,9 +423,7 @@ def _schedule(
     for c, course in enumerate(catalog):
         if course.elective:
             continue
-        takes = np.flatnonzero(
-            (school_level[spells["school"]] == course.level) & np.isin(spell_grade, course.grades)
-        )
+        takes = np.flatnonzero((school_level[spells["school"]] == course.level) & np.isin(spell_grade, course.grades))
         rows_spell.append(takes)
         rows_course.append(np.full(len(takes), c))
     for level, count in ELECTIVES_PER_STUDENT.items():
@@ -441,9 +438,11 @@ def _schedule(
         rows_course.append(electives[chosen.ravel()])
     spell_of = np.concatenate(rows_spell)
     course_of = np.concatenate(rows_course)
-    offering = np.array([offering_index[(s, c)] for s, c in zip(spells["school"][spell_of], course_of)]) if len(
-        spell_of
-    ) else np.array([], dtype=np.int64)
+    offering = (
+        np.array([offering_index[(s, c)] for s, c in zip(spells["school"][spell_of], course_of, strict=True)])
+        if len(spell_of)
+        else np.array([], dtype=np.int64)
+    )
 
     # Balanced sections: shuffle within each offering, deal students round-robin.
     order = np.lexsort((rng.random(len(offering)), offering))
@@ -495,7 +494,9 @@ def _schedule(
                 np.char.add(np.char.add(catalog_title[section_course], " - "), section_number.astype(str))
             ),
             "class_code": pa.array(
-                np.char.add(np.char.add(catalog_code[section_course], "-"), np.char.zfill(section_number.astype(str), 2))
+                np.char.add(
+                    np.char.add(catalog_code[section_course], "-"), np.char.zfill(section_number.astype(str), 2)
+                )
             ),
             "class_type": pa.array(np.where(catalog_homeroom[section_course], "homeroom", "scheduled")),
             "grades": pa.array(catalog_grades[section_course]),

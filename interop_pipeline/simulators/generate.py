@@ -19,7 +19,9 @@ class GeneratedDistrict:
     drops: dict[str, Path]  # source name → file dropped
 
 
-def write_district(config: DistrictConfig, *, students: int, seed: int, out_dir: Path | None = None) -> GeneratedDistrict:
+def write_district(
+    config: DistrictConfig, *, students: int, seed: int, out_dir: Path | None = None
+) -> GeneratedDistrict:
     """Generate a district for `config` and write it under out_dir (default: the config's data dir):
     truth/<table>.parquet, and each enabled source's drop in its drop folder."""
     data_dir = (out_dir or config.data_dir).resolve()

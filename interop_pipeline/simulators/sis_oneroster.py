@@ -38,6 +38,11 @@ def _text(values) -> pa.Array:
     return pc.cast(array, pa.string())
 
 
+def _stack(*parts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Concatenate columns (e.g. students' rows, then staff rows) into one array."""
+    return pa.concat_arrays([p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts])
+
+
 def _constant(value: str | None, n: int) -> pa.Array:
     return pa.array([value] * n, type=pa.string())
 
@@ -100,7 +105,9 @@ def _courses(truth: DistrictTruth) -> pa.Table:
 
 def _classes(truth: DistrictTruth) -> pa.Table:
     s = truth.sections
-    terms = ",".join(truth.calendar.sessions.filter(pc.equal(truth.calendar.sessions["type"], "semester"))["sourced_id"].to_pylist())
+    terms = ",".join(
+        truth.calendar.sessions.filter(pc.equal(truth.calendar.sessions["type"], "semester"))["sourced_id"].to_pylist()
+    )
     return _bulk_table(
         s.num_rows,
         {
@@ -132,27 +139,25 @@ def _users(truth: DistrictTruth) -> pa.Table:
     return _bulk_table(
         n,
         {
-            "sourcedId": pa.concat_arrays([st["sourced_id"].combine_chunks(), sf["sourced_id"].combine_chunks()]),
+            "sourcedId": _stack(st["sourced_id"], sf["sourced_id"]),
             "enabledUser": _constant("true", n),
-            "username": pa.concat_arrays([st["username"].combine_chunks(), sf["username"].combine_chunks()]),
-            "userIds": pa.concat_arrays([user_ids.combine_chunks(), staff_ids.combine_chunks()]),
-            "givenName": pa.concat_arrays([st["first_name"].combine_chunks(), sf["first_name"].combine_chunks()]),
-            "familyName": pa.concat_arrays([st["last_name"].combine_chunks(), sf["last_name"].combine_chunks()]),
-            "middleName": pa.concat_arrays([st["middle_name"].combine_chunks(), _constant(None, n_staff)]),
-            "identifier": pa.concat_arrays([st["local_id"].combine_chunks(), sf["staff_id"].combine_chunks()]),
-            "email": pa.concat_arrays([st["email"].combine_chunks(), sf["email"].combine_chunks()]),
+            "username": _stack(st["username"], sf["username"]),
+            "userIds": _stack(user_ids, staff_ids),
+            "givenName": _stack(st["first_name"], sf["first_name"]),
+            "familyName": _stack(st["last_name"], sf["last_name"]),
+            "middleName": _stack(st["middle_name"], _constant(None, n_staff)),
+            "identifier": _stack(st["local_id"], sf["staff_id"]),
+            "email": _stack(st["email"], sf["email"]),
             "sms": blank,
             "phone": blank,
             "agentSourcedIds": blank,
-            "grades": pa.concat_arrays([st["grade_level"].combine_chunks(), _constant(None, n_staff)]),
+            "grades": _stack(st["grade_level"], _constant(None, n_staff)),
             "password": blank,
-            "userMasterIdentifier": pa.concat_arrays([st["state_id"].combine_chunks(), _constant(None, n_staff)]),
+            "userMasterIdentifier": _stack(st["state_id"], _constant(None, n_staff)),
             "preferredGivenName": blank,
             "preferredMiddleName": blank,
             "preferredFamilyName": blank,
-            "primaryOrgSourcedId": pa.concat_arrays(
-                [st["school_sourced_id"].combine_chunks(), sf["school_sourced_id"].combine_chunks()]
-            ),
+            "primaryOrgSourcedId": _stack(st["school_sourced_id"], sf["school_sourced_id"]),
             "pronouns": blank,
         },
     )
@@ -172,24 +177,14 @@ def _roles(truth: DistrictTruth) -> pa.Table:
         n,
         {
             "sourcedId": np.char.add("role-", np.arange(1, n + 1).astype(str)),
-            "userSourcedId": pa.concat_arrays(
-                [
-                    _sourced_ids_of(truth.students, spells["person_id"]).combine_chunks(),
-                    staff["sourced_id"].combine_chunks(),
-                ]
-            ),
+            "userSourcedId": _stack(_sourced_ids_of(truth.students, spells["person_id"]), staff["sourced_id"]),
             "roleType": _constant("primary", n),
-            "role": pa.concat_arrays([_constant("student", n_spells), staff["role"].combine_chunks()]),
-            "beginDate": pa.concat_arrays(
-                [
-                    _text(spells["entry_date"]).combine_chunks(),
-                    _constant(str(truth.calendar.instructional_days[0]), staff.num_rows),
-                ]
+            "role": _stack(_constant("student", n_spells), staff["role"]),
+            "beginDate": _stack(
+                _text(spells["entry_date"]), _constant(str(truth.calendar.instructional_days[0]), staff.num_rows)
             ),
-            "endDate": pa.concat_arrays([_text(spells["exit_date"]).combine_chunks(), _constant(None, staff.num_rows)]),
-            "orgSourcedId": pa.concat_arrays(
-                [spells["school_sourced_id"].combine_chunks(), staff["school_sourced_id"].combine_chunks()]
-            ),
+            "endDate": _stack(_text(spells["exit_date"]), _constant(None, staff.num_rows)),
+            "orgSourcedId": _stack(spells["school_sourced_id"], staff["school_sourced_id"]),
             "userProfileSourcedId": _constant(None, n),
         },
     )
@@ -203,29 +198,20 @@ def _enrollments(truth: DistrictTruth) -> pa.Table:
         n,
         {
             "sourcedId": np.char.add("enr-", np.arange(1, n + 1).astype(str)),
-            "classSourcedId": pa.concat_arrays(
-                [se["section_sourced_id"].combine_chunks(), sa["section_sourced_id"].combine_chunks()]
+            "classSourcedId": _stack(se["section_sourced_id"], sa["section_sourced_id"]),
+            "schoolSourcedId": _stack(
+                se["school_sourced_id"],
+                sections["school_sourced_id"].take(
+                    pc.index_in(sa["section_sourced_id"], value_set=sections["sourced_id"])
+                ),
             ),
-            "schoolSourcedId": pa.concat_arrays(
-                [
-                    se["school_sourced_id"].combine_chunks(),
-                    sections["school_sourced_id"]
-                    .take(pc.index_in(sa["section_sourced_id"], value_set=sections["sourced_id"]))
-                    .combine_chunks(),
-                ]
+            "userSourcedId": _stack(
+                _sourced_ids_of(truth.students, se["person_id"]), _sourced_ids_of(truth.staff, sa["person_id"])
             ),
-            "userSourcedId": pa.concat_arrays(
-                [
-                    _sourced_ids_of(truth.students, se["person_id"]).combine_chunks(),
-                    _sourced_ids_of(truth.staff, sa["person_id"]).combine_chunks(),
-                ]
-            ),
-            "role": pa.concat_arrays([_constant("student", n_students), _constant("teacher", n_teachers)]),
-            "primary": pa.concat_arrays([_constant(None, n_students), _constant("true", n_teachers)]),
-            "beginDate": pa.concat_arrays(
-                [_text(se["begin_date"]).combine_chunks(), _text(sa["begin_date"]).combine_chunks()]
-            ),
-            "endDate": pa.concat_arrays([_text(se["end_date"]).combine_chunks(), _constant(None, n_teachers)]),
+            "role": _stack(_constant("student", n_students), _constant("teacher", n_teachers)),
+            "primary": _stack(_constant(None, n_students), _constant("true", n_teachers)),
+            "beginDate": _stack(_text(se["begin_date"]), _text(sa["begin_date"])),
+            "endDate": _stack(_text(se["end_date"]), _constant(None, n_teachers)),
         },
     )
 

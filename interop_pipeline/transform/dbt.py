@@ -4,7 +4,6 @@ dbt is the only writer of the build warehouse. Its step runs in the WAREHOUSE_PO
 the instance's dagster.yaml), as does every later step that opens the DuckDB file.
 """
 
-
 import json
 import os
 import sys
@@ -27,7 +26,9 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 def dbt_resource() -> DbtCliResource:
     # The dbt installed beside this interpreter, so runs work without the venv on PATH.
     beside_python = Path(sys.executable).parent / "dbt"
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(beside_python) if beside_python.exists() else "dbt")
+    return DbtCliResource(
+        project_dir=dbt_project, dbt_executable=str(beside_python) if beside_python.exists() else "dbt"
+    )
 
 
 def ensure_dbt_manifest(project: DbtProject = dbt_project) -> Path:
@@ -37,7 +38,11 @@ def ensure_dbt_manifest(project: DbtProject = dbt_project) -> Path:
     preparer guards against two processes parsing at once.
     """
     manifest = project.manifest_path
-    sources = [p for folder in ("models", "seeds", "macros", "tests", "snapshots") for p in (project.project_dir / folder).rglob("*")]
+    sources = [
+        p
+        for folder in ("models", "seeds", "macros", "tests", "snapshots")
+        for p in (project.project_dir / folder).rglob("*")
+    ]
     sources += [project.project_dir / "dbt_project.yml"]
     newest = max(p.stat().st_mtime for p in sources if p.is_file())
     if not manifest.exists() or manifest.stat().st_mtime < newest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +18,7 @@ from interop_pipeline.connectors.landing import (
     sha256_file,
 )
 
-AT = datetime(2025, 8, 18, 6, 15, 30, tzinfo=timezone.utc)
+AT = datetime(2025, 8, 18, 6, 15, 30, tzinfo=UTC)
 SHA = "ab" * 32
 LINEAGE = ["_district_code", "_source_system", "_batch_id", "_extracted_at", "_source_ref"]
 
@@ -60,17 +60,25 @@ def test_commit_lands_entities_rejects_and_batch_record(tmp_path: Path) -> None:
         users.append(["u1", "Ava"], "drop.zip!users.csv:2")
         users.append(["u2", ""], "drop.zip!users.csv:3")
         batch.entity_writer("roles", ["sourcedId", "role"])  # no rows
-        batch.reject("users", "drop.zip!users.csv:4", "required", "givenName", "givenName is blank",
-                     {"sourcedId": "u3", "givenName": ""})
+        batch.reject(
+            "users",
+            "drop.zip!users.csv:4",
+            "required",
+            "givenName",
+            "givenName is blank",
+            {"sourcedId": "u3", "givenName": ""},
+        )
         assert batch.counts.rows_landed == {"users": 2, "roles": 0}
         batch.commit()
     bid = batch.batch_id
-    assert _all_files(tmp_path) == sorted([
-        f"sis/_batches/{bid}.parquet",
-        f"sis/_rejects/{bid}.parquet",
-        f"sis/roles/{bid}.parquet",
-        f"sis/users/{bid}.parquet",
-    ])
+    assert _all_files(tmp_path) == sorted(
+        [
+            f"sis/_batches/{bid}.parquet",
+            f"sis/_rejects/{bid}.parquet",
+            f"sis/roles/{bid}.parquet",
+            f"sis/users/{bid}.parquet",
+        ]
+    )
 
     users = pq.read_table(tmp_path / "sis" / "users" / f"{bid}.parquet")
     assert users.column_names == ["sourcedId", "givenName", *LINEAGE]
@@ -96,16 +104,18 @@ def test_commit_lands_entities_rejects_and_batch_record(tmp_path: Path) -> None:
     assert rejects[0]["_source_ref"] == "drop.zip!users.csv:4"
 
     record = pq.read_table(tmp_path / "sis" / "_batches" / f"{bid}.parquet").to_pylist()
-    assert record == [{
-        "batch_id": bid,
-        "district_code": "D001",
-        "source_system": "sis",
-        "fingerprint_sha256": SHA,
-        "source_name": "drop.zip",
-        "extracted_at": AT,
-        "rows_landed": json.dumps({"users": 2, "roles": 0}),
-        "rows_rejected": 1,
-    }]
+    assert record == [
+        {
+            "batch_id": bid,
+            "district_code": "D001",
+            "source_system": "sis",
+            "fingerprint_sha256": SHA,
+            "source_name": "drop.zip",
+            "extracted_at": AT,
+            "rows_landed": json.dumps({"users": 2, "roles": 0}),
+            "rows_rejected": 1,
+        }
+    ]
     assert batch.counts.rows_rejected == {"users": 1, "roles": 0}
     assert batch.counts.rejects_by_rule == {"required": 1}
 

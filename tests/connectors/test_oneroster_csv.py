@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,15 +16,14 @@ from interop_pipeline.connectors.oneroster_csv import (
     land_oneroster_bundle,
 )
 
-AT = datetime(2025, 8, 18, 6, 0, 0, tzinfo=timezone.utc)
+AT = datetime(2025, 8, 18, 6, 0, 0, tzinfo=UTC)
 LIMIT = 10_000_000
 LINEAGE = ["_district_code", "_source_system", "_batch_id", "_extracted_at", "_source_ref"]
 
 # Headers written out by hand from the OneRoster 1.2.1 CSV binding (not imported from the module).
 HEADERS = {
     "orgs.csv": "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId",
-    "academicSessions.csv": "sourcedId,status,dateLastModified,title,type,startDate,endDate,"
-    "parentSourcedId,schoolYear",
+    "academicSessions.csv": "sourcedId,status,dateLastModified,title,type,startDate,endDate,parentSourcedId,schoolYear",
     "courses.csv": "sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,"
     "orgSourcedId,subjects,subjectCodes",
     "classes.csv": "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,"
@@ -57,9 +56,18 @@ ENTITY = {
     "userProfiles.csv": "user_profiles",
 }
 OTHER_FILES = [
-    "categories", "lineItems", "results", "resources", "classResources", "courseResources",
-    "userResources", "scoreScales", "lineItemScoreScales", "resultScoreScales",
-    "lineItemLearningObjectiveIds", "resultLearningObjectiveIds",
+    "categories",
+    "lineItems",
+    "results",
+    "resources",
+    "classResources",
+    "courseResources",
+    "userResources",
+    "scoreScales",
+    "lineItemScoreScales",
+    "resultScoreScales",
+    "lineItemLearningObjectiveIds",
+    "resultLearningObjectiveIds",
 ]
 
 # Data rows of a small, valid district.
@@ -94,10 +102,8 @@ ROWS = {
 
 
 def manifest_text(modes: dict[str, str] | None = None, extra: str = "") -> str:
-    modes = {**{name[:-4]: "bulk" for name in HEADERS}, **{f: "absent" for f in OTHER_FILES},
-             **(modes or {})}
-    lines = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.2",
-             "source.systemName,Demo SIS"]
+    modes = {**{name[:-4]: "bulk" for name in HEADERS}, **{f: "absent" for f in OTHER_FILES}, **(modes or {})}
+    lines = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.2", "source.systemName,Demo SIS"]
     lines += [f"file.{name},{mode}" for name, mode in modes.items()]
     return "\n".join(lines) + "\n" + extra
 
@@ -166,8 +172,15 @@ def test_valid_bundle_lands_every_entity_with_lineage(tmp_path: Path) -> None:
 
     assert not result.already_landed
     assert result.rows_landed == {
-        "orgs": 2, "academic_sessions": 2, "courses": 1, "classes": 1, "users": 3,
-        "roles": 3, "enrollments": 2, "demographics": 1, "user_profiles": 1,
+        "orgs": 2,
+        "academic_sessions": 2,
+        "courses": 1,
+        "classes": 1,
+        "users": 3,
+        "roles": 3,
+        "enrollments": 2,
+        "demographics": 1,
+        "user_profiles": 1,
     }
     assert sum(result.rows_rejected.values()) == 0 and result.rejects_by_rule == {}
     assert result.files_not_ingested == []
@@ -196,8 +209,7 @@ def test_valid_bundle_lands_every_entity_with_lineage(tmp_path: Path) -> None:
 def test_absent_files_land_empty_with_spec_columns(tmp_path: Path) -> None:
     root = tmp_path / "landing"
     modes = {"demographics": "absent", "userProfiles": "absent"}
-    path = bundle(tmp_path, manifest_csv=manifest_text(modes), demographics_csv=None,
-                  userProfiles_csv=None)
+    path = bundle(tmp_path, manifest_csv=manifest_text(modes), demographics_csv=None, userProfiles_csv=None)
     result = land(path, root)
     for entity, member in (("demographics", "demographics.csv"), ("user_profiles", "userProfiles.csv")):
         table = pq.read_table(root / "sis" / entity / f"{result.batch_id}.parquet")
@@ -207,8 +219,10 @@ def test_absent_files_land_empty_with_spec_columns(tmp_path: Path) -> None:
 
 
 def test_status_and_date_last_modified_accepted_when_filled(tmp_path: Path) -> None:
-    rows = ["d1,active,2025-08-01T12:00:00.000Z,Demo District,district,,",
-            "s1,active,2025-08-01T12:00:00.000Z,Lincoln Elementary,school,,d1"]
+    rows = [
+        "d1,active,2025-08-01T12:00:00.000Z,Demo District,district,,",
+        "s1,active,2025-08-01T12:00:00.000Z,Lincoln Elementary,school,,d1",
+    ]
     result = land(bundle(tmp_path, orgs_csv=csv_text("orgs.csv", rows)), tmp_path / "landing")
     assert result.rows_landed["orgs"] == 2 and result.rows_rejected["orgs"] == 0
 
@@ -241,8 +255,9 @@ def test_gradebook_files_are_listed_not_landed(tmp_path: Path) -> None:
 
 def test_utf8_bom_is_stripped(tmp_path: Path) -> None:
     root = tmp_path / "landing"
-    path = bundle(tmp_path, manifest_csv="\ufeff" + manifest_text(),
-                  users_csv=("\ufeff" + csv_text("users.csv")).encode("utf-8"))
+    path = bundle(
+        tmp_path, manifest_csv="\ufeff" + manifest_text(), users_csv=("\ufeff" + csv_text("users.csv")).encode("utf-8")
+    )
     result = land(path, root)
     users = pq.read_table(root / "sis" / "users" / f"{result.batch_id}.parquet")
     assert users.column_names[0] == "sourcedId"
@@ -264,8 +279,8 @@ def test_quoted_commas_doubled_quotes_and_embedded_newline(tmp_path: Path) -> No
     rows = [
         'd1,,,"Demo District, North",district,,',
         's1,,,"The ""Lincoln""\nElementary",school,,d1',  # record spans lines 3-4
-        's2,,,Washington,school,,d1',                      # so this one starts on line 5
-        's3,,,Adams,schol,,d1',                            # line 6, bad type -> reject
+        "s2,,,Washington,school,,d1",  # so this one starts on line 5
+        "s3,,,Adams,schol,,d1",  # line 6, bad type -> reject
     ]
     root = tmp_path / "landing"
     result = land(bundle(tmp_path, orgs_csv=csv_text("orgs.csv", rows)), root)
@@ -317,10 +332,14 @@ def test_manifest_inside_a_folder_gets_a_hint(tmp_path: Path) -> None:
     ("manifest", "match"),
     [
         ("name,value\nmanifest.version,1.0\n", "header must be 'propertyName,value'"),
-        (manifest_text().replace("manifest.version,1.0", "manifest.version,1"),
-         "manifest.version must be '1.0'; found '1'"),
-        (manifest_text().replace("oneroster.version,1.2", "oneroster.version,1.1"),
-         "oneroster.version must be '1.2'; found '1.1'"),
+        (
+            manifest_text().replace("manifest.version,1.0", "manifest.version,1"),
+            "manifest.version must be '1.0'; found '1'",
+        ),
+        (
+            manifest_text().replace("oneroster.version,1.2", "oneroster.version,1.1"),
+            "oneroster.version must be '1.2'; found '1.1'",
+        ),
         (manifest_text(extra="file.widgets,bulk\n"), "unknown properties: file.widgets"),
         (manifest_text(extra="file.orgs,bulk\n"), "repeats property 'file.orgs'"),
         (manifest_text().replace("file.orgs,bulk\n", ""), "missing property file.orgs"),
@@ -338,8 +357,11 @@ def test_file_marked_absent_but_present(tmp_path: Path) -> None:
 
 
 def test_file_marked_bulk_but_missing(tmp_path: Path) -> None:
-    fatal(bundle(tmp_path, roles_csv=None), tmp_path / "landing",
-          "marks roles.csv bulk but the archive has no such member")
+    fatal(
+        bundle(tmp_path, roles_csv=None),
+        tmp_path / "landing",
+        "marks roles.csv bulk but the archive has no such member",
+    )
 
 
 def test_delta_file_is_refused(tmp_path: Path) -> None:
@@ -360,8 +382,9 @@ def test_wrong_header_order_names_file_and_both_orders(tmp_path: Path) -> None:
 
 def test_missing_column_is_named(tmp_path: Path) -> None:
     header = HEADERS["users.csv"].replace(",pronouns", "")
-    fatal(bundle(tmp_path, users_csv=header + "\n"), tmp_path / "landing",
-          "users.csv header .*missing columns: pronouns")
+    fatal(
+        bundle(tmp_path, users_csv=header + "\n"), tmp_path / "landing", "users.csv header .*missing columns: pronouns"
+    )
 
 
 def test_extension_columns_must_be_metadata_and_last(tmp_path: Path) -> None:
@@ -371,14 +394,14 @@ def test_extension_columns_must_be_metadata_and_last(tmp_path: Path) -> None:
 
 def test_unknown_column_in_a_real_header_is_named(tmp_path: Path) -> None:
     header = HEADERS["orgs.csv"].replace("identifier", "ncesId")
-    err = fatal(bundle(tmp_path, orgs_csv=header + "\n"), tmp_path / "landing",
-                "missing columns: identifier")
+    err = fatal(bundle(tmp_path, orgs_csv=header + "\n"), tmp_path / "landing", "missing columns: identifier")
     assert "column 6: expected identifier, found ncesId" in str(err)
 
 
 def test_file_without_header_does_not_echo_personal_values(tmp_path: Path) -> None:
-    err = fatal(bundle(tmp_path, users_csv="\n".join(ROWS["users.csv"]) + "\n"),
-                tmp_path / "landing", "users.csv header")
+    err = fatal(
+        bundle(tmp_path, users_csv="\n".join(ROWS["users.csv"]) + "\n"), tmp_path / "landing", "users.csv header"
+    )
     for value in ("Ava", "Smith", "ava.s", "tjones@example.org"):
         assert value not in str(err)
 
@@ -387,8 +410,7 @@ def test_empty_data_file(tmp_path: Path) -> None:
     fatal(bundle(tmp_path, courses_csv=""), tmp_path / "landing", "courses.csv is empty")
 
 
-@pytest.mark.parametrize("evil", ["../evil.csv", "/abs.csv", "C:/evil.csv", "dir\\evil.csv",
-                                  "a/../../evil.csv"])
+@pytest.mark.parametrize("evil", ["../evil.csv", "/abs.csv", "C:/evil.csv", "dir\\evil.csv", "a/../../evil.csv"])
 def test_unsafe_member_paths_are_refused_before_anything_lands(tmp_path: Path, evil: str) -> None:
     files = default_files()
     files[evil] = "x\n"
@@ -430,23 +452,17 @@ def only_reject(root: Path, batch_id: str) -> dict:
         ("orgs.csv", "s9,,,Nine,School,,d1", "enum", "type"),
         ("orgs.csv", "s9,,,Nine,school,,d1,extra", "field_count", None),
         ("orgs.csv", "s9,,,Nine,school,,nowhere", "dangling_reference", "parentSourcedId"),
-        ("academicSessions.csv", "t9,,,Spring,term,2025-01-06,2025-02-30,y2025,2025",
-         "date_format", "endDate"),
-        ("academicSessions.csv", "t9,,,Spring,quarter,2025-01-06,2025-03-30,y2025,2025",
-         "enum", "type"),
-        ("academicSessions.csv", "t9,,,Spring,term,2025-01-06,2025-03-30,y2025,25",
-         "date_format", "schoolYear"),
+        ("academicSessions.csv", "t9,,,Spring,term,2025-01-06,2025-02-30,y2025,2025", "date_format", "endDate"),
+        ("academicSessions.csv", "t9,,,Spring,quarter,2025-01-06,2025-03-30,y2025,2025", "enum", "type"),
+        ("academicSessions.csv", "t9,,,Spring,term,2025-01-06,2025-03-30,y2025,25", "date_format", "schoolYear"),
         ("courses.csv", "c9,,,t1,Art,,,s1,,", "dangling_reference", "schoolYearSourcedId"),
         ("courses.csv", "c9,,,y2025,Art,,,nowhere,,", "dangling_reference", "orgSourcedId"),
-        ("classes.csv", 'k9,,,Art,,c1,,scheduled,,d1,t1,,,', "dangling_reference", "schoolSourcedId"),
-        ("classes.csv", 'k9,,,Art,,c1,,scheduled,,s1,"t1,t7",,,', "dangling_reference",
-         "termSourcedIds"),
-        ("classes.csv", 'k9,,,Art,,c1,,lecture,,s1,t1,,,', "enum", "classType"),
+        ("classes.csv", "k9,,,Art,,c1,,scheduled,,d1,t1,,,", "dangling_reference", "schoolSourcedId"),
+        ("classes.csv", 'k9,,,Art,,c1,,scheduled,,s1,"t1,t7",,,', "dangling_reference", "termSourcedIds"),
+        ("classes.csv", "k9,,,Art,,c1,,lecture,,s1,t1,,,", "enum", "classType"),
         ("users.csv", "u9,,,TRUE,z.q,,Zoe,Quinn,,,,,,,,,,,,,s1,", "enum", "enabledUser"),
-        ("users.csv", "u9,,,true,z.q,,Zoe,Quinn,,,,,,nobody,,,,,,,s1,", "dangling_reference",
-         "agentSourcedIds"),
-        ("users.csv", "u9,,,true,z.q,,Zoe,Quinn,,,,,,,,,,,,,nowhere,", "dangling_reference",
-         "primaryOrgSourcedId"),
+        ("users.csv", "u9,,,true,z.q,,Zoe,Quinn,,,,,,nobody,,,,,,,s1,", "dangling_reference", "agentSourcedIds"),
+        ("users.csv", "u9,,,true,z.q,,Zoe,Quinn,,,,,,,,,,,,,nowhere,", "dangling_reference", "primaryOrgSourcedId"),
         ("roles.csv", "r9,,,u1,primary,janitor,,,s1,", "enum", "role"),
         ("roles.csv", "r9,,,u1,main,student,,,s1,", "enum", "roleType"),
         ("roles.csv", "r9,,,u1,primary,student,2024/08/15,,s1,", "date_format", "beginDate"),
@@ -454,16 +470,13 @@ def only_reject(root: Path, batch_id: str) -> dict:
         ("enrollments.csv", "e9,,,k1,s1,u1,student,yes,,", "enum", "primary"),
         ("enrollments.csv", "e9,,,k1,d1,u1,student,,,", "dangling_reference", "schoolSourcedId"),
         ("enrollments.csv", "e9,,,k1,s1,u1,pupil,,,", "enum", "role"),
-        ("demographics.csv", "g1,,,2010-01-01,female,maybe,,,,,,,,,,", "enum",
-         "americanIndianOrAlaskaNative"),
+        ("demographics.csv", "g1,,,2010-01-01,female,maybe,,,,,,,,,,", "enum", "americanIndianOrAlaskaNative"),
         ("demographics.csv", "nobody,,,,,,,,,,,,,,,", "dangling_reference", "sourcedId"),
         ("userProfiles.csv", "p9,,,u1,app,,,,password,z,", "required", "vendorId"),
-        ("userProfiles.csv", "p9,,,nobody,app,v,,,password,z,", "dangling_reference",
-         "userSourcedId"),
+        ("userProfiles.csv", "p9,,,nobody,app,v,,,password,z,", "dangling_reference", "userSourcedId"),
     ],
 )
-def test_row_rule_produces_a_reject(tmp_path: Path, member: str, row: str, rule: str,
-                                    field: str | None) -> None:
+def test_row_rule_produces_a_reject(tmp_path: Path, member: str, row: str, rule: str, field: str | None) -> None:
     root = tmp_path / "landing"
     rows = [*ROWS[member], row]
     result = land(bundle(tmp_path, **{member.replace(".csv", "_csv"): csv_text(member, rows)}), root)
@@ -532,8 +545,9 @@ def test_reject_details_never_carry_personal_values(tmp_path: Path) -> None:
     root = tmp_path / "landing"
     demographics = ["u1,,,2015-02-30,Female-ish,T,,,,,,,,,,"]
     users = [*ROWS["users.csv"], "u 9,,,Yes,secret.name,,Secretgiven,Secretfamily,,,,,,,,,,,,,s1,"]
-    path = bundle(tmp_path, demographics_csv=csv_text("demographics.csv", demographics),
-                  users_csv=csv_text("users.csv", users))
+    path = bundle(
+        tmp_path, demographics_csv=csv_text("demographics.csv", demographics), users_csv=csv_text("users.csv", users)
+    )
     result = land(path, root)
     found = rejects(root, result.batch_id)
     assert {r["rule"] for r in found} == {"date_format", "sourced_id_format"}
@@ -555,7 +569,7 @@ def test_same_bundle_twice_is_a_no_op(tmp_path: Path) -> None:
     path = bundle(tmp_path)
     first = land(path, root)
     before = landed_files(root)
-    second = land(path, root, extracted_at=datetime(2025, 8, 19, tzinfo=timezone.utc))
+    second = land(path, root, extracted_at=datetime(2025, 8, 19, tzinfo=UTC))
     assert second.already_landed and second.batch_id == first.batch_id
     assert landed_files(root) == before
 

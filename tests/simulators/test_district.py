@@ -8,7 +8,7 @@ import pytest
 
 from interop_pipeline.config import GeneratorRates
 from interop_pipeline.simulators.calendar import build_calendar, us_school_holidays
-from interop_pipeline.simulators.district import LEVELS, GRADES, generate_district
+from interop_pipeline.simulators.district import GRADES, LEVELS, generate_district
 from interop_pipeline.simulators.generate import write_district
 
 YEAR = {"year_start": date(2025, 8, 18), "year_end": date(2026, 6, 5)}
@@ -45,7 +45,10 @@ def test_same_seed_same_district_different_seed_different(tmp_path, district_con
 def test_truth_is_written_apart_from_the_system_drop(tmp_path, district_config):
     generated = write_district(district_config, students=150, seed=1, out_dir=tmp_path)
     assert {p.name for p in generated.truth_dir.glob("*.parquet")} >= {
-        "students.parquet", "schools.parquet", "school_enrollments.parquet", "section_enrollments.parquet",
+        "students.parquet",
+        "schools.parquet",
+        "school_enrollments.parquet",
+        "section_enrollments.parquet",
     }
     assert generated.drops["sis"].parent == tmp_path / "drops" / "sis"
     assert not list(generated.drops["sis"].parent.glob("*.parquet"))
@@ -91,7 +94,7 @@ def test_enrolment_spells_are_coherent(district):
         by_student.setdefault(spell["person_id"], []).append(spell)
         assert spell["exit_date"] is None or spell["exit_date"] >= spell["entry_date"]
     assert len(by_student) == district.students.num_rows  # every student enrolled somewhere
-    level_of = dict(zip(district.schools["sourced_id"].to_pylist(), district.schools["level"].to_pylist()))
+    level_of = dict(zip(district.schools["sourced_id"].to_pylist(), district.schools["level"].to_pylist(), strict=True))
     transfers = [s for s in by_student.values() if len(s) == 2]
     assert transfers, "a 6000-student district has transfers"
     for first, second in transfers:
@@ -108,11 +111,15 @@ def test_schools_sized_by_level_and_sections_balanced_with_a_teacher_of_the_scho
     levels = district.schools["level"].to_pylist()
     assert set(levels) == set(LEVELS)
     sections = district.sections.to_pylist()
-    staff_school = dict(zip(district.staff["person_id"].to_pylist(), district.staff["school_sourced_id"].to_pylist()))
+    staff_school = dict(
+        zip(district.staff["person_id"].to_pylist(), district.staff["school_sourced_id"].to_pylist(), strict=True)
+    )
     for section in sections:
         assert staff_school[section["teacher_person_id"]] == section["school_sourced_id"]
     sizes = np.bincount(
-        pc.index_in(district.section_enrollments["section_sourced_id"], value_set=district.sections["sourced_id"]).to_numpy()
+        pc.index_in(
+            district.section_enrollments["section_sourced_id"], value_set=district.sections["sourced_id"]
+        ).to_numpy()
     )
     assert sizes.max() <= GeneratorRates().section_size + 2
     # Section enrolments lie inside the student's school spell.

@@ -10,8 +10,11 @@ def test_generated_bundle_lands_completely_with_no_rejects(tmp_path, district_co
     generated = write_district(district_config, students=400, seed=8, out_dir=tmp_path)
     truth = generated.truth
     result = land_oneroster_bundle(
-        generated.drops["sis"], tmp_path / "landing", source_system="sis",
-        district_code=district_config.district.code, max_uncompressed_bytes=2**30,
+        generated.drops["sis"],
+        tmp_path / "landing",
+        source_system="sis",
+        district_code=district_config.district.code,
+        max_uncompressed_bytes=2**30,
     )
     assert result.rows_rejected == {k: 0 for k in result.rows_rejected}
     assert result.rows_landed["users"] == truth.students.num_rows + truth.staff.num_rows
@@ -22,4 +25,6 @@ def test_generated_bundle_lands_completely_with_no_rejects(tmp_path, district_co
     assert result.rows_landed["orgs"] == truth.schools.num_rows + 1  # and the district
     demographics = pq.read_table(next((tmp_path / "landing" / "sis" / "demographics").glob("*.parquet")))
     assert "metadata.idea" in demographics.column_names
-    assert sum(v == "true" for v in demographics["metadata.idea"].to_pylist()) == sum(truth.students["idea"].to_pylist())
+    assert sum(v == "true" for v in demographics["metadata.idea"].to_pylist()) == sum(
+        truth.students["idea"].to_pylist()
+    )

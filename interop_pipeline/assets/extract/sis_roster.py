@@ -3,7 +3,6 @@
 Runs outside the warehouse pool: it writes Parquet to the landing zone, never DuckDB.
 """
 
-
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +42,9 @@ def newest_bundle(folder: Path, pattern: str) -> Path:
 
 def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: OneRosterCsvSource):
     entities = [spec.entity for spec in SPECS]
-    keys = {entity: AssetKey(["landing", source_name, entity]) for entity in [*entities, REJECTS_ENTITY, BATCHES_ENTITY]}
+    keys = {
+        entity: AssetKey(["landing", source_name, entity]) for entity in [*entities, REJECTS_ENTITY, BATCHES_ENTITY]
+    }
     rejects_check = AssetCheckSpec(
         "no_rejected_rows",
         asset=keys[REJECTS_ENTITY],
