@@ -531,7 +531,7 @@ def _check_header(archive: str, spec: FileSpec, header: list[str]) -> None:
     if "resourceSourcedIds" in header and spec.file_name == "users":
         problems.append("resourceSourcedIds is a OneRoster 1.2.0 column removed in 1.2.1")
     if is_header:
-        for i, (want, got) in enumerate(zip(expected, header, strict=True), start=1):
+        for i, (want, got) in enumerate(zip(expected, header, strict=False), start=1):
             if want != got:
                 problems.append(f"wrong order or name at column {i}: expected {want}, found {shown[i - 1]}")
                 break
@@ -852,7 +852,7 @@ def _valid_ids_with_self_references(
 
 
 def _raw(header: list[str], values: list[str]) -> dict[str, str]:
-    raw = dict(zip(header, values, strict=True))
+    raw = dict(zip(header, values, strict=False))
     for i, extra in enumerate(values[len(header) :], start=1):
         raw[f"_extra_{i}"] = extra
     return raw
