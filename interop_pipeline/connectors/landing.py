@@ -62,6 +62,8 @@ _BATCH_SCHEMA = pa.schema(
         pa.field("extracted_at", _TIMESTAMP),
         pa.field("rows_landed", pa.string()),
         pa.field("rows_rejected", pa.int64()),
+        # Connector-specific facts about the batch as JSON: header seen, layout, bulk/delta…
+        pa.field("details", pa.string()),
     ]
 )
 
@@ -230,6 +232,7 @@ class LandingBatch:
         extracted_at: datetime,
         *,
         flush_rows: int = FLUSH_ROWS,
+        details: dict | None = None,
     ):
         _check_name("source_system", source_system)
         if not fingerprint:
@@ -238,6 +241,7 @@ class LandingBatch:
         self.source_system = source_system
         self.district_code = district_code
         self.fingerprint = fingerprint
+        self.details = dict(details or {})
         self.source_name = source_name
         self.extracted_at = _as_utc(extracted_at)
         self.batch_id = batch_id_for(fingerprint, self.extracted_at)
@@ -358,6 +362,7 @@ class LandingBatch:
             "extracted_at": self.extracted_at,
             "rows_landed": json.dumps(counts.rows_landed),
             "rows_rejected": counts.total_rejected,
+            "details": json.dumps(self.details, sort_keys=True),
         }
         return pa.Table.from_pylist([row], schema=_BATCH_SCHEMA)
 

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from interop_pipeline.connectors.archive import open_checked_zip
 from interop_pipeline.connectors.landing import LandingBatch, find_landed_batch, sha256_file
 
 
@@ -305,7 +306,6 @@ _SOURCED_ID = re.compile(r"[0-9A-Za-z./@_-]{1,255}")
 _EXT_ENUM = re.compile(r"ext:[A-Za-z0-9._-]+")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _YEAR = re.compile(r"[0-9]{4}")
-_DRIVE = re.compile(r"[A-Za-z]:")
 _METADATA_PREFIX = "metadata."
 
 # Column names we may always quote back in a header error. Other cells are quoted only when the
@@ -342,8 +342,8 @@ def land_oneroster_bundle(
         return BundleLandingResult(batch_id=earlier, already_landed=True)
 
     archive = zip_path.name
-    with _open_zip(zip_path) as zf:
-        plan = _plan_bundle(zf, archive, max_uncompressed_bytes)
+    with open_checked_zip(zip_path, max_uncompressed_bytes, OneRosterBundleError, "a OneRoster CSV bundle") as zf:
+        plan = _plan_bundle(zf, archive)
         with LandingBatch(
             landing_root,
             source_system,
@@ -383,20 +383,8 @@ class _BundlePlan:
     files_not_ingested: list[str]
 
 
-def _open_zip(zip_path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise OneRosterBundleError(
-            f"{zip_path.name}: is not a readable ZIP archive (expected a OneRoster CSV bundle): {exc}"
-        ) from None
-
-
-def _plan_bundle(zf: zipfile.ZipFile, archive: str, max_uncompressed_bytes: int) -> _BundlePlan:
-    infos = zf.infolist()
-    _check_member_names(infos, archive)
-    _check_size(infos, archive, max_uncompressed_bytes)
-    files = [i.filename for i in infos if not i.is_dir()]
+def _plan_bundle(zf: zipfile.ZipFile, archive: str) -> _BundlePlan:
+    files = [i.filename for i in zf.infolist() if not i.is_dir()]
     root_files = {name for name in files if "/" not in name}
     if MANIFEST not in root_files:
         nested = [name for name in files if name.endswith("/" + MANIFEST)]
@@ -412,37 +400,6 @@ def _plan_bundle(zf: zipfile.ZipFile, archive: str, max_uncompressed_bytes: int)
             headers[spec.member] = _read_header(zf, archive, spec)
     ingested = {MANIFEST, *headers}
     return _BundlePlan(headers, sorted(name for name in files if name not in ingested))
-
-
-def _check_member_names(infos: list[zipfile.ZipInfo], archive: str) -> None:
-    seen: set[str] = set()
-    for info in infos:
-        name = info.filename
-        parts = name.rstrip("/").split("/")
-        unsafe = (
-            name.startswith("/")
-            or "\\" in name
-            or _DRIVE.match(name) is not None
-            or any(part in ("..", "") for part in parts)
-        )
-        if unsafe:
-            raise OneRosterBundleError(
-                f"{archive}: member {name!r} has an unsafe path (absolute, drive letter, "
-                "backslash or '..'); expected plain file names at the archive root. "
-                "Refusing the whole archive."
-            )
-        if name in seen:
-            raise OneRosterBundleError(f"{archive}: member {name!r} appears more than once")
-        seen.add(name)
-        if info.flag_bits & 0x1:
-            raise OneRosterBundleError(f"{archive}: member {name!r} is encrypted; expected plain files")
-
-
-def _check_size(infos: list[zipfile.ZipInfo], archive: str, limit: int) -> None:
-    # Declared sizes are trustworthy enough: zipfile never returns more than file_size bytes.
-    total = sum(info.file_size for info in infos)
-    if total > limit:
-        raise OneRosterBundleError(f"{archive}: uncompressed size {total} bytes exceeds the limit of {limit} bytes")
 
 
 def _read_manifest(zf: zipfile.ZipFile, archive: str) -> dict[str, str]:
