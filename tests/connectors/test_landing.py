@@ -114,6 +114,7 @@ def test_commit_lands_entities_rejects_and_batch_record(tmp_path: Path) -> None:
             "extracted_at": AT,
             "rows_landed": json.dumps({"users": 2, "roles": 0}),
             "rows_rejected": 1,
+            "details": "{}",
         }
     ]
     assert batch.counts.rows_rejected == {"users": 1, "roles": 0}
