@@ -45,12 +45,12 @@ def _stage_extract(config: DistrictConfig, students: int, seed: int) -> int:
     from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
 
     shutil.rmtree(config.landing_dir, ignore_errors=True)
-    source = config.sources["sis"]
+    source = config.sources["oneroster_csv"]
     bundle = next(config.drop_folder(source).glob(source.file_pattern))
     result = land_oneroster_bundle(
         bundle,
         config.landing_dir,
-        source_system="sis",
+        source_system="oneroster_csv",
         district_code=config.district.code,
         max_uncompressed_bytes=source.max_uncompressed_mb * 2**20,
     )

@@ -67,8 +67,8 @@ SUMMARY_ROWS = {
     "sections": "select count(*) from dim_section",
     "school enrollments": "select count(*) from fct_school_enrollment",
     "section enrollments": "select count(*) from fct_section_enrollment",
-    "rejected rows": "select count(*) from staging.stg_sis__rejects"
-    " where batch_id = (select max(batch_id) from staging.stg_sis__users)",
+    "rejected rows": "select count(*) from staging.stg_oneroster_csv__rejects"
+    " where batch_id = (select max(batch_id) from staging.stg_oneroster_csv__users)",
 }
 
 
@@ -81,7 +81,7 @@ def summary(config: DistrictConfig) -> str:
     with duckdb.connect(str(path), read_only=True) as con:
         for label, sql in SUMMARY_ROWS.items():
             lines.append(f"  {label:<19} {con.execute(sql).fetchone()[0]:>9,}")
-    lines[-1] += "  (latest batch; see staging.stg_sis__rejects)"
+    lines[-1] += "  (latest batch; see staging.stg_oneroster_csv__rejects)"
     return "\n".join(lines)
 
 

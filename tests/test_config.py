@@ -18,7 +18,7 @@ def test_demo_config_is_valid_and_paths_resolve_against_its_folder():
     config = load_config(DEFAULT_CONFIG_PATH)
     assert config.district.code == "demo-usd"
     assert config.data_dir == DEFAULT_CONFIG_PATH.parent.parent.resolve()
-    assert config.drop_folder(config.sources["sis"]) == config.data_dir / "drops" / "sis"
+    assert config.drop_folder(config.sources["oneroster_csv"]) == config.data_dir / "drops" / "sis"
     assert config.school_year.ending_year == config.school_year.end.year
 
 
@@ -34,10 +34,10 @@ def test_environment_variable_selects_the_config(tmp_path, monkeypatch):
         (lambda raw: raw["district"].update(colour="blue"), "district.colour: unknown key"),
         (lambda raw: raw["school_year"].update(start="not a date"), "school_year.start"),
         (
-            lambda raw: raw["sources"]["sis"].update(max_uncompressed_mb="lots"),
-            "sources.sis.oneroster_csv.max_uncompressed_mb",
+            lambda raw: raw["sources"]["oneroster_csv"].update(max_uncompressed_mb="lots"),
+            "sources.oneroster_csv.oneroster_csv.max_uncompressed_mb",
         ),
-        (lambda raw: raw["sources"]["sis"].update(kind="ftp"), "sources.sis"),
+        (lambda raw: raw["sources"]["oneroster_csv"].update(kind="ftp"), "sources.oneroster_csv"),
         (lambda raw: raw.pop("schedule"), "schedule: required setting is missing"),
         (lambda raw: raw["school_year"].update(end="2025-01-01"), "end must be after start"),
         (lambda raw: raw["district"].update(code="Has Spaces"), "district.code"),

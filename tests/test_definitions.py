@@ -44,8 +44,8 @@ def graph_and_defs(tmp_path_factory):
 def test_assets_are_grouped_by_system_and_layer(graph_and_defs):
     graph, _, _ = graph_and_defs
     group = lambda *key: graph.get(AssetKey(list(key))).group_name  # noqa: E731
-    assert group("landing", "sis", "users") == "sis"
-    assert group("staging", "stg_sis__users") == "sis"
+    assert group("landing", "oneroster_csv", "users") == "oneroster_csv"
+    assert group("staging", "stg_oneroster_csv__users") == "oneroster_csv"
     assert group("dim_student") == "warehouse_core"
     assert group("reference", "xwalk_sex") == "reference_codes"
     assert group("published_warehouse") == "release"
@@ -57,9 +57,9 @@ def test_assets_are_grouped_by_system_and_layer(graph_and_defs):
 
 def test_dbt_sources_are_fed_by_the_landing_assets(graph_and_defs):
     graph, _, _ = graph_and_defs
-    parents = graph.get(AssetKey(["staging", "stg_sis__users"])).parent_keys
-    assert AssetKey(["landing", "sis", "users"]) in parents
-    assert AssetKey(["landing", "sis", "batches"]) in parents  # only fully landed batches are read
+    parents = graph.get(AssetKey(["staging", "stg_oneroster_csv__users"])).parent_keys
+    assert AssetKey(["landing", "oneroster_csv", "users"]) in parents
+    assert AssetKey(["landing", "oneroster_csv", "batches"]) in parents  # only fully landed batches are read
 
 
 def test_only_warehouse_writers_share_the_single_writer_pool(graph_and_defs):
@@ -67,7 +67,7 @@ def test_only_warehouse_writers_share_the_single_writer_pool(graph_and_defs):
     pool = lambda *key: defs.resolve_assets_def(AssetKey(list(key))).op.pool  # noqa: E731
     assert pool("dim_student") == WAREHOUSE_POOL
     assert pool("published_warehouse") == WAREHOUSE_POOL
-    assert pool("landing", "sis", "users") is None  # extraction runs in parallel, outside the pool
+    assert pool("landing", "oneroster_csv", "users") is None  # extraction runs in parallel, outside the pool
 
 
 def test_dbt_tests_are_asset_checks_and_rejects_are_checked(graph_and_defs):
@@ -75,7 +75,7 @@ def test_dbt_tests_are_asset_checks_and_rejects_are_checked(graph_and_defs):
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("dim_student", "unique_dim_student_student_key") in checks
     assert any(asset == "fct_school_enrollment" and "unique_combination" in name for asset, name in checks)
-    assert ("landing/sis/rejects", "no_rejected_rows") in checks
+    assert ("landing/oneroster_csv/rejects", "no_rejected_rows") in checks
 
 
 def test_release_waits_for_every_warehouse_model(graph_and_defs):

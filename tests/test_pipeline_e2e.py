@@ -110,13 +110,13 @@ def test_student_attributes_survive_the_trip(demo_run):
 
 def test_dbt_tests_ran_as_asset_checks_and_landing_is_recorded(demo_run):
     config, result = demo_run
-    landed = list((config.landing_dir / "sis" / "_batches").glob("*.parquet"))
+    landed = list((config.landing_dir / "oneroster_csv" / "_batches").glob("*.parquet"))
     assert len(landed) == 1
     with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
         lineage = con.execute(
-            "select count(*) from staging.stg_sis__users where source_ref like '%users.csv:%'"
+            "select count(*) from staging.stg_oneroster_csv__users where source_ref like '%users.csv:%'"
         ).fetchone()[0]
-        users = con.execute("select count(*) from staging.stg_sis__users").fetchone()[0]
+        users = con.execute("select count(*) from staging.stg_oneroster_csv__users").fetchone()[0]
     assert lineage == users > 0
 
 
@@ -125,7 +125,9 @@ def test_rerun_is_idempotent(demo_run):
     before = published_counts(config.published_warehouse_path)
     result = cli("run", config=config.config_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(list((config.landing_dir / "sis" / "_batches").glob("*.parquet"))) == 1  # same bundle: no new batch
+    assert (
+        len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("*.parquet"))) == 1
+    )  # same bundle: no new batch
     assert published_counts(config.published_warehouse_path) == before
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig
 
@@ -46,8 +47,12 @@ def ensure_dbt_manifest(project: DbtProject = dbt_project) -> Path:
     sources += [project.project_dir / "dbt_project.yml"]
     newest = max(p.stat().st_mtime for p in sources if p.is_file())
     if not manifest.exists() or manifest.stat().st_mtime < newest:
-        project.preparer.prepare(project)
+        run_with_concurrent_update_guard(manifest, _parse, project=project)
     return manifest
+
+
+def _parse(project: DbtProject) -> None:
+    dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
 
 
 class WarehouseTranslator(DagsterDbtTranslator):

@@ -35,9 +35,9 @@ def test_calendar_has_the_configured_instructional_days_and_none_on_weekends_or_
 
 
 def test_same_seed_same_district_different_seed_different(tmp_path, district_config):
-    first = write_district(district_config, students=200, seed=5, out_dir=tmp_path / "a").drops["sis"]
-    again = write_district(district_config, students=200, seed=5, out_dir=tmp_path / "b").drops["sis"]
-    other = write_district(district_config, students=200, seed=6, out_dir=tmp_path / "c").drops["sis"]
+    first = write_district(district_config, students=200, seed=5, out_dir=tmp_path / "a").drops["oneroster_csv"]
+    again = write_district(district_config, students=200, seed=5, out_dir=tmp_path / "b").drops["oneroster_csv"]
+    other = write_district(district_config, students=200, seed=6, out_dir=tmp_path / "c").drops["oneroster_csv"]
     assert first.read_bytes() == again.read_bytes()
     assert first.read_bytes() != other.read_bytes()
 
@@ -50,8 +50,8 @@ def test_truth_is_written_apart_from_the_system_drop(tmp_path, district_config):
         "school_enrollments.parquet",
         "section_enrollments.parquet",
     }
-    assert generated.drops["sis"].parent == tmp_path / "drops" / "sis"
-    assert not list(generated.drops["sis"].parent.glob("*.parquet"))
+    assert generated.drops["oneroster_csv"].parent == tmp_path / "drops" / "sis"
+    assert not list(generated.drops["oneroster_csv"].parent.glob("*.parquet"))
 
 
 def test_identifiers_are_unique_and_carry_no_personal_data(district):

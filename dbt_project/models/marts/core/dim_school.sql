@@ -1,5 +1,5 @@
 with orgs as (
-    select * from {{ ref('stg_sis__orgs') }}
+    select * from {{ ref('stg_oneroster_csv__orgs') }}
 ),
 
 schools as (

@@ -1,9 +1,9 @@
 with classes as (
-    select * from {{ ref('stg_sis__classes') }}
+    select * from {{ ref('stg_oneroster_csv__classes') }}
 ),
 
 enrollments as (
-    select * from {{ ref('stg_sis__enrollments') }}
+    select * from {{ ref('stg_oneroster_csv__enrollments') }}
 ),
 
 courses as (

@@ -1,9 +1,9 @@
 with users as (
-    select * from {{ ref('stg_sis__users') }}
+    select * from {{ ref('stg_oneroster_csv__users') }}
 ),
 
 roles as (
-    select * from {{ ref('stg_sis__roles') }}
+    select * from {{ ref('stg_oneroster_csv__roles') }}
 ),
 
 schools as (

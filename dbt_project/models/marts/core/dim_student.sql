@@ -1,13 +1,13 @@
 with users as (
-    select * from {{ ref('stg_sis__users') }}
+    select * from {{ ref('stg_oneroster_csv__users') }}
 ),
 
 roles as (
-    select * from {{ ref('stg_sis__roles') }}
+    select * from {{ ref('stg_oneroster_csv__roles') }}
 ),
 
 demographics as (
-    select * from {{ ref('stg_sis__demographics') }}
+    select * from {{ ref('stg_oneroster_csv__demographics') }}
 ),
 
 schools as (

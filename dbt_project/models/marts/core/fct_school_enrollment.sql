@@ -1,5 +1,5 @@
 with roles as (
-    select * from {{ ref('stg_sis__roles') }}
+    select * from {{ ref('stg_oneroster_csv__roles') }}
 ),
 
 students as (

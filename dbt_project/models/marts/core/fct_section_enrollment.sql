@@ -1,5 +1,5 @@
 with enrollments as (
-    select * from {{ ref('stg_sis__enrollments') }}
+    select * from {{ ref('stg_oneroster_csv__enrollments') }}
 ),
 
 students as (

@@ -1,6 +1,6 @@
 with landed as (
-    select * from {{ source('sis', 'enrollments') }}
-    where _batch_id = {{ latest_landed_batch('sis') }}
+    select * from {{ source('oneroster_csv', 'enrollments') }}
+    where _batch_id = {{ latest_landed_batch('oneroster_csv') }}
 ),
 
 renamed as (

@@ -1,6 +1,6 @@
 -- All rejects of every batch: a rejected row stays visible after later batches land.
 with rejects as (
-    select * from {{ source('sis', 'rejects') }}
+    select * from {{ source('oneroster_csv', 'rejects') }}
 ),
 
 renamed as (
