@@ -114,6 +114,9 @@ def main() -> None:
     workdir.mkdir(parents=True)
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["output"]["data_dir"] = "."
+    for source in raw["sources"].values():  # declarations stay where the demo keeps them
+        if "declarations" in source:
+            source["declarations"] = [str(DEFAULT_CONFIG_PATH.parent / p) for p in source["declarations"]]
     config_path = workdir / "district.yaml"
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
 

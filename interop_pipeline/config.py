@@ -76,7 +76,44 @@ class OneRosterCsvSource(_Strict):
     max_uncompressed_mb: int = Field(default=2048, gt=0)
 
 
-SourceSettings = Annotated[OneRosterCsvSource, Field(discriminator="kind")]
+class FileDropChecks(_Strict):
+    max_reject_rate: float = Field(
+        default=0.02, ge=0, le=1, description="share of a file's rows rejected before the check fails"
+    )
+    max_row_count_drop: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="snapshot files: a drop in rows vs the previous file beyond this share fails",
+    )
+
+
+class FileDropSource(_Strict):
+    """A folder where a vendor drops CSV/TSV files (or zips of them), ingested by declaration:
+    built-in formats by name, and district-written declarations by path."""
+
+    kind: Literal["file_drop"]
+    enabled: bool = True
+    system_name: str = Field(min_length=1)
+    drop_folder: Path
+    file_pattern: str = "*"
+    formats: list[str] = Field(
+        default_factory=list, description="built-in declarations, e.g. nwea_map_assessment_results"
+    )
+    declarations: list[Path] = Field(
+        default_factory=list, description="declaration YAML files, relative to this config"
+    )
+    max_uncompressed_mb: int = Field(default=2048, gt=0)
+    checks: FileDropChecks = FileDropChecks()
+
+    @model_validator(mode="after")
+    def _declares_something(self) -> FileDropSource:
+        if not self.formats and not self.declarations:
+            raise ValueError("a file_drop source needs at least one of formats or declarations")
+        return self
+
+
+SourceSettings = Annotated[OneRosterCsvSource | FileDropSource, Field(discriminator="kind")]
 
 
 class ScheduleSettings(_Strict):
@@ -97,6 +134,14 @@ class GeneratorRates(_Strict):
     transfer: float = Field(default=0.06, ge=0, le=1, description="change school within the district")
     retained: float = Field(default=0.03, ge=0, le=1, description="a year older than the grade's cohort")
     instructional_days: int = Field(default=180, ge=150, le=200)
+    # Attendance: a minority of high-absence students drives chronic absence (~25-30 %).
+    high_absence_share: float = Field(default=0.30, ge=0, le=1)
+    tardy_rate: float = Field(default=0.02, ge=0, le=1, description="share of present days with a tardy")
+    excused_share: float = Field(default=0.45, ge=0, le=1, description="share of absences excused")
+    assessment_participation: float = Field(default=0.96, ge=0, le=1)
+    # Vendor data-entry noise.
+    vendor_id_leading_zero_dropped: float = Field(default=0.03, ge=0, le=1)
+    vendor_roster_missing: float = Field(default=0.01, ge=0, le=1)
     section_size: int = Field(default=25, ge=10, le=40)
     pupil_teacher_ratio: float = Field(default=15.5, gt=5)
     # Shares of enrolment by federal race/ethnicity category (normalised to sum 1).
@@ -157,8 +202,11 @@ class DistrictConfig(_Strict):
         """Generator ground truth: read only by tests and quality measurements."""
         return self.data_dir / "truth"
 
-    def drop_folder(self, source: OneRosterCsvSource) -> Path:
+    def drop_folder(self, source: OneRosterCsvSource | FileDropSource) -> Path:
         return (self.data_dir / source.drop_folder).resolve()
+
+    def declaration_paths(self, source: FileDropSource) -> list[Path]:
+        return [(self._config_path.parent / path).resolve() for path in source.declarations]
 
     def enabled_sources(self) -> dict[str, SourceSettings]:
         return {name: s for name, s in self.sources.items() if s.enabled}

@@ -15,20 +15,26 @@ from dagster import (
     define_asset_job,
 )
 
+from interop_pipeline.assets.extract.file_drops import build_file_drop_assets
 from interop_pipeline.assets.extract.sis_roster import build_sis_roster_assets
 from interop_pipeline.assets.release import build_release_asset
 from interop_pipeline.config import DistrictConfig, OneRosterCsvSource, load_config
+from interop_pipeline.sensors import build_drop_folder_sensor
 from interop_pipeline.transform.dbt import build_warehouse_assets, dbt_resource
 
 REFRESH_JOB_NAME = "district_refresh"
 
 
 def build_definitions(config: DistrictConfig) -> Definitions:
-    extract_assets = [
-        build_sis_roster_assets(config, name, source)
-        for name, source in config.enabled_sources().items()
-        if isinstance(source, OneRosterCsvSource)
-    ]
+    extract_assets, sensors = [], []
+    for name, source in config.enabled_sources().items():
+        if isinstance(source, OneRosterCsvSource):
+            landing = build_sis_roster_assets(config, name, source)
+        else:
+            landing = build_file_drop_assets(config, name, source)
+        extract_assets.append(landing)
+        feeds = AssetSelection.assets(*landing.keys).downstream()
+        sensors.append(build_drop_folder_sensor(name, config.drop_folder(source), source.file_pattern, feeds))
     warehouse = build_warehouse_assets(config)
     release = build_release_asset(config, upstream=list(warehouse.keys))
     refresh_job = define_asset_job(
@@ -51,6 +57,7 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         assets=[*extract_assets, warehouse, release],
         jobs=[refresh_job],
         schedules=[daily],
+        sensors=sensors,
         resources={"dbt": dbt_resource()},
     )
 

@@ -15,6 +15,9 @@ def write_config(folder: Path, *, students: int, seed: int = 11) -> Path:
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     raw["output"]["data_dir"] = "."
     raw["demo"] = {"students": students, "seed": seed}
+    for source in raw["sources"].values():  # declarations stay where the demo keeps them
+        if "declarations" in source:
+            source["declarations"] = [str(DEFAULT_CONFIG_PATH.parent / p) for p in source["declarations"]]
     path = folder / "district.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

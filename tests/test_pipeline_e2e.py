@@ -77,6 +77,25 @@ def test_published_warehouse_matches_the_generator_truth(demo_run):
     assert "students" in result.stdout and str(config.published_warehouse_path) in result.stdout
 
 
+def test_vendor_files_land_in_their_staging_tables(demo_run):
+    config, _ = demo_run
+    truth = {
+        name: pq.read_table(config.truth_dir / f"{name}.parquet").num_rows
+        for name in ("attendance_events", "map_results", "state_results")
+    }
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        count = lambda table: con.execute(f"select count(*) from staging.{table}").fetchone()[0]  # noqa: E731
+        assert count("stg_sis_attendance__daily_attendance") == truth["attendance_events"]
+        assert count("stg_state_assessment__summative_results") == truth["state_results"]
+        # A few students are missing from NWEA's roster, as in real districts.
+        assert 0.95 * truth["map_results"] <= count("stg_nwea_map__assessment_results") < truth["map_results"]
+        assert 0.95 * truth["iready_results"] <= count("stg_iready__diagnostic_results") < truth["iready_results"]
+        seasons = con.execute(
+            "select distinct season, school_year from staging.stg_nwea_map__assessment_results order by 1"
+        ).fetchall()
+    assert seasons == [("Fall", 2026), ("Spring", 2026), ("Winter", 2026)]  # from TermName, not the clock
+
+
 def test_student_attributes_survive_the_trip(demo_run):
     config, _ = demo_run
     truth = pq.read_table(config.truth_dir / "students.parquet").to_pylist()

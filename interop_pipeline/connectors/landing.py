@@ -111,6 +111,39 @@ def find_landed_batch(landing_root: Path | str, source_system: str, fingerprint:
     return None
 
 
+def read_batch_records(landing_root: Path | str, source_system: str) -> list[dict]:
+    """Every committed batch record of a source system, oldest first (by extraction time)."""
+    batches_dir = Path(landing_root) / source_system / BATCHES_DIR
+    if not batches_dir.is_dir():
+        return []
+    records = [row for path in batches_dir.glob("*.parquet") for row in pq.read_table(path).to_pylist()]
+    for record in records:
+        record["rows_landed"] = json.loads(record["rows_landed"] or "{}")
+        record["details"] = json.loads(record.get("details") or "{}")
+    return sorted(records, key=lambda r: (r["extracted_at"], r["batch_id"]))
+
+
+PLACEHOLDER_NAME = "_empty.parquet"
+
+
+def ensure_placeholders(landing_root: Path | str, source_system: str, entities: dict[str, list[str]]) -> None:
+    """Give each entity folder, and the _rejects and _batches folders, a zero-row Parquet file
+    with the landed schema, so the warehouse builds (with empty tables) before a source's first
+    delivery instead of failing on a folder with nothing to read. Zero rows change no result."""
+    system_dir = Path(landing_root) / source_system
+    schemas = {
+        entity: pa.schema([*(pa.field(c, pa.string()) for c in columns), *_LINEAGE_FIELDS])
+        for entity, columns in entities.items()
+    }
+    schemas[REJECTS_DIR] = pa.schema([*(pa.field(c, pa.string()) for c in REJECT_COLUMNS), *_LINEAGE_FIELDS])
+    schemas[BATCHES_DIR] = _BATCH_SCHEMA
+    for folder, schema in schemas.items():
+        path = system_dir / folder / PLACEHOLDER_NAME
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(schema.empty_table(), path)
+
+
 @dataclass(frozen=True)
 class _Lineage:
     district_code: str

@@ -17,6 +17,14 @@ import numpy as np
 import pyarrow as pa
 
 from interop_pipeline.config import GeneratorRates
+from interop_pipeline.simulators.assessments import (
+    generate_results,
+    iready_scores,
+    map_scores,
+    results_table,
+    state_scores,
+)
+from interop_pipeline.simulators.attendance import attendance_table, generate_attendance, student_absence_rates
 from interop_pipeline.simulators.calendar import SchoolCalendar, build_calendar
 from interop_pipeline.simulators.names import FEMALE_GIVEN_NAMES, MALE_GIVEN_NAMES, SURNAMES
 
@@ -110,6 +118,10 @@ class DistrictTruth:
     sections: pa.Table
     section_enrollments: pa.Table
     staff_assignments: pa.Table
+    attendance_events: pa.Table
+    map_results: pa.Table
+    iready_results: pa.Table
+    state_results: pa.Table
 
     def tables(self) -> dict[str, pa.Table]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "calendar"}
@@ -206,6 +218,9 @@ def generate_district(
             "exit_type": pa.array(enrollments["exit_type"], mask=enrollments["exit_type"] == ""),
         }
     )
+    activity = _activity(
+        seed, calendar, enrollments, grade, student_table, schools, year_start.year, district_code, rates
+    )
     # The student's current school is the school of their latest spell.
     latest = np.full(students, -1)
     latest[enrollments["student"]] = enrollments["school"]  # later spells overwrite earlier ones
@@ -220,7 +235,67 @@ def generate_district(
         sections=_index_to_person(sections, "teacher_index", staff),
         section_enrollments=_index_to_person(section_enrollments, "student_index", student_table),
         staff_assignments=_index_to_person(staff_assignments, "staff_index", staff),
+        **activity,
     )
+
+
+def _activity(
+    seed: int,
+    calendar: SchoolCalendar,
+    spells: dict[str, np.ndarray],
+    grade: np.ndarray,
+    students: pa.Table,
+    schools: pa.Table,
+    start_year: int,
+    district_code: str,
+    rates: GeneratorRates,
+) -> dict[str, pa.Table]:
+    """Attendance and assessment truth. Each part draws from its own stream (seed, part), so
+    adding a part never changes the roster or the other parts for a seed."""
+    ability = np.random.default_rng([seed, 1]).standard_normal(len(grade))
+    school_ids = np.asarray(schools["sourced_id"].to_pylist())
+    person_ids = students["person_id"]
+    rng = np.random.default_rng([seed, 2])
+    absence = student_absence_rates(rng, students["race_ethnicity"].to_numpy(zero_copy_only=False), ability, rates)
+    events = generate_attendance(rng, calendar, spells, absence, rates)
+    out = {"attendance_events": attendance_table(events, spells, person_ids, school_ids, district_code)}
+    tests = {
+        # vendor: (scorer, subjects, grade numbers, seasons)
+        "map_results": (
+            "nwea_map",
+            map_scores,
+            ("Mathematics", "Reading"),
+            set(range(0, 11)),
+            ("Fall", "Winter", "Spring"),
+        ),
+        "iready_results": ("iready", iready_scores, ("ELA", "Math"), set(range(0, 9)), ("Fall", "Winter", "Spring")),
+        "state_results": ("state", state_scores, ("ELA", "Math"), {3, 4, 5, 6, 7, 8, 11}, ("Spring",)),
+    }
+    for part, (name, (vendor, scorer, subjects, grades, seasons)) in enumerate(tests.items(), start=3):
+        rng = np.random.default_rng([seed, part])
+        results = generate_results(
+            rng,
+            grade=grade,
+            spells=spells,
+            instructional_days=calendar.instructional_days,
+            start_year=start_year,
+            subjects=subjects,
+            grades=grades,
+            seasons=seasons,
+            participation=rates.assessment_participation,
+        )
+        scores = scorer(rng, results, grade, ability)
+        out[name] = results_table(
+            results,
+            scores,
+            person_ids,
+            school_ids,
+            spells["school"],
+            vendor,
+            calendar.sessions["school_year"][0].as_py(),
+            district_code,
+        )
+    return out
 
 
 def _index_to_person(table: pa.Table, index_column: str, people: pa.Table) -> pa.Table:

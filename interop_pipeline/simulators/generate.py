@@ -7,16 +7,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from interop_pipeline.config import DistrictConfig, OneRosterCsvSource
+from interop_pipeline.config import DistrictConfig, FileDropSource, OneRosterCsvSource
 from interop_pipeline.simulators.district import DistrictTruth, generate_district
 from interop_pipeline.simulators.sis_oneroster import write_sis_oneroster_bundle
+from interop_pipeline.simulators.vendor_files import VENDOR_WRITERS, write_vendor_drops
 
 
 @dataclass
 class GeneratedDistrict:
     truth: DistrictTruth
     truth_dir: Path
-    drops: dict[str, Path]  # source name → file dropped
+    drops: dict[str, Path]  # OneRoster source name → bundle dropped
+    vendor_drops: dict[str, list[Path]]  # file-drop source name → files dropped
 
 
 def write_district(
@@ -50,4 +52,10 @@ def write_district(
                 system_name=source.system_name,
                 as_of=config.school_year.end,
             )
-    return GeneratedDistrict(truth=truth, truth_dir=truth_dir, drops=drops)
+    vendor_folders = {
+        name: data_dir / source.drop_folder
+        for name, source in config.enabled_sources().items()
+        if isinstance(source, FileDropSource) and name in VENDOR_WRITERS
+    }
+    vendor_drops = write_vendor_drops(truth, config, seed, vendor_folders)
+    return GeneratedDistrict(truth=truth, truth_dir=truth_dir, drops=drops, vendor_drops=vendor_drops)

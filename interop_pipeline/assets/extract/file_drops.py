@@ -1,0 +1,228 @@
+"""Land vendor file drops (NWEA MAP, i-Ready, SIS attendance, district-declared files).
+
+One multi-asset per drop folder: every file not landed yet is landed in delivery order, one
+batch per file; a refused file (empty, truncated, wrong format) lands nothing, the others still
+land, and the step fails naming it, so the previous data stays what dbt reads. Checks per
+entity: schema drift against the previous file, row-count drop (snapshot files) and reject rate.
+Runs outside the warehouse pool: it writes Parquet, never DuckDB.
+"""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from interop_pipeline.config import DistrictConfig, FileDropSource
+from interop_pipeline.connectors.landing import (
+    BATCHES_DIR,
+    REJECTS_DIR,
+    ensure_placeholders,
+    find_landed_batch,
+    read_batch_records,
+    sha256_file,
+)
+from interop_pipeline.connectors.tabular import (
+    FileDeclaration,
+    VendorFileError,
+    VendorFileResult,
+    builtin_declarations,
+    land_vendor_file,
+    load_declarations,
+)
+from interop_pipeline.transform.dbt import DATA_TEAM
+
+REJECTS_ENTITY = REJECTS_DIR.lstrip("_")
+BATCHES_ENTITY = BATCHES_DIR.lstrip("_")
+
+
+def source_declarations(config: DistrictConfig, source_name: str, source: FileDropSource) -> list[FileDeclaration]:
+    """The built-in formats a source names plus its district-written declarations; every one
+    must land into the source's own folder (its `system` is the source's name)."""
+    builtin = builtin_declarations()
+    unknown = [name for name in source.formats if name not in builtin]
+    if unknown:
+        raise ValueError(
+            f"{config.config_path}: sources.{source_name}.formats: unknown format(s) {unknown}; "
+            f"built-in formats are {sorted(builtin)}"
+        )
+    declarations = [builtin[name] for name in source.formats]
+    declarations += list(load_declarations(config.declaration_paths(source)).values())
+    for declaration in declarations:
+        if declaration.system != source_name:
+            raise ValueError(
+                f"{config.config_path}: sources.{source_name}: declaration {declaration.name!r} lands into "
+                f"system {declaration.system!r}; a source's declarations must use system: {source_name}"
+            )
+    return declarations
+
+
+def pending_files(folder: Path, pattern: str, landing_root: Path, system: str) -> list[Path]:
+    """Files in the drop folder whose content has not been landed yet, in delivery order."""
+    if not folder.is_dir():
+        return []
+    files = sorted((p for p in folder.glob(pattern) if p.is_file()), key=lambda p: (p.stat().st_mtime, p.name))
+    return [p for p in files if find_landed_batch(landing_root, system, sha256_file(p)) is None]
+
+
+@dataclass
+class _EntityTally:
+    rows_landed: int = 0
+    rows_rejected: int = 0
+    files: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    drops: list[str] = field(default_factory=list)
+
+
+def _previous(records: list[dict], entity: str, before: str) -> dict | None:
+    """The newest committed batch before `before` that landed this entity."""
+    earlier = [r for r in records if r["batch_id"] != before and entity in r["details"].get("entities", {})]
+    return earlier[-1] if earlier else None
+
+
+def _compare_with_previous(
+    tally: _EntityTally, result: VendorFileResult, entity: str, records: list[dict], max_drop: float
+) -> None:
+    landed = result.entities[entity]
+    previous = _previous(records, entity, result.batch_id)
+    if previous is None:
+        return
+    before = previous["details"]["entities"][entity]
+    appeared = sorted(set(landed.header) - set(before["header"]))
+    vanished = sorted(set(before["header"]) - set(landed.header))
+    if appeared or vanished:
+        tally.drift.append(f"{landed.source}: appeared {appeared or 'none'}, vanished {vanished or 'none'}")
+    previous_rows = previous["rows_landed"].get(entity, 0)
+    if landed.mode == "snapshot" and previous_rows and landed.rows_landed < (1 - max_drop) * previous_rows:
+        tally.drops.append(f"{landed.source}: {landed.rows_landed} rows after {previous_rows}")
+
+
+def build_file_drop_assets(config: DistrictConfig, source_name: str, source: FileDropSource):
+    declarations = source_declarations(config, source_name, source)
+    entities = sorted({d.entity for d in declarations})
+    keys = {e: AssetKey(["landing", source_name, e]) for e in [*entities, REJECTS_ENTITY, BATCHES_ENTITY]}
+    checks = {
+        (entity, name): AssetCheckSpec(name, asset=keys[entity], description=text)
+        for entity in entities
+        for name, text in (
+            ("no_schema_drift", "Columns that appeared or vanished since the previous file of this kind."),
+            (
+                "no_row_count_drop",
+                f"Snapshot files: fewer than {1 - source.checks.max_row_count_drop:.0%} of the previous file's rows.",
+            ),
+            ("reject_rate_within_limit", f"At most {source.checks.max_reject_rate:.1%} of a file's rows rejected."),
+        )
+    }
+    described = {d.entity: d.description for d in declarations}
+
+    @multi_asset(
+        name=f"land_{source_name}_files",
+        specs=[
+            AssetSpec(
+                key,
+                group_name=source_name,
+                kinds={"python", "parquet"},
+                owners=[DATA_TEAM],
+                description=described.get(entity, f"{entity} of every {source.system_name} file landed")
+                + f" Landed from {source.system_name}'s drop folder, one Parquet file per delivered file.",
+            )
+            for entity, key in keys.items()
+        ],
+        check_specs=list(checks.values()),
+        description=f"Land every new file in {source.system_name}'s drop folder by declaration.",
+    )
+    def land_files(context: AssetExecutionContext) -> Iterator:
+        started = time.perf_counter()
+        ensure_placeholders(config.landing_dir, source_name, {d.entity: d.output_columns for d in declarations})
+        files = pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, source_name)
+        tallies = {entity: _EntityTally() for entity in entities}
+        refused: list[str] = []
+        batches: list[str] = []
+        for path in files:
+            try:
+                result = land_vendor_file(
+                    path,
+                    declarations,
+                    config.landing_dir,
+                    district_code=config.district.code,
+                    max_uncompressed_bytes=source.max_uncompressed_mb * 2**20,
+                )
+            except VendorFileError as exc:
+                refused.append(str(exc))
+                context.log.error(f"Refused, nothing landed: {exc}")
+                continue
+            batches.append(result.batch_id)
+            records = read_batch_records(config.landing_dir, source_name)
+            for entity in result.entities:
+                tally = tallies[entity]
+                tally.rows_landed += result.rows_landed.get(entity, 0)
+                tally.rows_rejected += result.rows_rejected.get(entity, 0)
+                tally.files.append(path.name)
+                _compare_with_previous(tally, result, entity, records, source.checks.max_row_count_drop)
+            context.log.info(f"{path.name}: batch {result.batch_id}, {sum(result.rows_landed.values())} rows")
+
+        common = {"files_landed": len(batches), "duration_s": round(time.perf_counter() - started, 3)}
+        for entity in entities:
+            tally = tallies[entity]
+            yield MaterializeResult(
+                asset_key=keys[entity],
+                metadata={
+                    **common,
+                    "dagster/row_count": tally.rows_landed,
+                    "rows_rejected": tally.rows_rejected,
+                    "files": ", ".join(tally.files) or "no new files",
+                },
+            )
+            yield from _entity_checks(keys[entity], tally, source)
+        yield MaterializeResult(
+            asset_key=keys[REJECTS_ENTITY],
+            metadata={**common, "dagster/row_count": sum(t.rows_rejected for t in tallies.values())},
+        )
+        yield MaterializeResult(
+            asset_key=keys[BATCHES_ENTITY], metadata={**common, "batches": ", ".join(batches) or "none"}
+        )
+        if refused:
+            raise Failure(
+                description=f"{len(refused)} file(s) refused; earlier data is unchanged:\n" + "\n".join(refused),
+                allow_retries=False,
+            )
+
+    return land_files
+
+
+def _entity_checks(key: AssetKey, tally: _EntityTally, source: FileDropSource) -> Iterator[AssetCheckResult]:
+    total = tally.rows_landed + tally.rows_rejected
+    rate = tally.rows_rejected / total if total else 0.0
+    yield AssetCheckResult(
+        asset_key=key,
+        check_name="no_schema_drift",
+        passed=not tally.drift,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"changes": "; ".join(tally.drift) or "none"},
+    )
+    yield AssetCheckResult(
+        asset_key=key,
+        check_name="no_row_count_drop",
+        passed=not tally.drops,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"drops": "; ".join(tally.drops) or "none"},
+    )
+    yield AssetCheckResult(
+        asset_key=key,
+        check_name="reject_rate_within_limit",
+        passed=rate <= source.checks.max_reject_rate,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"reject_rate": MetadataValue.float(round(rate, 4)), "rows_rejected": tally.rows_rejected},
+    )

@@ -1,0 +1,1216 @@
+"""Declarative connector for vendor CSV/TSV files: one engine, one YAML declaration per format.
+
+A declaration (see :class:`FileDeclaration`) says which file names it accepts, how the text is
+encoded and delimited, which header names (current and historical) feed each landing field,
+how values are typed and normalised, which fields are derived from others, and which fields
+identify a record. The built-in formats ship as ``formats/*.yaml`` next to this module; a
+district adds a vendor file by writing one more declaration, without code.
+
+File-level problems (empty file, header only, missing required columns, no matching
+declaration, truncated or binary content) raise :class:`VendorFileError` and nothing lands.
+Row-level problems become rejects (``field_count``, ``quoting``, ``type``, ``not_null``,
+``unmapped_code``, ``derive``, ``duplicate_row``); every other row lands. Files are streamed
+through ``csv`` and flushed by :class:`LandingBatch`; only record keys stay in memory.
+
+Privacy: values of fields declared ``personal`` never appear in reject details or errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import io
+import re
+import string
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import IO, Annotated, Literal, NamedTuple
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from interop_pipeline.connectors.archive import open_checked_zip
+from interop_pipeline.connectors.landing import (
+    BatchCounts,
+    EntityWriter,
+    LandingBatch,
+    find_landed_batch,
+    sha256_file,
+)
+
+FORMATS_DIR = Path(__file__).resolve().parent / "formats"
+
+# Landing column / folder names: snake_case, so they are valid path parts and SQL identifiers,
+# and can never collide with the "_"-prefixed lineage columns.
+SnakeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+FieldType = Literal["string", "integer", "decimal", "date", "time", "boolean", "lexile", "quantile"]
+Encoding = Literal["auto", "utf-8", "utf-8-sig", "cp1252", "utf-16"]
+
+_DEFAULT_TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p")
+_DEFAULT_TRUE = ("true", "t", "yes", "y", "1")
+_DEFAULT_FALSE = ("false", "f", "no", "n", "0")
+_DELIMITER_WORDS = {"tab": "\t", "comma": ",", "pipe": "|", "semicolon": ";"}
+_SHOWN_CHARS = 40  # longest value quoted back in a reject detail
+_DERIVED_VALUES_KEPT = 20  # distinct derived values recorded per field in the batch details
+
+
+class DeclarationError(ValueError):
+    """A file declaration is missing, unreadable or invalid (the message names file and key)."""
+
+
+class VendorFileError(ValueError):
+    """The vendor file (or a member of its zip) is refused as a whole; nothing was landed."""
+
+
+# --------------------------------------------------------------------------------------------
+# Value normalisation (used by the declarations' validators and by the row rules)
+# --------------------------------------------------------------------------------------------
+
+
+class _BadValue(Exception):
+    """A value does not parse as its declared type; ``expected`` says what would have."""
+
+    def __init__(self, expected: str):
+        super().__init__(expected)
+        self.expected = expected
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+# MetaMetrics measures: "585L", "BR120L" (beginning reader: below 0L), "1650Q", "EM400Q"
+# (emerging mathematician: below 0Q). Landed as signed integers so they sort and compare.
+_LEXILE = re.compile(r"(?i)(?P<below>BR)?\s*(?P<sign>-)?(?P<n>\d+)\s*L?")
+_QUANTILE = re.compile(r"(?i)(?P<below>EM)?\s*(?P<sign>-)?(?P<n>\d+)\s*Q?")
+
+
+def _as_integer(spec: FieldSpec, value: str) -> str:
+    if not _INTEGER.fullmatch(value):
+        raise _BadValue("an integer")
+    return str(int(value))
+
+
+def _as_decimal(spec: FieldSpec, value: str) -> str:
+    # A trailing % is only a unit: "Percent Progress (%)" columns sometimes repeat it per cell.
+    number = value[:-1].rstrip() if value.endswith("%") else value
+    if not _DECIMAL.fullmatch(number):
+        raise _BadValue("a decimal number")
+    return format(Decimal(number), "f")
+
+
+def _as_date(spec: FieldSpec, value: str) -> str:
+    parsed = _strptime(value, tuple(spec.formats), "%Y-%m-%d")
+    if parsed is None:
+        raise _BadValue(f"a date as {' or '.join(spec.formats)}")
+    return parsed
+
+
+def _as_time(spec: FieldSpec, value: str) -> str:
+    formats = tuple(spec.formats) or _DEFAULT_TIME_FORMATS
+    parsed = _strptime(value, formats, "%H:%M:%S")
+    if parsed is None:
+        raise _BadValue(f"a time as {' or '.join(formats)}")
+    return parsed
+
+
+@lru_cache(maxsize=8192)
+def _strptime(value: str, formats: tuple[str, ...], output: str) -> str | None:
+    # strptime is slow and a file repeats the same few hundred dates: cache by value.
+    for pattern in formats:
+        try:
+            return datetime.strptime(value, pattern).strftime(output)
+        except ValueError:
+            continue
+    return None
+
+
+def _as_boolean(spec: FieldSpec, value: str) -> str:
+    trues = tuple(spec.true_values) or _DEFAULT_TRUE
+    falses = tuple(spec.false_values) or _DEFAULT_FALSE
+    folded = value.casefold()
+    if folded in _casefolded(trues):
+        return "true"
+    if folded in _casefolded(falses):
+        return "false"
+    raise _BadValue(f"a boolean ({'/'.join(trues + falses)})")
+
+
+@cache
+def _casefolded(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.casefold() for v in values)
+
+
+def _measure(pattern: re.Pattern[str], unit: str, below: str) -> Callable[[FieldSpec, str], str]:
+    def convert(spec: FieldSpec, value: str) -> str:
+        match = pattern.fullmatch(value)
+        if match is None or (match["below"] and match["sign"]):
+            raise _BadValue(f"a {unit} measure like 585{unit[0].upper()} or {below}120{unit[0].upper()}")
+        number = int(match["n"])
+        return str(-number if (match["below"] or match["sign"]) and number else number)
+
+    return convert
+
+
+_CONVERTERS: dict[str, Callable[[FieldSpec, str], str]] = {
+    "string": lambda spec, value: value,
+    "integer": _as_integer,
+    "decimal": _as_decimal,
+    "date": _as_date,
+    "time": _as_time,
+    "boolean": _as_boolean,
+    "lexile": _measure(_LEXILE, "lexile", "BR"),
+    "quantile": _measure(_QUANTILE, "quantile", "EM"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The declaration schema
+# --------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: object) -> object:
+    # YAML authors write one pattern or column as a plain string; accept it as a one-item list.
+    return [value] if isinstance(value, str) else value
+
+
+Names = Annotated[list[Annotated[str, StringConstraints(min_length=1)]], BeforeValidator(_as_list)]
+
+
+class FieldSpec(_Strict):
+    """One landing column: where it comes from in the header, its type and its row rules."""
+
+    name: SnakeName
+    columns: Names = Field(default_factory=list, description="header names, current first, then historical variants")
+    type: FieldType = "string"
+    formats: list[str] = Field(default_factory=list, description="strptime patterns (date, time), tried in order")
+    true_values: list[str] = Field(default_factory=list)
+    false_values: list[str] = Field(default_factory=list)
+    required: bool = Field(default=False, description="the column must be in the header, else the file is refused")
+    not_null: bool = Field(default=False, description="a blank value rejects the row")
+    code_map: dict[str, str] | None = Field(default=None, description="raw value -> value, matched case-insensitively")
+    unmapped: Literal["keep", "reject"] = "keep"
+    constant: str | None = Field(default=None, description="the same value for every row; no column")
+    personal: bool = Field(default=False, description="values never appear in messages")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        if self.constant is not None and self.columns:
+            raise ValueError("a field has either columns or a constant, not both")
+        if self.constant is None and not self.columns:
+            raise ValueError("a field needs columns (header names) or a constant")
+        if self.required and self.constant is not None:
+            raise ValueError("a constant field cannot be required (it has no column)")
+        if self.constant is not None:
+            try:
+                _CONVERTERS[self.type](self, self.constant.strip())
+            except _BadValue as bad:
+                raise ValueError(f"constant is not {bad.expected}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _type_options(self) -> FieldSpec:
+        # Options that do not apply to the type are mistakes worth naming, not silently ignored.
+        if self.type == "date" and not self.formats:
+            raise ValueError("a date field needs formats, e.g. ['%m/%d/%Y']")
+        if self.formats and self.type not in ("date", "time"):
+            raise ValueError("formats apply only to date and time fields")
+        for pattern in self.formats:
+            _check_strptime(pattern)
+        if (self.true_values or self.false_values) and self.type != "boolean":
+            raise ValueError("true_values/false_values apply only to boolean fields")
+        overlap = {v.casefold() for v in self.true_values} & {v.casefold() for v in self.false_values}
+        if overlap:
+            raise ValueError(f"values both true and false: {', '.join(sorted(overlap))}")
+        return self
+
+    @model_validator(mode="after")
+    def _code_map_keys(self) -> FieldSpec:
+        if self.code_map is None:
+            if self.unmapped == "reject":
+                raise ValueError("unmapped: reject needs a code_map")
+            return self
+        folded = [key.strip().casefold() for key in self.code_map]
+        if len(set(folded)) != len(folded):
+            raise ValueError("code_map has keys that differ only in case or surrounding spaces")
+        return self
+
+
+def _check_strptime(pattern: str) -> None:
+    sample = datetime(2001, 2, 3, 4, 5, 6)
+    try:
+        parsed = datetime.strptime(sample.strftime(pattern), pattern)
+    except ValueError:
+        parsed = None
+    if "%" not in pattern or parsed is None:
+        raise ValueError(f"format {pattern!r} is not a usable strptime pattern")
+
+
+class DeriveOutput(_Strict):
+    """One derived field: a named group of the pattern, or a template over several groups."""
+
+    group: str | None = None
+    template: str | None = Field(default=None, description="str.format over the groups, e.g. '{position}_{grade}'")
+    lowercase: bool = False
+    code_map: dict[str, str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"group": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DeriveOutput:
+        if (self.group is None) == (self.template is None):
+            raise ValueError("give exactly one of group or template")
+        return self
+
+    def groups(self) -> set[str]:
+        if self.group is not None:
+            return {self.group}
+        assert self.template is not None
+        return {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
+
+
+class DeriveSpec(_Strict):
+    """Fields computed from another field's normalised value by a regex with named groups."""
+
+    source: SnakeName = Field(alias="from")
+    pattern: str
+    fields: dict[SnakeName, DeriveOutput] = Field(min_length=1)
+    no_match: Literal["reject", "null"] = "reject"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("no_match", mode="before")
+    @classmethod
+    def _null_word(cls, value: object) -> object:
+        # `no_match: null` unquoted is YAML's null: the author meant the word.
+        return "null" if value is None else value
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"does not compile as a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> DeriveSpec:
+        compiled = re.compile(self.pattern)
+        for name, output in self.fields.items():
+            unknown = output.groups() - set(compiled.groupindex)
+            if unknown:
+                raise ValueError(f"fields.{name} uses groups not in the pattern: {', '.join(sorted(unknown))}")
+        return self
+
+
+class LayoutSpec(_Strict):
+    """A named header signature: the layout applies when all its columns are present."""
+
+    name: SnakeName
+    columns: Names = Field(min_length=1)
+
+
+class FileDeclaration(_Strict):
+    """How one vendor file maps to one landing entity."""
+
+    name: SnakeName
+    system: SnakeName = Field(description="landing folder of the source system")
+    entity: SnakeName = Field(description="landing entity folder")
+    description: str = Field(min_length=1)
+    file_pattern: Names = Field(min_length=1, description="globs on the file name (or zip member), case-insensitive")
+    encoding: Encoding = "auto"
+    delimiter: Literal[",", "\t", "|", ";"] = ","
+    header_row: int = Field(default=1, ge=1, description="1-based; lines before it are skipped")
+    mode: Literal["snapshot", "append"]
+    fields: list[FieldSpec] = Field(min_length=1)
+    derive: list[DeriveSpec] = Field(default_factory=list)
+    key: list[SnakeName] = Field(default_factory=list)
+    layouts: list[LayoutSpec] = Field(default_factory=list)
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _delimiter_word(cls, value: object) -> object:
+        return _DELIMITER_WORDS.get(value, value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> FileDeclaration:
+        declared = [f.name for f in self.fields]
+        derived = [name for rule in self.derive for name in rule.fields]
+        repeated = sorted({n for n in declared + derived if (declared + derived).count(n) > 1})
+        if repeated:
+            raise ValueError(f"field names used more than once (fields and derive): {', '.join(repeated)}")
+        for i, rule in enumerate(self.derive):
+            if rule.source not in declared:
+                raise ValueError(f"derive[{i}].from: {rule.source!r} is not one of the fields")
+        unknown_keys = [k for k in self.key if k not in declared + derived]
+        if unknown_keys:
+            raise ValueError(f"key: not declared fields: {', '.join(unknown_keys)}")
+        return self
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Landed data columns, in order: the fields, then the derived fields."""
+        return [f.name for f in self.fields] + [name for rule in self.derive for name in rule.fields]
+
+    def matches(self, file_name: str) -> bool:
+        base = file_name.rsplit("/", 1)[-1].casefold()
+        return any(fnmatch.fnmatchcase(base, pattern.casefold()) for pattern in self.file_pattern)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading declarations
+# --------------------------------------------------------------------------------------------
+
+
+class _TextLoader(yaml.SafeLoader):
+    """YAML with scalars kept as written: `Y`, `No`, `01` and `TRUE` stay text (YAML 1.1 would
+    turn `No` into False and `01` into 1, breaking code maps and boolean spellings). Pydantic
+    still reads "true" / "3" as bool / int where the schema says so."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_declaration(path: Path | str) -> FileDeclaration:
+    """Read and validate one declaration file; problems raise DeclarationError naming the file
+    and the key path (``fields[2].type``)."""
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)  # a SafeLoader subclass
+    except FileNotFoundError:
+        raise DeclarationError(f"{path}: declaration file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DeclarationError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise DeclarationError(f"{path}: expected a mapping (name, system, entity, fields, ...) at the top level")
+    try:
+        return FileDeclaration.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n  ".join(_explain(error, raw) for error in exc.errors())
+        raise DeclarationError(f"{path}: invalid file declaration:\n  {problems}") from None
+
+
+def load_declarations(paths: Iterable[Path | str]) -> dict[str, FileDeclaration]:
+    """Declarations by name from files and folders (a folder contributes its *.yaml/*.yml)."""
+    found: dict[str, FileDeclaration] = {}
+    origin: dict[str, Path] = {}
+    for path in _declaration_files(paths):
+        declaration = load_declaration(path)
+        if declaration.name in found:
+            raise DeclarationError(
+                f"{path}: declaration name {declaration.name!r} is also used by {origin[declaration.name]}"
+            )
+        found[declaration.name] = declaration
+        origin[declaration.name] = path
+    return found
+
+
+def builtin_declarations() -> dict[str, FileDeclaration]:
+    """The formats shipped with the code (formats/*.yaml), by name."""
+    return dict(_builtin())
+
+
+@cache
+def _builtin() -> dict[str, FileDeclaration]:
+    return load_declarations([FORMATS_DIR])
+
+
+def _declaration_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        else:
+            yield path
+
+
+def _explain(error: dict, raw: dict) -> str:
+    """One validation error as `key.path[i]: message`, naming the field for list items."""
+    path, named = _key_path(error["loc"], raw)
+    where = f"{path} (field {named})" if named else path
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) and not isinstance(given, bool) else ""
+    return f"{where}: {message}{shown}" if where else f"{message}{shown}"
+
+
+def _key_path(loc: tuple, raw: object) -> tuple[str, str | None]:
+    path, named, node = "", None, raw
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                named = node["name"]
+        else:
+            path += f".{part}" if path else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return path, named
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityLanding:
+    """What one declared file contributed to the batch."""
+
+    entity: str
+    declaration: str
+    source: str  # file name, or archive!member
+    header: list[str]
+    layout: str | None
+    unknown_columns: list[str]
+    missing_columns: list[str]  # declared optional columns the header lacks (land as null)
+    encoding: str
+    mode: str
+    rows_landed: int
+    rows_rejected: int
+
+
+@dataclass(kw_only=True)
+class VendorFileResult(BatchCounts):
+    """The batch's counts (rows_landed, rows_rejected, rejects_by_rule per entity) and what
+    each declared file contributed; empty counts when the bytes were landed before."""
+
+    batch_id: str
+    already_landed: bool
+    entities: dict[str, EntityLanding] = field(default_factory=dict)
+    files_not_ingested: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------------
+
+
+class _RetryInCp1252(Exception):
+    """An `auto` source turned out not to be UTF-8: discard the batch and start it again."""
+
+    def __init__(self, label: str):
+        super().__init__(label)
+        self.label = label
+
+
+def land_vendor_file(
+    path: Path,
+    declarations: Sequence[FileDeclaration],
+    landing_root: Path,
+    *,
+    district_code: str,
+    max_uncompressed_bytes: int,
+    extracted_at: datetime | None = None,
+) -> VendorFileResult:
+    """Land one vendor file (or a zip of them) as one batch of the declarations' system.
+
+    Idempotent: bytes landed before, under any file name, are not landed again; the earlier
+    batch id comes back with ``already_landed=True``.
+    """
+    path = Path(path)
+    system = _common_system(declarations)
+    if path.stat().st_size == 0:
+        raise VendorFileError(f"{path.name}: empty file (0 bytes); expected {_expected(declarations)}")
+    fingerprint = sha256_file(path)
+    earlier = find_landed_batch(landing_root, system, fingerprint)
+    if earlier is not None:
+        return VendorFileResult(batch_id=earlier, already_landed=True)
+    job = _Job(
+        path=path,
+        declarations=tuple(declarations),
+        landing_root=Path(landing_root),
+        system=system,
+        district_code=district_code,
+        fingerprint=fingerprint,
+        extracted_at=extracted_at or datetime.now(UTC),
+        max_uncompressed_bytes=max_uncompressed_bytes,
+    )
+    not_utf8: set[str] = set()
+    while True:  # at most once more per source that turns out to be Windows-1252
+        try:
+            return _land_once(job, not_utf8)
+        except _RetryInCp1252 as retry:
+            not_utf8.add(retry.label)
+
+
+def _common_system(declarations: Sequence[FileDeclaration]) -> str:
+    if not declarations:
+        raise DeclarationError("land_vendor_file needs at least one declaration")
+    systems = sorted({d.system for d in declarations})
+    if len(systems) > 1:
+        raise DeclarationError(f"declarations for one file must share one system; got {', '.join(systems)}")
+    columns: dict[str, tuple[str, list[str]]] = {}
+    for declaration in declarations:
+        seen = columns.setdefault(declaration.entity, (declaration.name, declaration.output_columns))
+        if seen[1] != declaration.output_columns:
+            raise DeclarationError(
+                f"declarations {seen[0]} and {declaration.name} land entity {declaration.entity!r} "
+                "with different columns; one entity folder needs one schema"
+            )
+    return systems[0]
+
+
+def _expected(declarations: Sequence[FileDeclaration]) -> str:
+    shown = "; ".join(f"{d.name}: {', '.join(d.file_pattern)}" for d in declarations)
+    return f"a file matching one of the declarations ({shown})"
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    declarations: tuple[FileDeclaration, ...]
+    landing_root: Path
+    system: str
+    district_code: str
+    fingerprint: str
+    extracted_at: datetime
+    max_uncompressed_bytes: int
+
+
+class _Source(NamedTuple):
+    label: str  # file name, or archive!member: the prefix of every _source_ref
+    member: str | None
+    declaration: FileDeclaration
+    open: Callable[[], IO[bytes]]
+
+
+def _land_once(job: _Job, not_utf8: set[str]) -> VendorFileResult:
+    """One attempt; `not_utf8` names the sources an earlier attempt found not to be UTF-8."""
+    with ExitStack() as stack:
+        sources, not_ingested = _plan_sources(job.path, job.declarations, job.max_uncompressed_bytes, stack)
+        details: dict = {"kind": "vendor_file", "entities": {}, "files_not_ingested": not_ingested}
+        batch = stack.enter_context(
+            LandingBatch(
+                job.landing_root,
+                job.system,
+                job.district_code,
+                job.fingerprint,
+                job.path.name,
+                job.extracted_at,
+                details=details,
+            )
+        )
+        entities: dict[str, EntityLanding] = {}
+        for source in sources:
+            encoding = "cp1252" if source.label in not_utf8 else None
+            landed, facts = _land_source(batch, source, encoding)
+            entities[landed.entity] = landed
+            batch.details["entities"][landed.entity] = facts
+        batch.commit()
+        counts = batch.counts
+    return VendorFileResult(
+        **asdict(counts),
+        batch_id=batch.batch_id,
+        already_landed=False,
+        entities=entities,
+        files_not_ingested=not_ingested,
+    )
+
+
+def _plan_sources(
+    path: Path, declarations: Sequence[FileDeclaration], max_uncompressed_bytes: int, stack: ExitStack
+) -> tuple[list[_Source], list[str]]:
+    """Which declaration reads which file or zip member; refuses drops nothing would read."""
+    if path.suffix.casefold() != ".zip":
+        declaration = _first_match(declarations, path.name)
+        if declaration is None:
+            raise VendorFileError(
+                f"{path.name}: no declaration matches this file name; expected {_expected(declarations)}"
+            )
+        return [_Source(path.name, None, declaration, lambda: open(path, "rb"))], []
+    expected = f"a zip of vendor files ({_expected(declarations)})"
+    zf = stack.enter_context(open_checked_zip(path, max_uncompressed_bytes, VendorFileError, expected))
+    sources: list[_Source] = []
+    not_ingested: list[str] = []
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        declaration = None if _is_os_metadata(info.filename) else _first_match(declarations, info.filename)
+        if declaration is None:
+            not_ingested.append(info.filename)
+            continue
+        label = f"{path.name}!{info.filename}"
+        if info.file_size == 0:
+            raise VendorFileError(f"{label}: empty file (0 bytes); expected a {declaration.name} file with a header")
+        sources.append(_Source(label, info.filename, declaration, _member_opener(zf, info.filename)))
+    _check_one_member_per_entity(path.name, sources)
+    if not sources:
+        found = ", ".join(not_ingested) or "no files"
+        raise VendorFileError(f"{path.name}: no member matches a declaration; expected {expected}; found {found}")
+    return sources, sorted(not_ingested)
+
+
+def _is_os_metadata(member: str) -> bool:
+    # macOS "Compress" adds __MACOSX/._<name> resource forks whose names match the real files.
+    return member.startswith("__MACOSX/") or member.rsplit("/", 1)[-1].startswith("._")
+
+
+def _member_opener(zf: zipfile.ZipFile, member: str) -> Callable[[], IO[bytes]]:
+    return lambda: zf.open(member)
+
+
+def _first_match(declarations: Sequence[FileDeclaration], file_name: str) -> FileDeclaration | None:
+    # The first declaration whose pattern matches wins, so the caller's order settles overlaps.
+    return next((d for d in declarations if d.matches(file_name)), None)
+
+
+def _check_one_member_per_entity(archive: str, sources: list[_Source]) -> None:
+    by_entity: dict[str, list[str]] = {}
+    for source in sources:
+        by_entity.setdefault(source.declaration.entity, []).append(source.member or source.label)
+    for entity, members in by_entity.items():
+        if len(members) > 1:
+            raise VendorFileError(
+                f"{archive}: members {', '.join(members)} would all land as entity {entity!r}; "
+                "expected one file per entity in a zip"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading text: encoding, binary sniffing, physical lines and CSV records
+# --------------------------------------------------------------------------------------------
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive or Excel .xlsx workbook"),
+    (b"\xd0\xcf\x11\xe0", "a legacy Excel .xls workbook"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+)
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _choose_encoding(head: bytes, declared: str, label: str, forced_cp1252: bool) -> tuple[str, bool]:
+    """(encoding, may retry in cp1252). `auto`: a BOM decides; otherwise UTF-8 is tried first."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise VendorFileError(f"{label}: binary content ({what}); expected delimited text (CSV/TSV)")
+    if declared != "auto":
+        return declared, False
+    if forced_cp1252:
+        return "cp1252", False
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, False
+    return "utf-8", True
+
+
+class _Lines:
+    """Physical lines for csv.reader. Counts them, remembers whether the text ended with a line
+    break (to spot truncation), and turns undecodable or NUL-bearing text into clear errors."""
+
+    def __init__(self, text: io.TextIOWrapper, label: str, encoding: str, may_retry: bool):
+        self._text = text
+        self._label = label
+        self._encoding = encoding
+        self._may_retry = may_retry
+        self.count = 0
+        self.ends_with_newline = True
+        self.exhausted = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            line = next(self._text)
+        except StopIteration:
+            self.exhausted = True
+            raise
+        except UnicodeDecodeError:
+            if self._may_retry:
+                raise _RetryInCp1252(self._label) from None
+            raise VendorFileError(
+                f"{self._label}: bytes after line {self.count} are not valid {self._encoding} text; "
+                "expected UTF-8 or Windows-1252 text (binary content, or another encoding)"
+            ) from None
+        if "\x00" in line:
+            raise VendorFileError(
+                f"{self._label}: NUL bytes at line {self.count + 1}; expected delimited text "
+                "(binary content, or UTF-16 without a byte-order mark)"
+            )
+        self.count += 1
+        self.ends_with_newline = line.endswith(("\n", "\r"))
+        return line
+
+
+class _Record(NamedTuple):
+    line: int  # physical line where the record starts
+    values: list[str] | None  # None: the record is not valid CSV
+    problem: str | None
+
+
+def _records(lines: _Lines, delimiter: str, label: str, offset: int) -> Iterator[_Record]:
+    """CSV records with the line each starts on (stays right across quoted line breaks).
+
+    Strict quoting turns `"ab"c` into a row-level problem and lets us tell a record that runs
+    into the end of the file inside quotes (truncated) from one that is merely malformed.
+    """
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    while True:
+        start = offset + reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if lines.exhausted:
+                raise VendorFileError(
+                    f"{label}: truncated file: the record starting at line {start} is still inside a quoted "
+                    "field at the end of the file (expected a closing quote; an incomplete download or an "
+                    "unbalanced quote)"
+                ) from None
+            yield _Record(start, None, str(exc))
+            continue
+        yield _Record(start, values, None)
+
+
+def _is_blank(values: list[str]) -> bool:
+    return not any(v.strip() for v in values)
+
+
+def _header_key(name: str) -> str:
+    # Case- and whitespace-insensitive: "Student ID", "StudentID " and "student id" are one name.
+    return "".join(name.replace("\ufeff", "").split()).casefold()
+
+
+# --------------------------------------------------------------------------------------------
+# Header: which column feeds which field
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _HeaderPlan:
+    width: int
+    positions: dict[str, int | None]  # field -> header position (None: absent or constant)
+    layout: str | None
+    unknown: list[str]
+    missing_optional: list[str]
+
+
+def _plan_header(declaration: FileDeclaration, header: list[str], label: str) -> _HeaderPlan:
+    at: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        at.setdefault(_header_key(name), []).append(i)
+    positions: dict[str, int | None] = {}
+    used: set[int] = set()
+    missing_required: list[FieldSpec] = []
+    missing_optional: list[str] = []
+    for spec in declaration.fields:
+        position = _find_column(spec, at, label)
+        positions[spec.name] = position
+        if position is not None:
+            used.add(position)
+        elif spec.required:
+            missing_required.append(spec)
+        elif spec.constant is None:
+            missing_optional.append(spec.name)
+    if missing_required:
+        _refuse_missing(declaration, header, missing_required, label, matched=bool(used))
+    unknown = [name if name.strip() else f"<blank column {i + 1}>" for i, name in enumerate(header) if i not in used]
+    layout = next((lay.name for lay in declaration.layouts if all(_header_key(c) in at for c in lay.columns)), None)
+    return _HeaderPlan(len(header), positions, layout, unknown, missing_optional)
+
+
+def _find_column(spec: FieldSpec, at: dict[str, list[int]], label: str) -> int | None:
+    for column in spec.columns:  # current name first, then historical variants
+        hits = at.get(_header_key(column), [])
+        if len(hits) > 1:
+            raise VendorFileError(
+                f"{label}: column {column!r} appears {len(hits)} times in the header; "
+                f"expected it once (field {spec.name})"
+            )
+        if hits:
+            return hits[0]
+    return None
+
+
+def _refuse_missing(
+    declaration: FileDeclaration, header: list[str], missing: list[FieldSpec], label: str, *, matched: bool
+) -> None:
+    wanted = "; ".join(" or ".join(spec.columns) for spec in missing)
+    if matched:
+        found = ", ".join(name[:60] for name in header)
+    else:
+        # Nothing matched: the line may be data (a student's name), so do not echo it.
+        found = f"{len(header)} cells matching none of the declared columns (not shown: it may be a data row)"
+    raise VendorFileError(
+        f"{label}: missing required columns for {declaration.name} at header row {declaration.header_row}: "
+        f"{wanted}. Found: {found}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Row rules
+# --------------------------------------------------------------------------------------------
+
+
+class _Problem(NamedTuple):
+    rule: str
+    field: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class _FieldRule:
+    spec: FieldSpec
+    position: int | None  # None: a constant, or a column the header lacks
+    code_map: dict[str, str] | None  # casefolded keys
+
+    @property
+    def fixed(self) -> str:
+        """The value when there is no column: the constant, or blank."""
+        return (self.spec.constant or "").strip()
+
+    @property
+    def as_is(self) -> bool:
+        """Plain strings need no conversion: the hot path skips it."""
+        return self.spec.type == "string" and self.code_map is None
+
+    def normalise(self, raw: str) -> tuple[str | None, _Problem | None]:
+        spec = self.spec
+        if not raw:
+            if spec.not_null:
+                return None, _Problem("not_null", spec.name, f"{spec.name} is blank but must have a value")
+            return None, None
+        value = raw
+        if self.code_map is not None:
+            mapped = self.code_map.get(raw.casefold())
+            if mapped is not None:
+                value = mapped
+            elif spec.unmapped == "reject":
+                expected = ", ".join(spec.code_map or {})
+                detail = f"{spec.name}{self._shown(raw)} is not in the code map (expected one of {expected})"
+                return None, _Problem("unmapped_code", spec.name, detail)
+        try:
+            return _CONVERTERS[spec.type](spec, value), None
+        except _BadValue as bad:
+            shown = self._shown(value) or " a value that does not parse (personal: not shown)"
+            detail = f"{spec.name}: expected {bad.expected}, found{shown}"
+            return None, _Problem("type", spec.name, detail)
+
+    def _shown(self, value: str) -> str:
+        # Codes and scores are worth quoting back; personal values never are.
+        return "" if self.spec.personal else f" {value[:_SHOWN_CHARS]!r}"
+
+
+class _Output(NamedTuple):
+    name: str
+    spec: DeriveOutput
+    code_map: dict[str, str] | None  # casefolded keys
+
+
+@dataclass(frozen=True)
+class _DeriveRule:
+    spec: DeriveSpec
+    source_at: int  # position in the output row
+    personal: bool  # the source field is personal: never quote it
+    pattern: re.Pattern[str]
+    outputs: list[_Output]
+
+    def apply(self, row: list[str | None]) -> tuple[list[str | None], _Problem | None]:
+        source = row[self.source_at]
+        blank: list[str | None] = [None] * len(self.outputs)
+        if source is None:
+            return blank, None  # a blank source is the not_null rule's business
+        match = self.pattern.fullmatch(source)
+        if match is None:
+            if self.spec.no_match == "null":
+                return blank, None
+            shown = "" if self.personal else f" {source[:_SHOWN_CHARS]!r}"
+            names = ", ".join(output.name for output in self.outputs)
+            detail = f"{self.spec.source}{shown} does not match the pattern that derives {names}"
+            return blank, _Problem("derive", self.spec.source, detail)
+        return [_derived_value(match, output) for output in self.outputs], None
+
+
+def _derived_value(match: re.Match[str], output: _Output) -> str | None:
+    groups = {name: value or "" for name, value in match.groupdict().items()}
+    spec = output.spec
+    value = groups[spec.group] if spec.group is not None else (spec.template or "").format(**groups)
+    if spec.lowercase:
+        value = value.lower()
+    if output.code_map is not None:
+        value = output.code_map.get(value.casefold(), value)
+    return value or None
+
+
+class _RowRules:
+    """One file's rules, with column positions resolved once (this runs for every row)."""
+
+    def __init__(self, declaration: FileDeclaration, plan: _HeaderPlan):
+        self.width = plan.width
+        self.fields = [
+            _FieldRule(spec, plan.positions[spec.name], _folded(spec.code_map)) for spec in declaration.fields
+        ]
+        # (position, fixed value, plain string, rule) per field, resolved once for the row loop.
+        self._plan = [(rule.position, rule.fixed, rule.as_is, rule) for rule in self.fields]
+        names = declaration.output_columns
+        personal = {spec.name for spec in declaration.fields if spec.personal}
+        self.derives = [
+            _DeriveRule(
+                rule,
+                names.index(rule.source),
+                rule.source in personal,
+                re.compile(rule.pattern),
+                [_Output(name, output, _folded(output.code_map)) for name, output in rule.fields.items()],
+            )
+            for rule in declaration.derive
+        ]
+        self.key_at = [names.index(name) for name in declaration.key]
+        self.key_names = list(declaration.key)
+
+    def apply(self, values: list[str]) -> tuple[list[str | None], list[_Problem]]:
+        """The normalised output row and every rule it fails (most basic first)."""
+        if not self._width_ok(values):
+            detail = f"expected {self.width} fields as in the header, found {len(values)}"
+            return [], [_Problem("field_count", None, detail)]
+        row: list[str | None] = []
+        problems: list[_Problem] = []
+        for position, fixed, as_is, rule in self._plan:
+            raw = fixed if position is None else values[position].strip()
+            if as_is and raw:
+                row.append(raw)
+                continue
+            value, problem = rule.normalise(raw)
+            row.append(value)
+            if problem:
+                problems.append(problem)
+        for derive in self.derives:
+            derived, problem = derive.apply(row)
+            row.extend(derived)
+            if problem:
+                problems.append(problem)
+        return row, problems
+
+    def key_of(self, row: list[str | None]) -> bytes | None:
+        if not self.key_at:
+            return None
+        # A digest, not the values: memory per row stays small and no personal value is held.
+        joined = "\x1f".join("\x1e" if row[i] is None else str(row[i]) for i in self.key_at)
+        return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
+
+    def _width_ok(self, values: list[str]) -> bool:
+        # Spreadsheet exports often end rows with extra empty cells; those carry no data.
+        return len(values) == self.width or (len(values) > self.width and _is_blank(values[self.width :]))
+
+
+def _folded(code_map: dict[str, str] | None) -> dict[str, str] | None:
+    return None if code_map is None else {key.strip().casefold(): value for key, value in code_map.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Landing one file
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    data_rows: int = 0
+    blank_rows: int = 0
+    landed: int = 0
+    rejected: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    derived: dict[str, set[str]] = field(default_factory=dict)
+    last_values: list[str] | None = None
+
+
+def _land_source(batch: LandingBatch, source: _Source, forced: str | None) -> tuple[EntityLanding, dict]:
+    declaration = source.declaration
+    try:
+        with source.open() as raw:
+            binary = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+            encoding, may_retry = _choose_encoding(
+                binary.peek(8)[:8], declaration.encoding, source.label, forced == "cp1252"
+            )
+            text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+            lines = _Lines(text, source.label, encoding, may_retry)
+            header, records = _read_header(lines, declaration, source.label)
+            plan = _plan_header(declaration, header, source.label)
+            rules = _RowRules(declaration, plan)
+            writer = batch.entity_writer(declaration.entity, declaration.output_columns)
+            tally = _land_rows(batch, writer, rules, records, header, source, declaration)
+            writer.close()
+            _check_complete(tally, lines, rules.width, source.label, declaration)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise VendorFileError(f"{source.label}: could not be decompressed: {exc}") from None
+    landed = EntityLanding(
+        entity=declaration.entity,
+        declaration=declaration.name,
+        source=source.label,
+        header=header,
+        layout=plan.layout,
+        unknown_columns=plan.unknown,
+        missing_columns=plan.missing_optional,
+        encoding=encoding,
+        mode=declaration.mode,
+        rows_landed=tally.landed,
+        rows_rejected=tally.rejected,
+    )
+    return landed, _entity_details(landed, source, declaration, tally)
+
+
+def _read_header(lines: _Lines, declaration: FileDeclaration, label: str) -> tuple[list[str], Iterator[_Record]]:
+    skip = declaration.header_row - 1
+    for _ in range(skip):  # title lines some exports put above the header
+        if next(lines, None) is None:
+            break
+    records = _records(lines, declaration.delimiter, label, skip)
+    for record in records:
+        if record.values is None:
+            raise VendorFileError(f"{label}: the header (line {record.line}) is not valid CSV: {record.problem}")
+        if not _is_blank(record.values):
+            # A BOM left by a declared (not detected) encoding is not part of the first name.
+            header = [record.values[0].lstrip("\ufeff"), *record.values[1:]]
+            return header, records
+    raise VendorFileError(
+        f"{label}: no header row (the file holds only blank lines{' after the skipped lines' if skip else ''}); "
+        f"expected a {declaration.name} header at row {declaration.header_row}"
+    )
+
+
+def _land_rows(
+    batch: LandingBatch,
+    writer: EntityWriter,
+    rules: _RowRules,
+    records: Iterator[_Record],
+    header: list[str],
+    source: _Source,
+    declaration: FileDeclaration,
+) -> _Tally:
+    tally = _Tally()
+    seen_keys: dict[bytes, int] = {}
+    derived_names = [name for rule in declaration.derive for name in rule.fields]
+    tracked = _tracked_derived(declaration)
+    for record in records:
+        ref = f"{source.label}:{record.line}"
+        if record.values is None:
+            tally.data_rows += 1
+            _reject(batch, tally, declaration, ref, _Problem("quoting", None, f"not valid CSV: {record.problem}"), {})
+            continue
+        if _is_blank(record.values):
+            tally.blank_rows += 1
+            continue
+        tally.data_rows += 1
+        tally.last_values = record.values
+        row, problems = rules.apply(record.values)
+        key = rules.key_of(row) if not problems else None
+        if key is not None and key in seen_keys:
+            detail = f"same key ({', '.join(rules.key_names)}) as line {seen_keys[key]}"
+            problems = [_Problem("duplicate_row", None, detail)]
+        if problems:
+            detail = "; ".join(p.detail for p in problems)
+            first = problems[0]
+            _reject(
+                batch, tally, declaration, ref, _Problem(first.rule, first.field, detail), _raw(header, record.values)
+            )
+            continue
+        if key is not None:
+            seen_keys[key] = record.line
+        writer.append(row, ref)
+        tally.landed += 1
+        _note_derived(tally, derived_names, tracked, row[len(declaration.fields) :])
+    return tally
+
+
+def _reject(
+    batch: LandingBatch, tally: _Tally, declaration: FileDeclaration, ref: str, problem: _Problem, raw: dict[str, str]
+) -> None:
+    batch.reject(declaration.entity, ref, problem.rule, problem.field, problem.detail, raw)
+    tally.rejected += 1
+    tally.by_rule[problem.rule] = tally.by_rule.get(problem.rule, 0) + 1
+
+
+def _raw(header: list[str], values: list[str]) -> dict[str, str]:
+    # The raw row goes only into the reject's raw_record; extra cells keep their position.
+    raw = {name or f"_column_{i + 1}": value for i, (name, value) in enumerate(zip(header, values, strict=False))}
+    raw.update({f"_extra_{i + 1}": v for i, v in enumerate(values[len(header) :])})
+    return raw
+
+
+def _tracked_derived(declaration: FileDeclaration) -> set[str]:
+    # Derived values (season, school_year) go into the batch details unless their source is personal.
+    personal = {spec.name for spec in declaration.fields if spec.personal}
+    return {name for rule in declaration.derive if rule.source not in personal for name in rule.fields}
+
+
+def _note_derived(tally: _Tally, names: list[str], tracked: set[str], values: list[str | None]) -> None:
+    for name, value in zip(names, values, strict=True):
+        if name in tracked and value is not None:
+            kept = tally.derived.setdefault(name, set())
+            if len(kept) < _DERIVED_VALUES_KEPT:
+                kept.add(value)
+
+
+def _check_complete(tally: _Tally, lines: _Lines, width: int, label: str, declaration: FileDeclaration) -> None:
+    """File-level checks that need the whole file read: raising here discards the batch."""
+    last = tally.last_values
+    if last is not None and not lines.ends_with_newline and len(last) < width:
+        raise VendorFileError(
+            f"{label}: truncated file: the last record (line {lines.count}) has {len(last)} of {width} fields "
+            "and no final line break (an incomplete download?)"
+        )
+    if tally.data_rows == 0:
+        raise VendorFileError(
+            f"{label}: header only, no data rows; expected at least one {declaration.name} record "
+            "(an empty drop never replaces landed data)"
+        )
+    if declaration.mode == "snapshot" and tally.landed == 0:
+        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(tally.by_rule.items()))
+        raise VendorFileError(
+            f"{label}: none of the {tally.data_rows} rows passed the rules ({rules}); a snapshot with no rows "
+            "would replace the current data, so the file is refused"
+        )
+
+
+def _entity_details(landed: EntityLanding, source: _Source, declaration: FileDeclaration, tally: _Tally) -> dict:
+    return {
+        "declaration": declaration.name,
+        "member": source.member,
+        "source": source.label,
+        "header": landed.header,
+        "layout": landed.layout,
+        "unknown_columns": landed.unknown_columns,
+        "missing_columns": landed.missing_columns,
+        "mode": declaration.mode,
+        "key": list(declaration.key),
+        "encoding": landed.encoding,
+        "delimiter": declaration.delimiter,
+        "blank_rows": tally.blank_rows,
+        "derived_values": {name: sorted(values) for name, values in sorted(tally.derived.items())},
+    }
