@@ -66,7 +66,7 @@ class OutputSettings(_Strict):
 
 
 class OneRosterCsvSource(_Strict):
-    """A folder where the SIS drops OneRoster 1.2 CSV bundles (zip)."""
+    """A folder where the SIS drops OneRoster CSV bundles (zip; 1.1 or 1.2, bulk or delta)."""
 
     kind: Literal["oneroster_csv"]
     enabled: bool = True
@@ -74,6 +74,11 @@ class OneRosterCsvSource(_Strict):
     drop_folder: Path
     file_pattern: str = "*.zip"
     max_uncompressed_mb: int = Field(default=2048, gt=0)
+    extension_columns: dict[str, list[str]] | None = Field(
+        default=None,
+        description="entity → metadata.* columns always landed (null when a bundle lacks them); "
+        "default: the demographics program flags",
+    )
 
 
 class FileDropChecks(_Strict):

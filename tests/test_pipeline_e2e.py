@@ -81,7 +81,7 @@ def test_vendor_files_land_in_their_staging_tables(demo_run):
     config, _ = demo_run
     truth = {
         name: pq.read_table(config.truth_dir / f"{name}.parquet").num_rows
-        for name in ("attendance_events", "map_results", "state_results")
+        for name in ("attendance_events", "map_results", "iready_results", "state_results")
     }
     with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
         count = lambda table: con.execute(f"select count(*) from staging.{table}").fetchone()[0]  # noqa: E731
@@ -129,7 +129,7 @@ def test_student_attributes_survive_the_trip(demo_run):
 
 def test_dbt_tests_ran_as_asset_checks_and_landing_is_recorded(demo_run):
     config, result = demo_run
-    landed = list((config.landing_dir / "oneroster_csv" / "_batches").glob("*.parquet"))
+    landed = list((config.landing_dir / "oneroster_csv" / "_batches").glob("2*.parquet"))
     assert len(landed) == 1
     with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
         lineage = con.execute(
@@ -145,7 +145,7 @@ def test_rerun_is_idempotent(demo_run):
     result = cli("run", config=config.config_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
-        len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("*.parquet"))) == 1
+        len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("2*.parquet"))) == 1
     )  # same bundle: no new batch
     assert published_counts(config.published_warehouse_path) == before
 

@@ -123,6 +123,16 @@ def read_batch_records(landing_root: Path | str, source_system: str) -> list[dic
     return sorted(records, key=lambda r: (r["extracted_at"], r["batch_id"]))
 
 
+def pending_files(folder: Path, pattern: str, landing_root: Path | str, source_system: str) -> list[Path]:
+    """Files in a drop folder whose content has not been landed yet, in delivery order
+    (modification time, then name). Files still being written (*.partial) are skipped."""
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.glob(pattern) if p.is_file() and not p.name.endswith(".partial")]
+    files.sort(key=lambda p: (p.stat().st_mtime, p.name))
+    return [p for p in files if find_landed_batch(landing_root, source_system, sha256_file(p)) is None]
+
+
 PLACEHOLDER_NAME = "_empty.parquet"
 
 

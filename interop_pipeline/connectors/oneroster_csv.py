@@ -1,4 +1,5 @@
-"""OneRoster 1.2 CSV bundle connector: validate a bulk ZIP bundle and land its rostering files.
+"""OneRoster CSV bundle connector (1.1 and 1.2): validate a bulk or delta ZIP bundle and land
+its rostering files as one batch.
 
 Bundle-level problems (not a zip, unsafe member paths, too large, bad manifest, wrong headers,
 unreadable text) are fatal: :class:`OneRosterBundleError` is raised and nothing lands.
@@ -6,6 +7,19 @@ Row-level problems become reject rows (rule, field, detail, raw record, source r
 stop the batch. Files are validated in dependency order, so a row that points at a rejected row
 is rejected too (``dangling_reference``). Only id sets (and org/session types) stay in memory;
 every file is streamed from the archive.
+
+Versions: the manifest's ``oneroster.version`` picks 1.1 or 1.2. Whatever the version, every
+landed file of an entity has the same canonical columns (the union of both versions' columns,
+then the district's expected ``metadata.*`` extension columns, then any other ``metadata.*``
+columns of the file); a column a bundle lacks lands as null. 1.1 has no roles.csv: a user's
+role and orgs travel in users.csv, so the roles entity lands empty and takes users' mode.
+
+Bulk and delta: a bulk file is the entity's full state; a delta file changes the state left by
+the batches before it (the newest bulk batch of the entity, then later delta batches). The
+batch record's ``details`` say the version and each entity's mode, which is how staging and
+later deltas know what a batch holds. References resolve against the state this bundle leaves:
+a bulk file's own rows, otherwise the ids current in the landing zone (read from the id columns
+of the batches in effect) changed by this bundle's delta rows.
 
 Privacy: reject details and exception messages never echo values of personal fields; the raw
 row goes only into the reject's ``raw_record``.
@@ -18,14 +32,16 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+import pyarrow.parquet as pq
+
 from interop_pipeline.connectors.archive import open_checked_zip
-from interop_pipeline.connectors.landing import LandingBatch, find_landed_batch, sha256_file
+from interop_pipeline.connectors.landing import LandingBatch, find_landed_batch, read_batch_records, sha256_file
 
 
 class OneRosterBundleError(ValueError):
@@ -40,6 +56,8 @@ class BundleLandingResult:
     rows_rejected: dict[str, int] = field(default_factory=dict)
     rejects_by_rule: dict[str, int] = field(default_factory=dict)
     files_not_ingested: list[str] = field(default_factory=list)
+    oneroster_version: str = ""  # empty when already landed
+    modes: dict[str, str] = field(default_factory=dict)  # entity -> bulk | delta | absent
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +114,30 @@ _DEMOGRAPHIC_FIELDS = (
     "publicSchoolResidenceStatus",
 )
 
-# Dependency order: every file only references files before it (or itself).
+# users.csv columns 1.1 and 1.2 share, in the same order (after enabledUser).
+_USER_COMMON = (
+    "username",
+    "userIds",
+    "givenName",
+    "familyName",
+    "middleName",
+    "identifier",
+    "email",
+    "sms",
+    "phone",
+    "agentSourcedIds",
+    "grades",
+    "password",
+)
+_USER_PERSONAL = (frozenset(_USER_COMMON) - {"agentSourcedIds", "grades"}) | {
+    "userMasterIdentifier",
+    "preferredGivenName",
+    "preferredMiddleName",
+    "preferredFamilyName",
+    "pronouns",
+}
+
+# OneRoster 1.2, in dependency order: every file only references files before it (or itself).
 SPECS: tuple[FileSpec, ...] = (
     FileSpec(
         "orgs",
@@ -162,18 +203,7 @@ SPECS: tuple[FileSpec, ...] = (
         (
             *_LEAD,
             "enabledUser",
-            "username",
-            "userIds",
-            "givenName",
-            "familyName",
-            "middleName",
-            "identifier",
-            "email",
-            "sms",
-            "phone",
-            "agentSourcedIds",
-            "grades",
-            "password",
+            *_USER_COMMON,
             "userMasterIdentifier",
             "preferredGivenName",
             "preferredMiddleName",
@@ -183,25 +213,7 @@ SPECS: tuple[FileSpec, ...] = (
         ),
         required=frozenset({"sourcedId", "enabledUser", "username", "givenName", "familyName"}),
         booleans=frozenset({"enabledUser"}),
-        personal=frozenset(
-            {
-                "username",
-                "userIds",
-                "givenName",
-                "familyName",
-                "middleName",
-                "identifier",
-                "email",
-                "sms",
-                "phone",
-                "password",
-                "userMasterIdentifier",
-                "preferredGivenName",
-                "preferredMiddleName",
-                "preferredFamilyName",
-                "pronouns",
-            }
-        ),
+        personal=_USER_PERSONAL,
         refs=(
             Ref("agentSourcedIds", "users", many=True),
             Ref("primaryOrgSourcedId", "orgs"),
@@ -297,22 +309,96 @@ OTHER_FILES: tuple[str, ...] = (
     "lineItemLearningObjectiveIds",
     "resultLearningObjectiveIds",
 )
+
+# OneRoster 1.1 users.csv carries each user's role and orgs: 1.1 has no roles.csv.
+_USERS_11 = FileSpec(
+    "users",
+    "users",
+    (*_LEAD, "enabledUser", "orgSourcedIds", "role", *_USER_COMMON),
+    required=frozenset({"sourcedId", "enabledUser", "orgSourcedIds", "role", "username", "givenName", "familyName"}),
+    enums=(("role", ("administrator", "aide", "guardian", "parent", "proctor", "relative", "student", "teacher")),),
+    booleans=frozenset({"enabledUser"}),
+    personal=_USER_PERSONAL,
+    refs=(Ref("orgSourcedIds", "orgs", many=True), Ref("agentSourcedIds", "users", many=True)),
+    referenced=True,
+)
+
+
+@dataclass(frozen=True)
+class OneRosterVersion:
+    """What one version of the CSV binding puts in a bundle."""
+
+    name: str
+    manifest_versions: tuple[str, ...]  # accepted `manifest.version` values
+    specs: tuple[FileSpec, ...]  # landed files, in dependency order
+    other_files: tuple[str, ...]  # legal in a bundle, not landed
+    # (entity, leader): an entity without a file of its own that takes the leader's mode.
+    mode_follows: tuple[tuple[str, str], ...] = ()
+
+    def spec_for(self, entity: str) -> FileSpec | None:
+        return next((spec for spec in self.specs if spec.entity == entity), None)
+
+    @property
+    def file_names(self) -> list[str]:
+        return [spec.file_name for spec in self.specs] + list(self.other_files)
+
+
+VERSIONS: dict[str, OneRosterVersion] = {
+    "1.2": OneRosterVersion("1.2", ("1.0",), SPECS, OTHER_FILES),
+    "1.1": OneRosterVersion(
+        "1.1",
+        ("1.0", "1"),  # rostering hubs write "1" in real 1.1 exports
+        tuple(_USERS_11 if s.entity == "users" else s for s in SPECS if s.entity not in ("roles", "user_profiles")),
+        ("categories", "classResources", "courseResources", "lineItems", "resources", "results"),
+        mode_follows=(("roles", "users"),),  # a 1.1 users file is also the full (or changed) set of roles
+    ),
+}
+
+# Every landed entity, in dependency order. Each batch has a file for each: dbt globs them all.
+ENTITIES: tuple[str, ...] = tuple(spec.entity for spec in SPECS)
+
+
+def _canonical_columns() -> dict[str, tuple[str, ...]]:
+    """Per entity, the 1.2 columns then those only 1.1 has, so staging can name every column
+    whichever version a batch came from."""
+    columns: dict[str, list[str]] = {entity: [] for entity in ENTITIES}
+    for version in VERSIONS.values():
+        for spec in version.specs:
+            columns[spec.entity] += [c for c in spec.columns if c not in columns[spec.entity]]
+    return {entity: tuple(names) for entity, names in columns.items()}
+
+
+CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = _canonical_columns()
+
+# Extension columns staging names: the SIS's program flags on demographics.csv.
+DEFAULT_EXTENSION_COLUMNS: dict[str, list[str]] = {
+    "demographics": [
+        "metadata.englishLearner",
+        "metadata.idea",
+        "metadata.section504",
+        "metadata.economicallyDisadvantaged",
+        "metadata.homeless",
+    ]
+}
+_TYPE_FIELDS = {spec.entity: spec.type_field for spec in SPECS if spec.type_field}
+
 MANIFEST = "manifest.csv"
-_REQUIRED_PROPERTIES = {"manifest.version": "1.0", "oneroster.version": "1.2"}
 _OPTIONAL_PROPERTIES = frozenset({"source.systemName", "source.systemCode"})
 _FILE_MODES = ("absent", "bulk", "delta")
+DELETED = "tobedeleted"
+_STATUSES = ("active", DELETED)
 
 _SOURCED_ID = re.compile(r"[0-9A-Za-z./@_-]{1,255}")
 _EXT_ENUM = re.compile(r"ext:[A-Za-z0-9._-]+")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
 _YEAR = re.compile(r"[0-9]{4}")
 _METADATA_PREFIX = "metadata."
 
 # Column names we may always quote back in a header error. Other cells are quoted only when the
 # line is evidently a header: without one, the first line is a data row (maybe a student's name).
 _KNOWN_COLUMN_NAMES = frozenset(
-    {c for spec in SPECS for c in spec.columns}
-    | {"resourceSourcedIds", "orgSourcedIds", "role", "gradingPeriodSourcedId"}
+    {c for columns in CANONICAL_COLUMNS.values() for c in columns} | {"resourceSourcedIds", "gradingPeriodSourcedId"}
 )
 
 
@@ -329,12 +415,21 @@ def land_oneroster_bundle(
     district_code: str,
     max_uncompressed_bytes: int,
     extracted_at: datetime | None = None,
+    extension_columns: Mapping[str, list[str]] | None = None,
 ) -> BundleLandingResult:
-    """Validate a OneRoster 1.2 bulk CSV bundle and land its 9 rostering files as one batch.
+    """Validate a OneRoster 1.1 or 1.2 CSV bundle (bulk and/or delta files) and land its
+    rostering files as one batch: one file per entity of :data:`ENTITIES`, canonical columns.
+
+    ``extension_columns`` maps an entity to the ``metadata.*`` columns always landed for it
+    (null where a file lacks them); None means :data:`DEFAULT_EXTENSION_COLUMNS`. Other
+    ``metadata.*`` columns a file has land too.
 
     Idempotent: a bundle whose bytes were landed before (under any file name) is not landed
     again; the earlier batch id is returned with ``already_landed=True``.
     """
+    extensions = _checked_extension_columns(
+        DEFAULT_EXTENSION_COLUMNS if extension_columns is None else extension_columns
+    )
     zip_path = Path(zip_path)
     fingerprint = sha256_file(zip_path)
     earlier = find_landed_batch(landing_root, source_system, fingerprint)
@@ -351,15 +446,11 @@ def land_oneroster_bundle(
             fingerprint,
             archive,
             extracted_at or datetime.now(UTC),
+            details={"oneroster_version": plan.version.name, "modes": plan.modes},
         ) as batch:
-            known: dict[str, dict[str, str]] = {}
-            for spec in SPECS:
-                header = plan.headers.get(spec.member)
-                if header is None:  # marked absent: empty file with the spec columns
-                    batch.entity_writer(spec.entity, list(spec.columns)).close()
-                    known[spec.entity] = {}
-                    continue
-                _land_file(batch, zf, archive, spec, header, known)
+            targets = _ReferenceTargets(Path(landing_root), source_system, batch.batch_id)
+            for entity in ENTITIES:
+                _land_entity(batch, zf, archive, plan, entity, extensions.get(entity, []), targets)
             batch.commit()
             counts = batch.counts
     return BundleLandingResult(
@@ -369,7 +460,29 @@ def land_oneroster_bundle(
         rows_rejected=counts.rows_rejected,
         rejects_by_rule=counts.rejects_by_rule,
         files_not_ingested=plan.files_not_ingested,
+        oneroster_version=plan.version.name,
+        modes=plan.modes,
     )
+
+
+def _checked_extension_columns(extension_columns: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    for entity, names in extension_columns.items():
+        if entity not in ENTITIES:
+            raise ValueError(f"extension_columns: unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
+        bad = [name for name in names if not _is_extension_column(name)]
+        if bad:
+            raise ValueError(f"extension_columns[{entity!r}]: {', '.join(bad)} must be named metadata.<name>")
+    return {entity: list(dict.fromkeys(names)) for entity, names in extension_columns.items()}
+
+
+def _is_extension_column(name: str) -> bool:
+    return name.startswith(_METADATA_PREFIX) and name != _METADATA_PREFIX
+
+
+def _landed_columns(entity: str, header: list[str], extensions: list[str]) -> list[str]:
+    """Canonical columns, then the expected extension columns, then the file's other ones."""
+    expected = [*CANONICAL_COLUMNS[entity], *extensions]
+    return expected + [c for c in header if _is_extension_column(c) and c not in expected]
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,6 +492,8 @@ def land_oneroster_bundle(
 
 @dataclass
 class _BundlePlan:
+    version: OneRosterVersion
+    modes: dict[str, str]  # entity -> absent | bulk | delta, for every entity of ENTITIES
     headers: dict[str, list[str]]  # member -> header, for ingested files that are present
     files_not_ingested: list[str]
 
@@ -393,13 +508,21 @@ def _plan_bundle(zf: zipfile.ZipFile, archive: str) -> _BundlePlan:
             hint = f"; found {nested[0]!r} - the bundle's files must be at the ZIP root"
         raise OneRosterBundleError(f"{archive}: no {MANIFEST} at the root of the archive{hint}")
     manifest = _read_manifest(zf, archive)
-    modes = _check_manifest(manifest, archive, root_files)
+    version, file_modes = _check_manifest(manifest, archive, root_files)
     headers: dict[str, list[str]] = {}
-    for spec in SPECS:
-        if modes[spec.file_name] == "bulk":
-            headers[spec.member] = _read_header(zf, archive, spec)
+    for spec in version.specs:
+        if file_modes[spec.file_name] != "absent":
+            headers[spec.member] = _read_header(zf, archive, spec, version)
     ingested = {MANIFEST, *headers}
-    return _BundlePlan(headers, sorted(name for name in files if name not in ingested))
+    not_ingested = sorted(name for name in files if name not in ingested)
+    return _BundlePlan(version, _entity_modes(version, file_modes), headers, not_ingested)
+
+
+def _entity_modes(version: OneRosterVersion, file_modes: dict[str, str]) -> dict[str, str]:
+    modes = {spec.entity: file_modes[spec.file_name] for spec in version.specs}
+    for entity, leader in version.mode_follows:
+        modes[entity] = modes[leader]
+    return {entity: modes.get(entity, "absent") for entity in ENTITIES}
 
 
 def _read_manifest(zf: zipfile.ZipFile, archive: str) -> dict[str, str]:
@@ -419,25 +542,48 @@ def _read_manifest(zf: zipfile.ZipFile, archive: str) -> dict[str, str]:
     return properties
 
 
-def _check_manifest(manifest: dict[str, str], archive: str, root_files: set[str]) -> dict[str, str]:
-    """Validate manifest properties against the archive; returns file name -> absent|bulk."""
-    known_files = [spec.file_name for spec in SPECS] + list(OTHER_FILES)
-    allowed = {*_REQUIRED_PROPERTIES, *_OPTIONAL_PROPERTIES, *(f"file.{f}" for f in known_files)}
+def _check_manifest(
+    manifest: dict[str, str], archive: str, root_files: set[str]
+) -> tuple[OneRosterVersion, dict[str, str]]:
+    """Validate manifest properties against the archive; returns the version and, per file
+    named in the manifest, absent|bulk|delta."""
+    version = _manifest_version(manifest, archive)
+    allowed = {"manifest.version", "oneroster.version", *_OPTIONAL_PROPERTIES}
+    allowed |= {f"file.{name}" for name in version.file_names}
     unknown = sorted(set(manifest) - allowed)
     if unknown:
-        raise OneRosterBundleError(f"{archive}: {MANIFEST} has unknown properties: {', '.join(unknown)}")
-    for name, expected in _REQUIRED_PROPERTIES.items():
+        raise OneRosterBundleError(
+            f"{archive}: {MANIFEST} has unknown properties: {', '.join(unknown)} (for OneRoster {version.name})"
+        )
+    return version, _file_modes(manifest, archive, root_files, version)
+
+
+def _manifest_version(manifest: dict[str, str], archive: str) -> OneRosterVersion:
+    for name in ("manifest.version", "oneroster.version"):
         if name not in manifest:
             raise OneRosterBundleError(f"{archive}: {MANIFEST} is missing property {name}")
-        if manifest[name] != expected:
-            raise OneRosterBundleError(f"{archive}: {MANIFEST} {name} must be {expected!r}; found {manifest[name]!r}")
+    version = VERSIONS.get(manifest["oneroster.version"])
+    if version is None:
+        known = ", ".join(repr(name) for name in sorted(VERSIONS))
+        found = manifest["oneroster.version"]
+        raise OneRosterBundleError(f"{archive}: {MANIFEST} oneroster.version must be one of {known}; found {found!r}")
+    if manifest["manifest.version"] not in version.manifest_versions:
+        accepted = " or ".join(repr(v) for v in version.manifest_versions)
+        found = manifest["manifest.version"]
+        raise OneRosterBundleError(f"{archive}: {MANIFEST} manifest.version must be {accepted}; found {found!r}")
+    return version
+
+
+def _file_modes(
+    manifest: dict[str, str], archive: str, root_files: set[str], version: OneRosterVersion
+) -> dict[str, str]:
+    ingested = {spec.file_name for spec in version.specs}
     modes: dict[str, str] = {}
-    for file_name in known_files:
+    for file_name in version.file_names:
         prop = f"file.{file_name}"
-        ingested = file_name in {spec.file_name for spec in SPECS}
         if prop not in manifest:
             # We need to know what each landed file is; the others we leave alone.
-            if ingested:
+            if file_name in ingested:
                 raise OneRosterBundleError(f"{archive}: {MANIFEST} is missing property {prop}")
             continue
         mode = manifest[prop]
@@ -452,36 +598,32 @@ def _check_manifest(manifest: dict[str, str], archive: str, root_files: set[str]
             raise OneRosterBundleError(
                 f"{archive}: {MANIFEST} marks {file_name}.csv {mode} but the archive has no such member"
             )
-        if mode == "delta" and ingested:
-            raise OneRosterBundleError(
-                f"{archive}: {file_name}.csv is a delta file; delta bundles are not supported yet (bulk only)"
-            )
         modes[file_name] = mode
     return modes
 
 
-def _read_header(zf: zipfile.ZipFile, archive: str, spec: FileSpec) -> list[str]:
+def _read_header(zf: zipfile.ZipFile, archive: str, spec: FileSpec, version: OneRosterVersion) -> list[str]:
     first = next(_records(zf, archive, spec.member), None)
     if first is None:
         raise OneRosterBundleError(
             f"{archive}: {spec.member} is empty; expected a header row: {','.join(spec.columns)}"
         )
     header = first[1]
-    _check_header(archive, spec, header)
+    _check_header(archive, spec, header, version)
     return header
 
 
-def _check_header(archive: str, spec: FileSpec, header: list[str]) -> None:
+def _check_header(archive: str, spec: FileSpec, header: list[str], version: OneRosterVersion) -> None:
     expected = list(spec.columns)
     extension = header[len(expected) :]
-    bad_extension = [c for c in extension if not c.startswith(_METADATA_PREFIX) or c == _METADATA_PREFIX]
+    bad_extension = [c for c in extension if not _is_extension_column(c)]
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if header[: len(expected)] == expected and not bad_extension and not duplicates:
         return
     # A first line without "sourcedId" is probably a data row (header missing): mask it.
     is_header = "sourcedId" in header
     shown = [_safe_column_name(c, i, is_header) for i, c in enumerate(header, start=1)]
-    problems: list[str] = []
+    problems = _other_version_hint(spec, header, version)
     missing = [c for c in expected if c not in header]
     if missing:
         problems.append(f"missing columns: {', '.join(missing)}")
@@ -498,10 +640,19 @@ def _check_header(archive: str, spec: FileSpec, header: list[str]) -> None:
         names = ", ".join(_safe_column_name(c, 0, is_header) for c in duplicates)
         problems.append(f"duplicate columns: {names}")
     raise OneRosterBundleError(
-        f"{archive}: {spec.member} header does not match OneRoster 1.2 ({'; '.join(problems)}). "
+        f"{archive}: {spec.member} header does not match OneRoster {version.name} ({'; '.join(problems)}). "
         f"Expected, in this order: {','.join(expected)} (then optional metadata.* columns). "
         f"Found: {','.join(shown)}"
     )
+
+
+def _other_version_hint(spec: FileSpec, header: list[str], version: OneRosterVersion) -> list[str]:
+    """A file of the other version (a 1.1 users.csv in a bundle marked 1.2) is worth naming."""
+    for other in VERSIONS.values():
+        theirs = other.spec_for(spec.entity)
+        if other is not version and theirs is not None and header[: len(theirs.columns)] == list(theirs.columns):
+            return [f"this is the OneRoster {other.name} header, but {MANIFEST} says oneroster.version {version.name}"]
+    return []
 
 
 def _safe_column_name(name: str, position: int, is_header: bool) -> str:
@@ -567,21 +718,46 @@ _NOUNS = {
 }
 
 
+@dataclass(frozen=True)
+class _DataFile:
+    """One data file of the bundle being landed, with its checked header."""
+
+    zf: zipfile.ZipFile
+    archive: str
+    spec: FileSpec
+    header: list[str]
+    delta: bool
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        rows = _records(self.zf, self.archive, self.spec.member)
+        next(rows)  # the header, already checked
+        return rows
+
+    def source_ref(self, line: int) -> str:
+        return f"{self.archive}!{self.spec.member}:{line}"
+
+
+def _is_deletion(values: list[str]) -> bool:
+    return values[1] == DELETED
+
+
 class _RowChecker:
     """Applies one file's row rules. Holds only ids: seen sourcedIds of this file and the valid
     ids (with types) of the files it references. Column positions are resolved once, because
     this runs for every row of every file."""
 
-    def __init__(self, spec: FileSpec, header: list[str], known: dict[str, dict[str, str]]):
+    def __init__(self, file: _DataFile, targets: _ReferenceTargets):
+        spec = file.spec
         at = {name: i for i, name in enumerate(spec.columns)}
         self.spec = spec
-        self.width = len(header)
+        self.delta = file.delta
+        self.width = len(file.header)
         self.required = [(at[c], c) for c in spec.columns if c in spec.required]
         self.dates = [(at[c], c) for c in spec.columns if c in spec.dates]
         self.school_year = at.get("schoolYear")
         self.enums = [(at[c], c, frozenset(values), values) for c, values in spec.enums]
         self.booleans = [(at[c], c) for c in spec.columns if c in spec.booleans]
-        self.external = [(at[r.field], r, known.get(r.target, {})) for r in spec.refs if r.target != spec.entity]
+        self.external = [(at[r.field], r, targets.ids(r.target)) for r in spec.refs if r.target != spec.entity]
         self.internal = [(at[r.field], r) for r in spec.refs if r.target == spec.entity]
         self.seen: set[str] = set()
 
@@ -590,7 +766,11 @@ class _RowChecker:
         for self references; None skips them (first pass)."""
         if len(values) != self.width:
             return [Problem("field_count", None, f"expected {self.width} fields as in the header, found {len(values)}")]
-        found = self._required(values)
+        found = self._change(values) if self.delta else []
+        if self.delta and _is_deletion(values):
+            # A deletion needs only its id: the rest may be blank or point at rows deleted with it.
+            return found + self._blank(values, [(0, "sourcedId")]) + self._sourced_id(values) + self._duplicate(values)
+        found += self._blank(values, self.required)
         found += self._sourced_id(values)
         found += self._dates(values)
         found += self._enums(values)
@@ -604,8 +784,20 @@ class _RowChecker:
             targets += _ref_items(values[i], ref.many)
         return targets
 
-    def _required(self, values: list[str]) -> list[Problem]:
-        return [Problem("required", c, f"{c} is required but blank") for i, c in self.required if not values[i].strip()]
+    def _blank(self, values: list[str], required: list[tuple[int, str]]) -> list[Problem]:
+        return [Problem("required", c, f"{c} is required but blank") for i, c in required if not values[i].strip()]
+
+    def _change(self, values: list[str]) -> list[Problem]:
+        """A delta row says what happened and when: status and dateLastModified are required."""
+        status, modified = values[1], values[2]
+        found = self._blank(values, [(1, "status"), (2, "dateLastModified")])
+        if status.strip() and status not in _STATUSES:
+            found.append(Problem("enum", "status", f"status {status[:40]!r} is not one of {', '.join(_STATUSES)}"))
+        if modified.strip() and not _is_date_time(modified):
+            found.append(
+                Problem("date_format", "dateLastModified", "dateLastModified is not a YYYY-MM-DDTHH:MM:SS.sssZ time")
+            )
+        return found
 
     def _sourced_id(self, values: list[str]) -> list[Problem]:
         sid = values[0]
@@ -719,10 +911,19 @@ def _check_ref(ref: Ref, value: str, targets: dict[str, str], spec: FileSpec) ->
 
 
 def _is_date(value: str) -> bool:
-    if not _DATE.fullmatch(value):
+    return _parses(value, _DATE, date.fromisoformat)
+
+
+def _is_date_time(value: str) -> bool:
+    return _parses(value, _DATE_TIME, datetime.fromisoformat)
+
+
+def _parses(value: str, shape: re.Pattern[str], parse: Callable[[str], object]) -> bool:
+    """The value has the shape and is a real calendar value (no February 30th)."""
+    if not shape.fullmatch(value):
         return False
     try:
-        date.fromisoformat(value)
+        parse(value)
     except ValueError:
         return False
     return True
@@ -733,79 +934,98 @@ def _is_date(value: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _land_file(
+def _land_entity(
     batch: LandingBatch,
     zf: zipfile.ZipFile,
     archive: str,
-    spec: FileSpec,
-    header: list[str],
-    known: dict[str, dict[str, str]],
+    plan: _BundlePlan,
+    entity: str,
+    extensions: list[str],
+    targets: _ReferenceTargets,
 ) -> None:
+    spec = plan.version.spec_for(entity)
+    header = plan.headers.get(spec.member) if spec is not None else None
+    columns = _landed_columns(entity, header or [], extensions)
+    if spec is None or header is None:  # absent, or no such file in this version: land it empty
+        batch.entity_writer(entity, columns).close()
+        return
+    _land_file(batch, _DataFile(zf, archive, spec, header, plan.modes[entity] == "delta"), columns, targets)
+
+
+def _land_file(batch: LandingBatch, file: _DataFile, columns: list[str], targets: _ReferenceTargets) -> None:
+    spec = file.spec
+    # A delta changes the landed state; a bulk file replaces it.
+    state = dict(targets.ids(spec.entity)) if file.delta and spec.referenced else {}
     same_file: dict[str, str] | None = None
     if any(ref.target == spec.entity for ref in spec.refs):
-        same_file = _valid_ids_with_self_references(zf, archive, spec, header, known)
-    checker = _RowChecker(spec, header, known)
-    writer = batch.entity_writer(spec.entity, header)
-    kept: dict[str, str] = {}
+        same_file = _valid_ids_with_self_references(file, targets, state)
+    checker = _RowChecker(file, targets)
+    writer = batch.entity_writer(spec.entity, columns)
+    at = {name: i for i, name in enumerate(file.header)}
+    positions = [at.get(name) for name in columns]  # None: a column this file lacks
     type_at = spec.columns.index(spec.type_field) if spec.type_field else None
-    rows = _records(zf, archive, spec.member)
-    next(rows)  # header, already checked
-    for line, values in rows:
-        source_ref = f"{archive}!{spec.member}:{line}"
+    for line, values in file.rows():
+        source_ref = file.source_ref(line)
         problems = checker.problems(values, same_file)
         if problems:
             first = problems[0]
             detail = "; ".join(p.detail for p in problems)
-            raw = _raw(header, values)
-            batch.reject(spec.entity, source_ref, first.rule, first.field, detail, raw)
+            batch.reject(spec.entity, source_ref, first.rule, first.field, detail, _raw(file.header, values))
             continue
-        writer.append(values, source_ref)
-        if spec.referenced:
-            kept[values[0]] = values[type_at] if type_at is not None else ""
+        writer.append([values[i] if i is not None else None for i in positions], source_ref)
+        if not spec.referenced:
+            continue
+        if _is_deletion(values):
+            state.pop(values[0], None)
+        else:
+            state[values[0]] = values[type_at] if type_at is not None else ""
     writer.close()
     if spec.referenced:
-        known[spec.entity] = kept
+        targets.settle(spec.entity, state)
 
 
 def _valid_ids_with_self_references(
-    zf: zipfile.ZipFile,
-    archive: str,
-    spec: FileSpec,
-    header: list[str],
-    known: dict[str, dict[str, str]],
+    file: _DataFile, targets: _ReferenceTargets, landed: dict[str, str]
 ) -> dict[str, str]:
     """First pass for files that reference themselves (parents, agents).
 
     Collects the ids of rows that pass every other rule, with their same-file targets, then
     drops rows whose targets are missing or dropped, until stable: a child of a rejected parent
-    is rejected too, wherever in the file either appears.
+    is rejected too, wherever in the file either appears. In a delta file, ``landed`` (the
+    entity's current ids) stay valid targets unless this file deletes them: a rejected new
+    version leaves the landed one in place.
     """
-    checker = _RowChecker(spec, header, known)
+    checker = _RowChecker(file, targets)
+    spec = file.spec
     type_at = spec.columns.index(spec.type_field) if spec.type_field else None
     candidates: dict[str, str] = {}
+    deleted: set[str] = set()
     edges: dict[str, list[str]] = {}
-    rows = _records(zf, archive, spec.member)
-    next(rows)
-    for _, values in rows:
+    for _, values in file.rows():
         if checker.problems(values, None):
             continue
         sid = values[0]
+        if _is_deletion(values):
+            deleted.add(sid)
+            continue
         candidates[sid] = values[type_at] if type_at is not None else ""
-        targets = checker.self_reference_targets(values)
-        if targets:
-            edges[sid] = targets
+        found = checker.self_reference_targets(values)
+        if found:
+            edges[sid] = found
+    standing = {sid: kind for sid, kind in landed.items() if sid not in deleted}
     referrers: dict[str, list[str]] = {}
-    for sid, targets in edges.items():
-        for target in targets:
+    for sid, found in edges.items():
+        for target in found:
             referrers.setdefault(target, []).append(sid)
-    queue = [sid for sid, targets in edges.items() if any(t not in candidates for t in targets)]
+    queue = [sid for sid, found in edges.items() if any(t not in candidates and t not in standing for t in found)]
     while queue:
         sid = queue.pop()
         if sid not in candidates:
             continue
         del candidates[sid]
-        queue.extend(referrers.get(sid, ()))
-    return candidates
+        if sid not in standing:
+            queue.extend(referrers.get(sid, ()))
+    return {**standing, **candidates}
 
 
 def _raw(header: list[str], values: list[str]) -> dict[str, str]:
@@ -813,3 +1033,80 @@ def _raw(header: list[str], values: list[str]) -> dict[str, str]:
     for i, extra in enumerate(values[len(header) :], start=1):
         raw[f"_extra_{i}"] = extra
     return raw
+
+
+# --------------------------------------------------------------------------------------------
+# What the landing zone holds already (for deltas and files a bundle leaves out)
+# --------------------------------------------------------------------------------------------
+
+
+class _ReferenceTargets:
+    """Valid ids (with their type) of each entity as this bundle leaves it: a bulk file's own
+    valid rows; otherwise the ids current in the landing zone before this batch, changed by
+    this bundle's delta rows. The landing zone is read only for entities something references,
+    and only their id, status and type columns."""
+
+    def __init__(self, landing_root: Path, source_system: str, batch_id: str):
+        self._landing_root = landing_root
+        self._source_system = source_system
+        self._batch_id = batch_id
+        self._ids: dict[str, dict[str, str]] = {}
+        self._earlier: list[tuple[str, dict[str, str]]] | None = None
+
+    def ids(self, entity: str) -> dict[str, str]:
+        if entity not in self._ids:
+            self._ids[entity] = self._landed_ids(entity)
+        return self._ids[entity]
+
+    def settle(self, entity: str, ids: dict[str, str]) -> None:
+        """This bundle's file for the entity is landed: these are its valid ids from now on."""
+        self._ids[entity] = ids
+
+    def _landed_ids(self, entity: str) -> dict[str, str]:
+        type_field = _TYPE_FIELDS.get(entity)
+        columns = ["sourcedId", "status", *([type_field] if type_field else [])]
+        ids: dict[str, str] = {}
+        for batch_id in batches_in_effect(self._earlier_batches(), entity):
+            path = self._landing_root / self._source_system / entity / f"{batch_id}.parquet"
+            for sid, status, *kind in _scan_columns(path, columns):
+                if status == DELETED:
+                    ids.pop(sid, None)
+                else:
+                    ids[sid] = (kind[0] or "") if kind else ""
+        return ids
+
+    def _earlier_batches(self) -> list[tuple[str, dict[str, str]]]:
+        if self._earlier is None:  # only batches with a record count
+            records = read_batch_records(self._landing_root, self._source_system)
+            self._earlier = [
+                (r["batch_id"], r["details"].get("modes", {})) for r in records if r["batch_id"] < self._batch_id
+            ]
+        return self._earlier
+
+
+def batches_in_effect(batches: list[tuple[str, dict[str, str]]], entity: str) -> list[str]:
+    """Batch ids that make up an entity's current state, oldest first: the newest bulk batch
+    that has the entity, then every delta batch after it (every delta batch while no bulk one
+    has landed). ``batches`` holds (batch id, entity -> mode). The dbt macro
+    ``oneroster_batches_in_effect`` applies the same rule."""
+    chain: list[str] = []
+    for batch_id, modes in sorted(batches, key=lambda batch: batch[0]):
+        mode = modes.get(entity, "bulk")  # batches landed before modes were recorded were all bulk
+        if mode == "bulk":
+            chain = [batch_id]
+        elif mode == "delta":
+            chain.append(batch_id)
+    return chain
+
+
+def _scan_columns(path: Path, columns: list[str]) -> Iterator[tuple]:
+    """Stream some columns of a landed Parquet file, one record batch at a time; columns the
+    file lacks (an older layout) read as null."""
+    if not path.exists():  # nothing landed there: staging reads nothing from it either
+        return
+    with pq.ParquetFile(path) as parquet:
+        present = [name for name in columns if name in parquet.schema_arrow.names]
+        for chunk in parquet.iter_batches(columns=present):
+            values = {name: chunk.column(name).to_pylist() for name in present}
+            blank = [None] * chunk.num_rows
+            yield from zip(*(values.get(name, blank) for name in columns), strict=True)

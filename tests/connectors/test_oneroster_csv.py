@@ -1,4 +1,4 @@
-"""OneRoster 1.2 CSV bundle connector, run against real ZIP files written into tmp_path."""
+"""OneRoster 1.1/1.2 CSV bundle connector (bulk and delta), run against real ZIP files written into tmp_path."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from interop_pipeline.connectors.oneroster_csv import (
 )
 
 AT = datetime(2025, 8, 18, 6, 0, 0, tzinfo=UTC)
+LATER = datetime(2025, 9, 1, 6, 0, 0, tzinfo=UTC)
+CHANGED = "2025-08-30T12:00:00.000Z"  # a delta row's dateLastModified
 LIMIT = 10_000_000
 LINEAGE = ["_district_code", "_source_system", "_batch_id", "_extracted_at", "_source_ref"]
 
@@ -44,6 +46,27 @@ HEADERS = {
     "userProfiles.csv": "sourcedId,status,dateLastModified,userSourcedId,profileType,vendorId,"
     "applicationId,description,credentialType,username,password",
 }
+# OneRoster 1.1 differs in users.csv only (among the landed files), and has no roles/userProfiles.
+HEADERS_11 = {
+    **{name: header for name, header in HEADERS.items() if name not in ("users.csv", "roles.csv", "userProfiles.csv")},
+    "users.csv": "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,"
+    "familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password",
+}
+PROGRAM_FLAGS = [
+    "metadata.englishLearner",
+    "metadata.idea",
+    "metadata.section504",
+    "metadata.economicallyDisadvantaged",
+    "metadata.homeless",
+]
+# Landed columns whatever the version: 1.2's, then 1.1-only ones, then expected extensions.
+EXTRA_COLUMNS = {"users.csv": ["orgSourcedIds", "role"], "demographics.csv": PROGRAM_FLAGS}
+
+
+def canonical(member: str) -> list[str]:
+    return [*HEADERS[member].split(","), *EXTRA_COLUMNS.get(member, []), *LINEAGE]
+
+
 ENTITY = {
     "orgs.csv": "orgs",
     "academicSessions.csv": "academic_sessions",
@@ -69,6 +92,8 @@ OTHER_FILES = [
     "lineItemLearningObjectiveIds",
     "resultLearningObjectiveIds",
 ]
+
+OTHER_FILES_11 = ["categories", "classResources", "courseResources", "lineItems", "resources", "results"]
 
 # Data rows of a small, valid district.
 ROWS = {
@@ -99,23 +124,37 @@ ROWS = {
     "demographics.csv": ["u1,,,2015-03-02,female,false,false,false,false,true,false,true,,,,"],
     "userProfiles.csv": ["p1,,,u1,app,vendorX,,,password,ava.s.app,"],
 }
+# The same district as a rostering hub exports it in 1.1: roles inside users, {Local:...} ids.
+ROWS_11 = {
+    **ROWS,
+    "users.csv": [
+        "u1,,,true,s1,student,ava.s,{Local:863},Ava,Smith,,863,,,,g1,03,",
+        'u2,,,true,"d1,s1",teacher,t.jones,{Local:12},Tom,Jones,,,tjones@example.org,,,,,',
+        "g1,,,true,s1,guardian,pat.s,,Pat,Smith,,,,,,,,",
+    ],
+}
+ROWS_LANDED = {entity: len(ROWS[member]) for member, entity in ENTITY.items()}  # valid rows all land
+VERSIONS = {"1.2": (HEADERS, ROWS, OTHER_FILES), "1.1": (HEADERS_11, ROWS_11, OTHER_FILES_11)}
 
 
-def manifest_text(modes: dict[str, str] | None = None, extra: str = "") -> str:
-    modes = {**{name[:-4]: "bulk" for name in HEADERS}, **{f: "absent" for f in OTHER_FILES}, **(modes or {})}
-    lines = ["propertyName,value", "manifest.version,1.0", "oneroster.version,1.2", "source.systemName,Demo SIS"]
-    lines += [f"file.{name},{mode}" for name, mode in modes.items()]
+def manifest_text(modes: dict[str, str] | None = None, extra: str = "", version: str = "1.2") -> str:
+    headers, _, other_files = VERSIONS[version]
+    modes = {**{name[:-4]: "bulk" for name in headers}, **{f: "absent" for f in other_files}, **(modes or {})}
+    manifest_version = "1.0" if version == "1.2" else "1"  # hubs write "1" in 1.1 exports
+    lines = ["propertyName,value", f"manifest.version,{manifest_version}", f"oneroster.version,{version}"]
+    lines += ["source.systemName,Demo SIS", *(f"file.{name},{mode}" for name, mode in modes.items())]
     return "\n".join(lines) + "\n" + extra
 
 
-def csv_text(name: str, rows: list[str] | None = None, nl: str = "\n") -> str:
-    rows = ROWS[name] if rows is None else rows
-    return nl.join([HEADERS[name], *rows]) + nl
+def csv_text(name: str, rows: list[str] | None = None, nl: str = "\n", version: str = "1.2") -> str:
+    headers, default_rows, _ = VERSIONS[version]
+    rows = default_rows[name] if rows is None else rows
+    return nl.join([headers[name], *rows]) + nl
 
 
-def default_files() -> dict[str, str | bytes]:
-    files: dict[str, str | bytes] = {"manifest.csv": manifest_text()}
-    files.update({name: csv_text(name) for name in HEADERS})
+def default_files(version: str = "1.2") -> dict[str, str | bytes]:
+    files: dict[str, str | bytes] = {"manifest.csv": manifest_text(version=version)}
+    files.update({name: csv_text(name, version=version) for name in VERSIONS[version][0]})
     return files
 
 
@@ -126,15 +165,25 @@ def write_zip(path: Path, files: dict[str, str | bytes]) -> Path:
     return path
 
 
-def bundle(tmp_path: Path, name: str = "sis_roster_2025-08-18.zip", **overrides: str | bytes | None) -> Path:
-    """Valid bundle, with members replaced (`users_csv="..."`) or dropped (`=None`)."""
-    files = default_files()
+def bundle(
+    tmp_path: Path, name: str = "sis_roster_2025-08-18.zip", version: str = "1.2", **overrides: str | bytes | None
+) -> Path:
+    """Valid bulk bundle, with members replaced (`users_csv="..."`) or dropped (`=None`)."""
+    files = default_files(version)
     for key, content in overrides.items():
         member = key.replace("_csv", ".csv")
         if content is None:
             files.pop(member, None)
         else:
             files[member] = content
+    return write_zip(tmp_path / name, files)
+
+
+def delta_bundle(tmp_path: Path, rows: dict[str, list[str]], name: str = "sis_delta.zip", version: str = "1.2") -> Path:
+    """A bundle whose files in `rows` are delta files; every other file is absent."""
+    modes = {member[:-4]: "delta" if member in rows else "absent" for member in VERSIONS[version][0]}
+    files: dict[str, str | bytes] = {"manifest.csv": manifest_text(modes, version=version)}
+    files.update({member: csv_text(member, member_rows, version=version) for member, member_rows in rows.items()})
     return write_zip(tmp_path / name, files)
 
 
@@ -171,24 +220,14 @@ def test_valid_bundle_lands_every_entity_with_lineage(tmp_path: Path) -> None:
     result = land(bundle(tmp_path), root)
 
     assert not result.already_landed
-    assert result.rows_landed == {
-        "orgs": 2,
-        "academic_sessions": 2,
-        "courses": 1,
-        "classes": 1,
-        "users": 3,
-        "roles": 3,
-        "enrollments": 2,
-        "demographics": 1,
-        "user_profiles": 1,
-    }
+    assert result.rows_landed == ROWS_LANDED
     assert sum(result.rows_rejected.values()) == 0 and result.rejects_by_rule == {}
     assert result.files_not_ingested == []
     assert result.batch_id.startswith("20250818T060000Z-")
 
     for member, entity in ENTITY.items():
         table = pq.read_table(root / "sis" / entity / f"{result.batch_id}.parquet")
-        assert table.column_names == [*HEADERS[member].split(","), *LINEAGE]
+        assert table.column_names == canonical(member)
     users = read(root, "users", result.batch_id)
     assert [u["sourcedId"] for u in users] == ["u1", "u2", "g1"]
     assert users[0]["_source_ref"] == "sis_roster_2025-08-18.zip!users.csv:2"
@@ -202,6 +241,9 @@ def test_valid_bundle_lands_every_entity_with_lineage(tmp_path: Path) -> None:
     record = read(root, "_batches", result.batch_id)
     assert record[0]["source_name"] == "sis_roster_2025-08-18.zip"
     assert json.loads(record[0]["rows_landed"]) == result.rows_landed
+    details = json.loads(record[0]["details"])
+    assert details == {"oneroster_version": "1.2", "modes": {entity: "bulk" for entity in ENTITY.values()}}
+    assert result.modes == details["modes"] and result.oneroster_version == "1.2"
     assert rejects(root, result.batch_id) == []
     assert not list((root / "sis").glob(".tmp-*"))
 
@@ -214,8 +256,9 @@ def test_absent_files_land_empty_with_spec_columns(tmp_path: Path) -> None:
     for entity, member in (("demographics", "demographics.csv"), ("user_profiles", "userProfiles.csv")):
         table = pq.read_table(root / "sis" / entity / f"{result.batch_id}.parquet")
         assert table.num_rows == 0
-        assert table.column_names == [*HEADERS[member].split(","), *LINEAGE]
+        assert table.column_names == canonical(member)
     assert result.rows_landed["demographics"] == 0
+    assert result.modes["demographics"] == "absent" and result.modes["users"] == "bulk"
 
 
 def test_status_and_date_last_modified_accepted_when_filled(tmp_path: Path) -> None:
@@ -337,8 +380,12 @@ def test_manifest_inside_a_folder_gets_a_hint(tmp_path: Path) -> None:
             "manifest.version must be '1.0'; found '1'",
         ),
         (
-            manifest_text().replace("oneroster.version,1.2", "oneroster.version,1.1"),
-            "oneroster.version must be '1.2'; found '1.1'",
+            manifest_text().replace("oneroster.version,1.2", "oneroster.version,1.0"),
+            "oneroster.version must be one of '1.1', '1.2'; found '1.0'",
+        ),
+        (
+            manifest_text(version="1.1").replace("manifest.version,1", "manifest.version,2"),
+            "manifest.version must be '1.0' or '1'; found '2'",
         ),
         (manifest_text(extra="file.widgets,bulk\n"), "unknown properties: file.widgets"),
         (manifest_text(extra="file.orgs,bulk\n"), "repeats property 'file.orgs'"),
@@ -362,11 +409,6 @@ def test_file_marked_bulk_but_missing(tmp_path: Path) -> None:
         tmp_path / "landing",
         "marks roles.csv bulk but the archive has no such member",
     )
-
-
-def test_delta_file_is_refused(tmp_path: Path) -> None:
-    path = bundle(tmp_path, manifest_csv=manifest_text({"enrollments": "delta"}))
-    fatal(path, tmp_path / "landing", "delta bundles are not supported yet")
 
 
 def test_wrong_header_order_names_file_and_both_orders(tmp_path: Path) -> None:
@@ -590,3 +632,217 @@ def test_failed_bundle_can_land_after_fix(tmp_path: Path) -> None:
         land(bundle(tmp_path, name="bad.zip", roles_csv=None), root)
     result = land(bundle(tmp_path, name="good.zip"), root)
     assert not result.already_landed and result.rows_landed["roles"] == 3
+
+
+# ------------------------------------------------------------------------------------------
+# OneRoster 1.1 bundles
+# ------------------------------------------------------------------------------------------
+
+
+def test_hub_style_1_1_bundle_lands_into_the_same_entities(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    path = bundle(tmp_path, version="1.1")
+    assert "manifest.version,1\n" in zipfile.ZipFile(path).read("manifest.csv").decode()
+    result = land(path, root)
+
+    assert result.oneroster_version == "1.1" and result.rejects_by_rule == {}
+    assert result.rows_landed == {**ROWS_LANDED, "roles": 0, "user_profiles": 0}
+    # roles live inside 1.1 users.csv, so the roles entity follows users' mode; 1.1 has no userProfiles.
+    assert result.modes == {**{e: "bulk" for e in ENTITY.values()}, "user_profiles": "absent"}
+    users = read(root, "users", result.batch_id)
+    assert [(u["sourcedId"], u["role"], u["orgSourcedIds"]) for u in users] == [
+        ("u1", "student", "s1"),
+        ("u2", "teacher", "d1,s1"),
+        ("g1", "guardian", "s1"),
+    ]
+    assert users[0]["userIds"] == "{Local:863}" and users[0]["status"] is None
+    assert users[0]["primaryOrgSourcedId"] is None and users[0]["pronouns"] is None  # 1.2-only: null
+    record = read(root, "_batches", result.batch_id)[0]
+    assert json.loads(record["details"])["oneroster_version"] == "1.1"
+
+
+@pytest.mark.parametrize(
+    ("row", "rule", "field"),
+    [
+        ("u9,,,true,s1,principal,z.q,,Zoe,Quinn,,,,,,,,", "enum", "role"),  # a 1.2 role, not 1.1
+        ("u9,,,true,,student,z.q,,Zoe,Quinn,,,,,,,,", "required", "orgSourcedIds"),
+        ("u9,,,true,s1,,z.q,,Zoe,Quinn,,,,,,,,", "required", "role"),
+        ('u9,,,true,"s1,nowhere",student,z.q,,Zoe,Quinn,,,,,,,,', "dangling_reference", "orgSourcedIds"),
+        ("u9,,,true,s1,student,z.q,,Zoe,Quinn,,,,,,nobody,,", "dangling_reference", "agentSourcedIds"),
+    ],
+)
+def test_1_1_user_rules(tmp_path: Path, row: str, rule: str, field: str) -> None:
+    root = tmp_path / "landing"
+    users = csv_text("users.csv", [*ROWS_11["users.csv"], row], version="1.1")
+    result = land(bundle(tmp_path, version="1.1", users_csv=users), root)
+    bad = only_reject(root, result.batch_id)
+    assert (bad["rule"], bad["field"]) == (rule, field)
+    assert result.rows_landed["users"] == 3
+
+
+def test_1_1_manifest_has_no_roles_file(tmp_path: Path) -> None:
+    manifest = manifest_text(version="1.1", extra="file.roles,bulk\n")
+    fatal(
+        bundle(tmp_path, version="1.1", manifest_csv=manifest), tmp_path / "landing", "unknown properties: file.roles"
+    )
+
+
+def test_1_1_users_file_in_a_1_2_bundle_is_named(tmp_path: Path) -> None:
+    users = csv_text("users.csv", version="1.1")
+    fatal(bundle(tmp_path, users_csv=users), tmp_path / "landing", "this is the OneRoster 1.1 header")
+
+
+# ------------------------------------------------------------------------------------------
+# Canonical landing columns
+# ------------------------------------------------------------------------------------------
+
+
+def test_every_entity_has_the_same_columns_from_1_1_and_1_2(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    first = land(bundle(tmp_path, name="v12.zip"), root)
+    second = land(bundle(tmp_path, name="v11.zip", version="1.1"), root, extracted_at=LATER)
+    for member, entity in ENTITY.items():
+        schemas = [pq.read_schema(root / "sis" / entity / f"{r.batch_id}.parquet") for r in (first, second)]
+        assert schemas[0].names == schemas[1].names == canonical(member)
+
+
+def test_expected_extension_columns_land_as_null_when_missing(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    result = land(bundle(tmp_path), root)  # demographics.csv has no metadata.* columns
+    [row] = read(root, "demographics", result.batch_id)
+    assert all(row[name] is None for name in PROGRAM_FLAGS)
+
+
+def test_extension_columns_are_configurable_and_others_still_land(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    text = HEADERS["orgs.csv"] + ",metadata.region\n" + "\n".join(r + ",north" for r in ROWS["orgs.csv"]) + "\n"
+    expected = {"orgs": ["metadata.ncesDistrict", "metadata.region"]}
+    result = land(bundle(tmp_path, orgs_csv=text), root, extension_columns=expected)
+    orgs = read(root, "orgs", result.batch_id)
+    assert list(orgs[0])[7:9] == ["metadata.ncesDistrict", "metadata.region"]
+    assert orgs[0]["metadata.ncesDistrict"] is None and orgs[0]["metadata.region"] == "north"
+    demographics = pq.read_schema(root / "sis" / "demographics" / f"{result.batch_id}.parquet")
+    assert "metadata.idea" not in demographics.names  # the default applies only when none is given
+
+
+@pytest.mark.parametrize(
+    ("columns", "match"),
+    [({"orgs": ["region"]}, "must be named metadata"), ({"schools": ["metadata.x"]}, "unknown entity 'schools'")],
+)
+def test_bad_extension_columns_are_refused(tmp_path: Path, columns: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        land(bundle(tmp_path), tmp_path / "landing", extension_columns=columns)
+
+
+# ------------------------------------------------------------------------------------------
+# Delta bundles
+# ------------------------------------------------------------------------------------------
+
+
+def land_bulk_then_delta(tmp_path: Path, rows: dict[str, list[str]]):
+    root = tmp_path / "landing"
+    land(bundle(tmp_path), root)
+    return root, land(delta_bundle(tmp_path, rows), root, extracted_at=LATER)
+
+
+def test_delta_with_updates_additions_and_deletions_lands(tmp_path: Path) -> None:
+    rows = {
+        "users.csv": [
+            f"u1,active,{CHANGED},true,ava.s,,Ava,Smith-Jones,,1001,,,,g1,03,,,,,,s1,",  # update
+            f"u3,active,{CHANGED},true,bo.l,,Bo,Lee,,1003,,,,,04,,,,,,s1,",  # addition
+            f"u2,tobedeleted,{CHANGED},,,,,,,,,,,,,,,,,,,",  # deletion: only the id is needed
+        ],
+        "roles.csv": [f"r4,active,{CHANGED},u3,primary,student,,,s1,", f"r2,tobedeleted,{CHANGED},,,,,,,"],
+    }
+    root, result = land_bulk_then_delta(tmp_path, rows)
+    assert result.rejects_by_rule == {}
+    assert result.rows_landed["users"] == 3 and result.rows_landed["roles"] == 2
+    assert result.rows_landed["orgs"] == 0  # absent: earlier batches stay in effect
+    assert result.modes["users"] == "delta" and result.modes["orgs"] == "absent"
+    record = read(root, "_batches", result.batch_id)[0]
+    assert json.loads(record["details"])["modes"] == result.modes
+    users = read(root, "users", result.batch_id)
+    assert [(u["sourcedId"], u["status"]) for u in users] == [("u1", "active"), ("u3", "active"), ("u2", "tobedeleted")]
+
+
+def test_delta_may_reference_rows_of_the_earlier_bulk_batch(tmp_path: Path) -> None:
+    rows = {
+        "enrollments.csv": [f"e3,active,{CHANGED},k1,s1,u1,student,,2025-08-30,"],
+        "orgs.csv": [f"s2,active,{CHANGED},Adams Middle,school,,d1"],  # parent from the landing zone
+    }
+    _, result = land_bulk_then_delta(tmp_path, rows)
+    assert result.rejects_by_rule == {}
+    assert result.rows_landed["enrollments"] == 1 and result.rows_landed["orgs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("member", "row", "field"),
+    [
+        ("enrollments.csv", f"e3,active,{CHANGED},k1,s1,nobody,student,,,", "userSourcedId"),
+        ("enrollments.csv", f"e3,active,{CHANGED},k1,d1,u1,student,,,", "schoolSourcedId"),  # landed, not a school
+        ("orgs.csv", f"s2,active,{CHANGED},Adams Middle,school,,nowhere", "parentSourcedId"),
+    ],
+)
+def test_delta_referencing_nothing_is_dangling(tmp_path: Path, member: str, row: str, field: str) -> None:
+    root, result = land_bulk_then_delta(tmp_path, {member: [row]})
+    bad = only_reject(root, result.batch_id)
+    assert (bad["rule"], bad["field"]) == ("dangling_reference", field)
+
+
+def test_delta_cannot_reference_a_row_deleted_in_this_or_an_earlier_delta(tmp_path: Path) -> None:
+    root, first = land_bulk_then_delta(tmp_path, {"users.csv": [f"u2,tobedeleted,{CHANGED},,,,,,,,,,,,,,,,,,,"]})
+    assert first.rejects_by_rule == {}
+    rows = {
+        "users.csv": [f"g1,tobedeleted,{CHANGED},,,,,,,,,,,,,,,,,,,"],
+        "roles.csv": [f"r5,active,{CHANGED},u2,primary,teacher,,,s1,", f"r6,active,{CHANGED},g1,primary,parent,,,s1,"],
+    }
+    later = land(delta_bundle(tmp_path, rows, name="second_delta.zip"), root, extracted_at=LATER.replace(day=2))
+    found = {(r["entity"], r["rule"], r["field"]) for r in rejects(root, later.batch_id)}
+    assert found == {("roles", "dangling_reference", "userSourcedId")}
+    assert later.rows_rejected["roles"] == 2
+
+
+@pytest.mark.parametrize(
+    ("row", "rule", "field"),
+    [
+        (f"c9,,{CHANGED},y2025,Art,,,s1,,", "required", "status"),
+        ("c9,active,,y2025,Art,,,s1,,", "required", "dateLastModified"),
+        (f"c9,inactive,{CHANGED},y2025,Art,,,s1,,", "enum", "status"),
+        ("c9,active,2025-08-30,y2025,Art,,,s1,,", "date_format", "dateLastModified"),
+        ("c9,active,2025-02-30T12:00:00.000Z,y2025,Art,,,s1,,", "date_format", "dateLastModified"),
+        (f"c9,active,{CHANGED},y2025,,,,s1,,", "required", "title"),  # an active row keeps every rule
+    ],
+)
+def test_malformed_delta_rows_are_rejected(tmp_path: Path, row: str, rule: str, field: str) -> None:
+    root, result = land_bulk_then_delta(tmp_path, {"courses.csv": [row]})
+    bad = only_reject(root, result.batch_id)
+    assert (bad["rule"], bad["field"]) == (rule, field)
+    assert result.rows_landed["courses"] == 0
+
+
+def test_bulk_files_may_reference_an_entity_the_bundle_leaves_absent(tmp_path: Path) -> None:
+    # orgs absent: the orgs of the earlier bulk batch are still current, so courses may use them.
+    root = tmp_path / "landing"
+    land(bundle(tmp_path), root)
+    modes = {"orgs": "absent"}
+    later = land(
+        bundle(tmp_path, name="no_orgs.zip", manifest_csv=manifest_text(modes), orgs_csv=None), root, extracted_at=LATER
+    )
+    assert later.rejects_by_rule == {} and later.rows_landed["courses"] == 1
+    assert later.modes["orgs"] == "absent" and later.modes["courses"] == "bulk"
+
+
+def test_delta_without_an_earlier_bulk_batch_checks_against_itself(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    rows = {"orgs.csv": [f"d1,active,{CHANGED},Demo District,district,,", f"s1,active,{CHANGED},Lincoln,school,,d1"]}
+    result = land(delta_bundle(tmp_path, rows), root)
+    assert result.rows_landed["orgs"] == 2 and result.rejects_by_rule == {}
+
+
+def test_1_1_delta_users_carry_the_roles_mode(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    land(bundle(tmp_path, version="1.1"), root)
+    rows = {"users.csv": [f"u4,active,{CHANGED},true,s1,student,cy.d,,Cy,Day,,,,,,,05,"]}
+    result = land(delta_bundle(tmp_path, rows, version="1.1"), root, extracted_at=LATER)
+    assert result.rejects_by_rule == {} and result.rows_landed["users"] == 1
+    assert result.modes["roles"] == "delta" and result.modes["user_profiles"] == "absent"

@@ -10,7 +10,6 @@ Runs outside the warehouse pool: it writes Parquet, never DuckDB.
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -30,9 +29,8 @@ from interop_pipeline.connectors.landing import (
     BATCHES_DIR,
     REJECTS_DIR,
     ensure_placeholders,
-    find_landed_batch,
+    pending_files,
     read_batch_records,
-    sha256_file,
 )
 from interop_pipeline.connectors.tabular import (
     FileDeclaration,
@@ -67,14 +65,6 @@ def source_declarations(config: DistrictConfig, source_name: str, source: FileDr
                 f"system {declaration.system!r}; a source's declarations must use system: {source_name}"
             )
     return declarations
-
-
-def pending_files(folder: Path, pattern: str, landing_root: Path, system: str) -> list[Path]:
-    """Files in the drop folder whose content has not been landed yet, in delivery order."""
-    if not folder.is_dir():
-        return []
-    files = sorted((p for p in folder.glob(pattern) if p.is_file()), key=lambda p: (p.stat().st_mtime, p.name))
-    return [p for p in files if find_landed_batch(landing_root, system, sha256_file(p)) is None]
 
 
 @dataclass

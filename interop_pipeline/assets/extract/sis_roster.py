@@ -1,11 +1,11 @@
-"""Land the SIS roster from the newest OneRoster 1.2 CSV bundle in its drop folder.
+"""Land the SIS roster from the OneRoster CSV bundles (1.1 or 1.2, bulk or delta) dropped in its
+folder: every bundle not landed yet, in delivery order, so no delta is skipped.
 
 Runs outside the warehouse pool: it writes Parquet to the landing zone, never DuckDB.
 """
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -21,23 +21,19 @@ from dagster import (
 )
 
 from interop_pipeline.config import DistrictConfig, OneRosterCsvSource
-from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR
-from interop_pipeline.connectors.oneroster_csv import SPECS, OneRosterBundleError, land_oneroster_bundle
+from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders, pending_files
+from interop_pipeline.connectors.oneroster_csv import (
+    CANONICAL_COLUMNS,
+    DEFAULT_EXTENSION_COLUMNS,
+    SPECS,
+    BundleLandingResult,
+    OneRosterBundleError,
+    land_oneroster_bundle,
+)
 from interop_pipeline.transform.dbt import DATA_TEAM
 
 REJECTS_ENTITY = REJECTS_DIR.lstrip("_")
 BATCHES_ENTITY = BATCHES_DIR.lstrip("_")
-
-
-def newest_bundle(folder: Path, pattern: str) -> Path:
-    """The most recently dropped bundle (by modification time, then name)."""
-    candidates = [p for p in folder.glob(pattern) if p.is_file()] if folder.is_dir() else []
-    if not candidates:
-        raise Failure(
-            description=f"No OneRoster bundle matching '{pattern}' in the drop folder {folder}.",
-            allow_retries=False,
-        )
-    return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: OneRosterCsvSource):
@@ -52,7 +48,7 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
     )
 
     @multi_asset(
-        name=f"land_{source_name}_oneroster_bundle",
+        name=f"land_{source_name}_oneroster_bundles",
         specs=[
             AssetSpec(
                 key,
@@ -60,67 +56,76 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
                 kinds={"python", "parquet"},
                 owners=[DATA_TEAM],
                 description=(
-                    f"{entity} from {source.system_name}'s OneRoster 1.2 CSV bundle, landed as Parquet "
+                    f"{entity} from {source.system_name}'s OneRoster CSV bundles, landed as Parquet "
                     f"with lineage (one file per batch under landing/{source_name}/)."
                 ),
             )
             for entity, key in keys.items()
         ],
         check_specs=[rejects_check],
-        description=f"Validate and land the newest OneRoster bundle dropped by {source.system_name}.",
+        description=f"Validate and land every new OneRoster bundle dropped by {source.system_name}, in order.",
     )
-    def land_bundle(context: AssetExecutionContext) -> Iterator:
-        bundle = newest_bundle(config.drop_folder(source), source.file_pattern)
+    def land_bundles(context: AssetExecutionContext) -> Iterator:
         started = time.perf_counter()
-        try:
-            result = land_oneroster_bundle(
-                bundle,
-                config.landing_dir,
-                source_system=source_name,
-                district_code=config.district.code,
-                max_uncompressed_bytes=source.max_uncompressed_mb * 1024 * 1024,
-            )
-        except OneRosterBundleError as exc:
-            # Nothing landed; the previous batch stays the one dbt reads.
-            raise Failure(description=str(exc), allow_retries=False) from None
-        seconds = round(time.perf_counter() - started, 3)
-        context.log.info(
-            f"{bundle.name}: batch {result.batch_id}"
-            + (" (already landed: no-op)" if result.already_landed else f", {sum(result.rows_landed.values())} rows")
+        extensions = source.extension_columns or DEFAULT_EXTENSION_COLUMNS
+        ensure_placeholders(
+            config.landing_dir,
+            source_name,
+            {e: [*CANONICAL_COLUMNS[e], *extensions.get(e, [])] for e in entities},
         )
+        bundles = pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, source_name)
+        results: list[BundleLandingResult] = []
+        for bundle in bundles:
+            try:
+                result = land_oneroster_bundle(
+                    bundle,
+                    config.landing_dir,
+                    source_system=source_name,
+                    district_code=config.district.code,
+                    max_uncompressed_bytes=source.max_uncompressed_mb * 1024 * 1024,
+                    extension_columns=source.extension_columns,
+                )
+            except OneRosterBundleError as exc:
+                # Nothing of it landed, and later deltas build on it: stop here. dbt still reads
+                # the batches landed before.
+                raise Failure(description=str(exc), allow_retries=False) from None
+            results.append(result)
+            context.log.info(f"{bundle.name}: batch {result.batch_id}, {sum(result.rows_landed.values())} rows")
+
         common = {
-            "batch_id": result.batch_id,
-            "source_file": bundle.name,
-            "already_landed": result.already_landed,
-            "duration_s": seconds,
+            "bundles_landed": len(results),
+            "batches": ", ".join(r.batch_id for r in results) or "none (no new bundle)",
+            "duration_s": round(time.perf_counter() - started, 3),
         }
+        total = lambda counts, entity: sum(getattr(r, counts).get(entity, 0) for r in results)  # noqa: E731
         for entity in entities:
             yield MaterializeResult(
                 asset_key=keys[entity],
                 metadata={
                     **common,
-                    "dagster/row_count": result.rows_landed.get(entity, 0),
-                    "rows_rejected": result.rows_rejected.get(entity, 0),
+                    "dagster/row_count": total("rows_landed", entity),
+                    "rows_rejected": total("rows_rejected", entity),
+                    "modes": ", ".join(f"{r.oneroster_version} {r.modes.get(entity, '?')}" for r in results) or "none",
                 },
             )
-        total_rejected = sum(result.rows_rejected.values())
+        total_rejected = sum(total("rows_rejected", entity) for entity in entities)
         yield MaterializeResult(
             asset_key=keys[REJECTS_ENTITY], metadata={**common, "dagster/row_count": total_rejected}
         )
+        not_ingested = sorted({name for r in results for name in r.files_not_ingested})
         yield MaterializeResult(
-            asset_key=keys[BATCHES_ENTITY],
-            metadata={**common, "files_not_ingested": ", ".join(result.files_not_ingested) or "none"},
+            asset_key=keys[BATCHES_ENTITY], metadata={**common, "files_not_ingested": ", ".join(not_ingested) or "none"}
         )
+        by_rule: dict[str, int] = {}
+        for result in results:
+            for rule, count in result.rejects_by_rule.items():
+                by_rule[rule] = by_rule.get(rule, 0) + count
         yield AssetCheckResult(
             asset_key=keys[REJECTS_ENTITY],
             check_name=rejects_check.name,
             passed=total_rejected == 0,
             severity=AssetCheckSeverity.WARN,
-            metadata={
-                "rows_rejected": total_rejected,
-                "by_rule": MetadataValue.json(result.rejects_by_rule),
-                "by_entity": MetadataValue.json({k: v for k, v in result.rows_rejected.items() if v}),
-            },
+            metadata={"rows_rejected": total_rejected, "by_rule": MetadataValue.json(by_rule)},
         )
 
-    return land_bundle
+    return land_bundles

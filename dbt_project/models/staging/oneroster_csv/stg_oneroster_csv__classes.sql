@@ -1,6 +1,5 @@
 with landed as (
-    select * from {{ source('oneroster_csv', 'classes') }}
-    where _batch_id = {{ latest_landed_batch('oneroster_csv') }}
+    {{ oneroster_current_rows('oneroster_csv', 'classes') }}
 ),
 
 renamed as (

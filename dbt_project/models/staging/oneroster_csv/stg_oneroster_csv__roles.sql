@@ -1,9 +1,15 @@
-with landed as (
-    select * from {{ source('oneroster_csv', 'roles') }}
-    where _batch_id = {{ latest_landed_batch('oneroster_csv') }}
+-- OneRoster 1.2 sends roles.csv. 1.1 has none: users.csv gives each user one role and a list of
+-- orgs, so a user landed from a 1.1 bundle (the only users with a role) yields a primary role per
+-- org, keyed <userSourcedId>-<orgSourcedId>.
+with landed_roles as (
+    {{ oneroster_current_rows('oneroster_csv', 'roles') }}
 ),
 
-renamed as (
+landed_users as (
+    {{ oneroster_current_rows('oneroster_csv', 'users') }}
+),
+
+roles_from_roles_file as (
     select
         _district_code as district_code,
         "sourcedId" as role_sourced_id,
@@ -15,7 +21,40 @@ renamed as (
         "orgSourcedId" as org_sourced_id,
         _batch_id as batch_id,
         _source_ref as source_ref
-    from landed
+    from landed_roles
+),
+
+user_orgs_from_users_file as (
+    select
+        _district_code,
+        "sourcedId" as user_sourced_id,
+        role,
+        {{ split_list_items('"orgSourcedIds"') }} as org_sourced_id,
+        _batch_id,
+        _source_ref
+    from landed_users
+    where role is not null
+),
+
+roles_from_users_file as (
+    select
+        _district_code as district_code,
+        {{ dbt.concat(['user_sourced_id', "'-'", 'org_sourced_id']) }} as role_sourced_id,
+        user_sourced_id,
+        'primary' as role_type,
+        role,
+        cast(null as date) as begin_date,
+        cast(null as date) as end_date,
+        org_sourced_id,
+        _batch_id as batch_id,
+        _source_ref as source_ref
+    from user_orgs_from_users_file
+),
+
+final as (
+    select * from roles_from_roles_file
+    union all
+    select * from roles_from_users_file
 )
 
-select * from renamed
+select * from final

@@ -1,6 +1,5 @@
 with landed as (
-    select * from {{ source('oneroster_csv', 'users') }}
-    where _batch_id = {{ latest_landed_batch('oneroster_csv') }}
+    {{ oneroster_current_rows('oneroster_csv', 'users') }}
 ),
 
 renamed as (
@@ -17,7 +16,11 @@ renamed as (
         "userMasterIdentifier" as master_identifier,
         email,
         grades as grade_levels,
-        "primaryOrgSourcedId" as primary_org_sourced_id,
+        -- 1.1 has no primaryOrgSourcedId: a user of a single org (orgSourcedIds) belongs there.
+        coalesce(
+            "primaryOrgSourcedId",
+            case when "orgSourcedIds" not like '%,%' then "orgSourcedIds" end
+        ) as primary_org_sourced_id,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed
