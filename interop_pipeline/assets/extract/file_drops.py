@@ -195,24 +195,14 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
 def _entity_checks(key: AssetKey, tally: _EntityTally, source: FileDropSource) -> Iterator[AssetCheckResult]:
     total = tally.rows_landed + tally.rows_rejected
     rate = tally.rows_rejected / total if total else 0.0
-    yield AssetCheckResult(
-        asset_key=key,
-        check_name="no_schema_drift",
-        passed=not tally.drift,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"changes": "; ".join(tally.drift) or "none"},
-    )
-    yield AssetCheckResult(
-        asset_key=key,
-        check_name="no_row_count_drop",
-        passed=not tally.drops,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"drops": "; ".join(tally.drops) or "none"},
-    )
-    yield AssetCheckResult(
-        asset_key=key,
-        check_name="reject_rate_within_limit",
-        passed=rate <= source.checks.max_reject_rate,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"reject_rate": MetadataValue.float(round(rate, 4)), "rows_rejected": tally.rows_rejected},
-    )
+    outcomes = {  # check name: (passed, severity, metadata)
+        "no_schema_drift": (not tally.drift, AssetCheckSeverity.WARN, {"changes": "; ".join(tally.drift) or "none"}),
+        "no_row_count_drop": (not tally.drops, AssetCheckSeverity.WARN, {"drops": "; ".join(tally.drops) or "none"}),
+        "reject_rate_within_limit": (
+            rate <= source.checks.max_reject_rate,
+            AssetCheckSeverity.ERROR,
+            {"reject_rate": MetadataValue.float(round(rate, 4)), "rows_rejected": tally.rows_rejected},
+        ),
+    }
+    for name, (passed, severity, metadata) in outcomes.items():
+        yield AssetCheckResult(asset_key=key, check_name=name, passed=passed, severity=severity, metadata=metadata)
