@@ -67,8 +67,11 @@ SUMMARY_ROWS = {
     "sections": "select count(*) from dim_section",
     "school enrollments": "select count(*) from fct_school_enrollment",
     "section enrollments": "select count(*) from fct_section_enrollment",
-    "rejected rows": "select count(*) from staging.stg_oneroster_csv__rejects"
-    " where batch_id = (select max(batch_id) from staging.stg_oneroster_csv__users)",
+    "attendance events": "select count(*) from staging.stg_sis_attendance__daily_attendance",
+    "MAP results": "select count(*) from staging.stg_nwea_map__assessment_results",
+    "i-Ready diagnostics": "select count(*) from staging.stg_iready__diagnostic_results",
+    "state test results": "select count(*) from staging.stg_state_assessment__summative_results",
+    "rejected rows": "select count(*) from staging.stg_landing__rejects",
 }
 
 
@@ -81,7 +84,7 @@ def summary(config: DistrictConfig) -> str:
     with duckdb.connect(str(path), read_only=True) as con:
         for label, sql in SUMMARY_ROWS.items():
             lines.append(f"  {label:<19} {con.execute(sql).fetchone()[0]:>9,}")
-    lines[-1] += "  (latest batch; see staging.stg_oneroster_csv__rejects)"
+    lines[-1] += "  (every delivery; see staging.stg_landing__rejects)"
     return "\n".join(lines)
 
 
