@@ -34,7 +34,9 @@ def build_definitions(config: DistrictConfig) -> Definitions:
             landing = build_file_drop_assets(config, name, source)
         extract_assets.append(landing)
         feeds = AssetSelection.assets(*landing.keys).downstream()
-        sensors.append(build_drop_folder_sensor(name, config.drop_folder(source), source.file_pattern, feeds))
+        sensors.append(
+            build_drop_folder_sensor(name, config.drop_folder(source), source.file_pattern, feeds, config.landing_dir)
+        )
     warehouse = build_warehouse_assets(config)
     release = build_release_asset(config, upstream=list(warehouse.keys))
     refresh_job = define_asset_job(

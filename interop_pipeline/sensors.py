@@ -8,19 +8,25 @@ re-hashed on every tick.
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster import AssetSelection, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from interop_pipeline.connectors.landing import sha256_file
+from interop_pipeline.connectors.landing import find_landed_batch, sha256_file
 
 SETTLE_SECONDS = 5  # a file modified more recently may still be arriving; look again next tick
 
 
 def scan_drop_folder(
-    folder: Path, pattern: str, cursor: dict[str, list], now: float
+    folder: Path,
+    pattern: str,
+    cursor: dict[str, list],
+    now: float,
+    already_landed: Callable[[str], bool] = lambda fingerprint: False,
 ) -> tuple[dict[str, list], list[str]]:
-    """New cursor, and the fingerprints of files whose content was not seen before."""
+    """New cursor, and the fingerprints of files whose content was neither seen before nor
+    landed already (so a fresh cursor does not re-run what earlier runs landed)."""
     known = {entry[2] for entry in cursor.values()}
     current: dict[str, list] = {}
     new: list[str] = []
@@ -36,12 +42,14 @@ def scan_drop_folder(
             continue
         fingerprint = sha256_file(path)
         current[path.name] = [stat.st_size, stat.st_mtime_ns, fingerprint]
-        if fingerprint not in known and fingerprint not in new:
+        if fingerprint not in known and fingerprint not in new and not already_landed(fingerprint):
             new.append(fingerprint)
     return current, new
 
 
-def build_drop_folder_sensor(source_name: str, folder: Path, pattern: str, selection: AssetSelection):
+def build_drop_folder_sensor(
+    source_name: str, folder: Path, pattern: str, selection: AssetSelection, landing_root: Path
+):
     @sensor(
         name=f"{source_name}_drop_folder",
         asset_selection=selection,
@@ -51,7 +59,13 @@ def build_drop_folder_sensor(source_name: str, folder: Path, pattern: str, selec
     )
     def watch_drop_folder(context: SensorEvaluationContext):
         cursor = json.loads(context.cursor) if context.cursor else {}
-        current, new = scan_drop_folder(folder, pattern, cursor, time.time())
+        current, new = scan_drop_folder(
+            folder,
+            pattern,
+            cursor,
+            time.time(),
+            lambda sha: find_landed_batch(landing_root, source_name, sha) is not None,
+        )
         context.update_cursor(json.dumps(current, sort_keys=True))
         if not new:
             return SkipReason(f"No new files in {folder}")

@@ -102,7 +102,7 @@ def test_sensor_runs_for_new_content_only(attendance):
     config, source, folder = attendance
     landing = build_file_drop_assets(config, "sis_attendance", source)
     sensor = build_drop_folder_sensor(
-        "sis_attendance", folder, source.file_pattern, AssetSelection.assets(*landing.keys)
+        "sis_attendance", folder, source.file_pattern, AssetSelection.assets(*landing.keys), config.landing_dir
     )
     repository = Definitions(assets=[landing], sensors=[sensor]).get_repository_def()
     first = _drop(folder, "attendance_2025-09.csv", HEADER + "1,2,09/02/2025,A,x,Absent,390\r\n")
@@ -123,6 +123,10 @@ def test_sensor_runs_for_new_content_only(attendance):
         _drop(folder, "attendance_2025-10.csv", HEADER + "1,2,10/01/2025,T,x,Present,15\r\n")
         changed = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=again.cursor))
         assert len(changed.run_requests) == 1
+        # A fresh cursor (a new Dagster instance) does not re-run content landed before.
+        materialize([landing], instance=instance)
+        fresh = sensor.evaluate_tick(build_sensor_context(instance=instance))
+        assert not fresh.run_requests
 
 
 def test_a_file_still_arriving_is_left_for_the_next_tick(tmp_path):
