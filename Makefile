@@ -21,6 +21,7 @@ test: install  ## lint, then the whole test suite (what CI runs)
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
 	@test -n "$$(ls data/drops/sis/*.zip 2>/dev/null)" || $(RUN) interop-pipeline generate
+	@$(RUN) interop-pipeline recover
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install  ## time each stage at STUDENTS students
