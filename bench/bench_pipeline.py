@@ -42,19 +42,35 @@ def _stage_generate(config: DistrictConfig, students: int, seed: int) -> int:
 
 
 def _stage_extract(config: DistrictConfig, students: int, seed: int) -> int:
+    from interop_pipeline.assets.extract.file_drops import source_declarations
+    from interop_pipeline.config import FileDropSource
+    from interop_pipeline.connectors.landing import pending_files
     from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
+    from interop_pipeline.connectors.tabular import land_vendor_file
 
     shutil.rmtree(config.landing_dir, ignore_errors=True)
-    source = config.sources["oneroster_csv"]
-    bundle = next(config.drop_folder(source).glob(source.file_pattern))
-    result = land_oneroster_bundle(
-        bundle,
-        config.landing_dir,
-        source_system="oneroster_csv",
-        district_code=config.district.code,
-        max_uncompressed_bytes=source.max_uncompressed_mb * 2**20,
-    )
-    return sum(result.rows_landed.values()) + sum(result.rows_rejected.values())
+    rows = 0
+    for name, source in config.enabled_sources().items():
+        limit = source.max_uncompressed_mb * 2**20
+        for path in pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, name):
+            if isinstance(source, FileDropSource):
+                result = land_vendor_file(
+                    path,
+                    source_declarations(config, name, source),
+                    config.landing_dir,
+                    district_code=config.district.code,
+                    max_uncompressed_bytes=limit,
+                )
+            else:
+                result = land_oneroster_bundle(
+                    path,
+                    config.landing_dir,
+                    source_system=name,
+                    district_code=config.district.code,
+                    max_uncompressed_bytes=limit,
+                )
+            rows += sum(result.rows_landed.values()) + sum(result.rows_rejected.values())
+    return rows
 
 
 def _stage_dbt_build(config: DistrictConfig, students: int, seed: int) -> int:

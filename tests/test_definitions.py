@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DefaultScheduleStatus
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
 from interop_pipeline.definitions import build_definitions
 from interop_pipeline.transform.dbt import WAREHOUSE_POOL
@@ -91,3 +91,20 @@ def test_daily_schedule_runs_by_default_at_the_configured_time(graph_and_defs):
     assert schedule.cron_schedule == config.schedule.cron
     assert schedule.execution_timezone == config.schedule.timezone
     assert schedule.job_name == "district_refresh"
+
+
+def test_every_drop_folder_has_a_running_sensor_and_vendor_assets_group_by_source(graph_and_defs):
+    graph, defs, config = graph_and_defs
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {f"{name}_drop_folder" for name in config.enabled_sources()}
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
+    for key, group in [
+        (["landing", "nwea_map", "assessment_results"], "nwea_map"),
+        (["staging", "stg_nwea_map__assessment_results"], "nwea_map"),
+        (["landing", "iready", "diagnostic_ela"], "iready"),
+        (["landing", "state_assessment", "summative_results"], "state_assessment"),
+    ]:
+        assert graph.get(AssetKey(key)).group_name == group
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("landing/sis_attendance/daily_attendance", "no_schema_drift") in checks
+    assert ("landing/nwea_map/assessment_results", "reject_rate_within_limit") in checks

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.simulators.attendance import ATTENDANCE_CODES
@@ -349,31 +350,37 @@ ATTENDANCE_HEADER = [
 ]
 
 
+def _lookup(keys: pa.ChunkedArray, table: pa.Table, key_column: str, value_column: str) -> pa.ChunkedArray:
+    """For each key, `value_column` of the table row whose `key_column` equals it."""
+    return table[value_column].take(pc.index_in(keys, value_set=table[key_column]))
+
+
 def write_sis_attendance(truth: DistrictTruth, people: _People, folder: Path) -> list[Path]:
+    """Monthly exports, built column-wise with Arrow (attendance is the largest drop)."""
     events = truth.attendance_events.sort_by([("attendance_date", "ascending"), ("person_id", "ascending")])
-    months = pc.strftime(events["attendance_date"], "%Y-%m").to_pylist()
+    codes = pa.array(list(ATTENDANCE_CODES))
+    code_index = pc.index_in(events["code"], value_set=codes)
+    day = pc.cast(events["attendance_date"], pa.timestamp("s"))
+    export = pa.table(
+        {
+            "Student_Number": _lookup(events["person_id"], truth.students, "person_id", "local_id"),
+            "School_ID": _lookup(events["school_sourced_id"], truth.schools, "sourced_id", "state_school_id"),
+            "Att_Date": pc.strftime(day, "%m/%d/%Y"),
+            "Att_Code": events["code"],
+            "Description": pa.array([v[0] for v in ATTENDANCE_CODES.values()]).take(code_index),
+            "Presence_Status_CD": pa.array([v[1] for v in ATTENDANCE_CODES.values()]).take(code_index),
+            "Total_Minutes": pa.array([v[2] for v in ATTENDANCE_CODES.values()]).take(code_index),
+        }
+    )
+    assert export.column_names == ATTENDANCE_HEADER
+    months = pc.strftime(day, "%Y-%m")
     paths = []
-    for month in sorted(set(months)):
-        mask = pa.array([m == month for m in months])
-        rows = []
-        for e in events.filter(mask).to_pylist():
-            description, presence, minutes = ATTENDANCE_CODES[e["code"]]
-            rows.append(
-                [
-                    people.student[e["person_id"]]["local_id"],
-                    people.school[e["school_sourced_id"]]["state_school_id"],
-                    _us_date([e["attendance_date"]])[0],
-                    e["code"],
-                    description,
-                    presence,
-                    minutes,
-                ]
-            )
+    for month in pc.unique(months).to_pylist():
+        sink = io.BytesIO()
+        pacsv.write_csv(export.filter(pc.equal(months, month)), sink)
         year, month_number = map(int, month.split("-"))
         delivered = date(year + (month_number == 12), month_number % 12 + 1, 1)
-        paths.append(
-            _deliver(folder / f"attendance_{month}.csv", _csv_text(ATTENDANCE_HEADER, rows).encode(), delivered)
-        )
+        paths.append(_deliver(folder / f"attendance_{month}.csv", sink.getvalue(), delivered))
     return paths
 
 
