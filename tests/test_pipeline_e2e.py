@@ -15,6 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from interop_pipeline.assets.release import table_counts
 from interop_pipeline.config import load_config
 from tests.conftest import write_config
 
@@ -46,17 +47,7 @@ def demo_run(tmp_path_factory):
 
 
 def published_counts(path: Path) -> dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = [
-            "dim_school",
-            "dim_student",
-            "dim_staff",
-            "dim_course",
-            "dim_section",
-            "fct_school_enrollment",
-            "fct_section_enrollment",
-        ]
-        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
+    return table_counts(path)
 
 
 def test_published_warehouse_matches_the_generator_truth(demo_run):

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from interop_pipeline.connectors.oneroster_csv import (
+    OTHER_FILES,
     OneRosterBundleError,
     land_oneroster_bundle,
 )
@@ -78,20 +79,6 @@ ENTITY = {
     "demographics.csv": "demographics",
     "userProfiles.csv": "user_profiles",
 }
-OTHER_FILES = [
-    "categories",
-    "lineItems",
-    "results",
-    "resources",
-    "classResources",
-    "courseResources",
-    "userResources",
-    "scoreScales",
-    "lineItemScoreScales",
-    "resultScoreScales",
-    "lineItemLearningObjectiveIds",
-    "resultLearningObjectiveIds",
-]
 
 OTHER_FILES_11 = ["categories", "classResources", "courseResources", "lineItems", "resources", "results"]
 
