@@ -176,6 +176,28 @@ def _cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scaffold_staging(args: argparse.Namespace) -> int:
+    from interop_pipeline.assets.extract.file_drops import source_declarations
+    from interop_pipeline.config import FileDropSource
+    from interop_pipeline.transform.dbt import DBT_PROJECT_DIR
+    from interop_pipeline.transform.scaffold import scaffold_staging
+
+    config = load_config(args.config)
+    source = config.sources.get(args.source)
+    if not isinstance(source, FileDropSource):
+        print(f"error: {config.config_path}: sources.{args.source} is not a file_drop source", file=sys.stderr)
+        return 2
+    declarations = source_declarations(config, args.source, source)
+    written = scaffold_staging(
+        args.source, source.system_name, declarations, DBT_PROJECT_DIR / "models", args.overwrite
+    )
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("nothing written: the staging files exist (use --overwrite to replace them)")
+    return 0
+
+
 def _cmd_validate_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(f"{config.config_path}: valid ({config.district.name}, {len(config.enabled_sources())} enabled sources)")
@@ -208,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recover.add_argument("--config", help=config_help)
     recover.set_defaults(func=_cmd_recover)
+
+    scaffold = sub.add_parser("scaffold-staging", help="write the dbt staging models of a declared file source")
+    scaffold.add_argument("source", help="a file_drop source in the config, e.g. state_assessment")
+    scaffold.add_argument("--config", help=config_help)
+    scaffold.add_argument("--overwrite", action="store_true", help="replace existing staging files")
+    scaffold.set_defaults(func=_cmd_scaffold_staging)
 
     validate = sub.add_parser("validate-config", help="check a district config file")
     validate.add_argument("path", nargs="?")

@@ -6,3 +6,17 @@
         source(source_name, table_name), key_columns, 'select batch_id from ' ~ source(source_name, 'batches')
     ) }}
 {%- endmacro %}
+
+{#- Current records of a snapshot-mode vendor file (each file is the whole current state):
+    the rows of the newest committed batch that delivered this entity. -#}
+{% macro current_snapshot_records(source_name, table_name) -%}
+    (
+        select landed.*
+        from {{ source(source_name, table_name) }} as landed
+        where landed._batch_id = (
+            select max(delivered._batch_id)
+            from {{ source(source_name, table_name) }} as delivered
+            where delivered._batch_id in (select batch_id from {{ source(source_name, 'batches') }})
+        )
+    )
+{%- endmacro %}

@@ -1,0 +1,79 @@
+"""Staging models scaffolded from declarations: the demo's is the committed one, and a
+scaffolded snapshot model builds with real dbt over real landed files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from interop_pipeline.config import DEFAULT_CONFIG_PATH, load_config
+from interop_pipeline.connectors.tabular import land_vendor_file, load_declaration
+from interop_pipeline.transform.dbt import DBT_PROJECT_DIR
+from interop_pipeline.transform.scaffold import scaffold_staging, staging_sql
+
+ROSTER = """name: vendor_roster
+system: reading_app
+entity: roster
+description: A reading app's student roster, the whole current roster in every file.
+file_pattern: ["roster_*.csv"]
+mode: snapshot
+fields:
+  - {name: student_id, columns: [Student ID, StudentID], required: true, not_null: true, personal: true}
+  - {name: grade, columns: Grade, type: integer}
+  - {name: active, columns: Active, type: boolean, true_values: ["Y"], false_values: ["N"]}
+"""
+
+
+def test_the_demo_state_model_is_what_the_scaffold_writes():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    (declaration_path,) = config.declaration_paths(config.sources["state_assessment"])
+    committed = DBT_PROJECT_DIR / "models/staging/state_assessment/stg_state_assessment__summative_results.sql"
+    assert committed.read_text() == staging_sql(load_declaration(declaration_path))
+
+
+def test_a_scaffolded_snapshot_model_builds_and_keeps_only_the_newest_file(tmp_path):
+    declaration_path = tmp_path / "roster.yaml"
+    declaration_path.write_text(ROSTER)
+    declaration = load_declaration(declaration_path)
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    written = scaffold_staging("reading_app", "Reading app", [declaration], project / "models")
+    assert {p.name for p in written} == {"_reading_app__sources.yml", "stg_reading_app__roster.sql"}
+
+    landing = tmp_path / "landing"
+    for name, body in [
+        ("roster_1.csv", "Student ID,Grade,Active\n001,3,Y\n002,4,Y\n"),
+        ("roster_2.csv", "Student ID,Grade,Active\n001,3,N\n"),
+    ]:
+        (tmp_path / name).write_text(body)
+        land_vendor_file(tmp_path / name, [declaration], landing, district_code="d", max_uncompressed_bytes=2**20)
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    dbt = Path(sys.executable).parent / "dbt"
+    env = {**os.environ, "INTEROP_LANDING_DIR": str(landing), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
+    result = subprocess.run(
+        [
+            str(dbt),
+            "build",
+            "--select",
+            "stg_reading_app__roster",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+        ],
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select student_id, grade, active from staging.stg_reading_app__roster").fetchall()
+    assert rows == [("001", 3, False)]  # the second file is the whole roster now
