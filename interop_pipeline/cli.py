@@ -106,6 +106,7 @@ SUMMARY_ROWS = {
     "school enrollments": "select count(*) from fct_school_enrollment",
     "section enrollments": "select count(*) from fct_section_enrollment",
     "attendance events": "select count(*) from staging.stg_sis_attendance__daily_attendance",
+    "student-days": "select count(*) from fct_student_daily_attendance",
     "MAP results": "select count(*) from staging.stg_nwea_map__assessment_results",
     "i-Ready diagnostics": "select count(*) from staging.stg_iready__diagnostic_results",
     "state test results": "select count(*) from staging.stg_state_assessment__summative_results",

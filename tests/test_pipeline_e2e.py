@@ -56,7 +56,8 @@ def test_published_warehouse_matches_the_generator_truth(demo_run):
         name: pq.read_table(config.truth_dir / f"{name}.parquet")
         for name in ("schools", "students", "staff", "courses", "sections", "school_enrollments", "section_enrollments")
     }
-    assert published_counts(config.published_warehouse_path) == {
+    counts = published_counts(config.published_warehouse_path)
+    expected = {
         "dim_school": truth["schools"].num_rows,
         "dim_student": truth["students"].num_rows,
         "dim_staff": truth["staff"].num_rows,
@@ -65,6 +66,7 @@ def test_published_warehouse_matches_the_generator_truth(demo_run):
         "fct_school_enrollment": truth["school_enrollments"].num_rows,
         "fct_section_enrollment": truth["section_enrollments"].num_rows,
     }
+    assert {table: counts[table] for table in expected} == expected
     assert "students" in result.stdout and str(config.published_warehouse_path) in result.stdout
 
 
@@ -85,6 +87,34 @@ def test_vendor_files_land_in_their_staging_tables(demo_run):
             "select distinct season, school_year from staging.stg_nwea_map__assessment_results order by 1"
         ).fetchall()
     assert seasons == [("Fall", 2026), ("Spring", 2026), ("Winter", 2026)]  # from TermName, not the clock
+
+
+def test_daily_attendance_counts_every_enrolled_instructional_day(demo_run):
+    config, _ = demo_run
+    truth = duckdb.connect()
+    for name in ("school_enrollments", "calendar", "attendance_events"):
+        truth.register(name, pq.read_table(config.truth_dir / f"{name}.parquet"))
+    expected_days, expected_absent = truth.execute(
+        """select count(*),
+                  sum(case a.code when 'A' then 1.0 when 'E' then 1.0 when 'H' then 0.5 else 0 end)
+           from school_enrollments s
+           join calendar c on c.is_instructional
+             and c.calendar_date between s.entry_date and coalesce(s.exit_date, date '9999-12-31')
+           left join attendance_events a on a.person_id = s.person_id
+             and a.school_sourced_id = s.school_sourced_id and a.attendance_date = c.calendar_date"""
+    ).fetchone()
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        days, absent, tardies = con.execute(
+            "select count(*), sum(absent_fraction), sum(case when is_tardy then 1 else 0 end)"
+            " from fct_student_daily_attendance"
+        ).fetchone()
+        instructional = con.execute(
+            "select count(distinct calendar_date) from dim_school_calendar where is_instructional_day"
+        ).fetchone()[0]
+    assert instructional == 180
+    assert days == expected_days
+    assert float(absent) == pytest.approx(float(expected_absent))
+    assert tardies > 0
 
 
 def test_student_attributes_survive_the_trip(demo_run):

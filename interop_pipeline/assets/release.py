@@ -25,6 +25,8 @@ RELEASE_TABLES = (
     "dim_section",
     "fct_school_enrollment",
     "fct_section_enrollment",
+    "dim_school_calendar",
+    "fct_student_daily_attendance",
 )
 
 

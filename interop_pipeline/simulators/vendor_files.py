@@ -384,6 +384,27 @@ def write_sis_attendance(truth: DistrictTruth, people: _People, folder: Path) ->
     return paths
 
 
+def write_sis_calendar(truth: DistrictTruth, folder: Path) -> Path:
+    """The SIS calendar export: every school's days of the year, in session or not."""
+    days = truth.calendar.days
+    schools = truth.schools["state_school_id"].to_pylist()
+    n_days = days.num_rows
+    stamp = pc.strftime(pc.cast(days["calendar_date"], pa.timestamp("s")), "%m/%d/%Y")
+    export = pa.table(
+        {
+            "School_ID": pa.array(np.repeat(schools, n_days)),
+            "Date_Value": pa.concat_arrays([stamp.combine_chunks()] * len(schools)),
+            "InSession": pa.array(np.tile(np.where(days["is_instructional"].to_numpy(), "1", "0"), len(schools))),
+            "Type": pa.concat_arrays([days["day_type"].combine_chunks()] * len(schools)),
+            "Note": pa.concat_arrays([days["holiday_name"].combine_chunks()] * len(schools)),
+        }
+    )
+    sink = io.BytesIO()
+    pacsv.write_csv(export, sink)
+    year = truth.calendar.sessions["school_year"][0].as_py()
+    return _deliver(folder / f"calendar_{year - 1}-{year}.csv", sink.getvalue(), date(year - 1, 8, 1))
+
+
 STATE_HEADER = [
     "SSID",
     "Local ID",
@@ -425,7 +446,10 @@ def write_state_assessment(truth: DistrictTruth, config: DistrictConfig, people:
 VENDOR_WRITERS = {
     "nwea_map": lambda truth, config, people, folder: write_nwea_map(truth, config, people, folder),
     "iready": lambda truth, config, people, folder: write_iready(truth, people, folder),
-    "sis_attendance": lambda truth, config, people, folder: write_sis_attendance(truth, people, folder),
+    "sis_attendance": lambda truth, config, people, folder: [
+        write_sis_calendar(truth, folder),
+        *write_sis_attendance(truth, people, folder),
+    ],
     "state_assessment": write_state_assessment,
 }
 

@@ -1,0 +1,86 @@
+-- Attendance rules (documented in _core__models.yml): the SIS exports absences and tardies only,
+-- so every instructional day a student is enrolled without an event is a day present; how much
+-- of a day each code counts as absent, and whether it is excused, comes from the
+-- xwalk_attendance_code seed.
+with enrollments as (
+    select * from {{ ref('fct_school_enrollment') }}
+),
+
+instructional_days as (
+    select school_key, calendar_date from {{ ref('dim_school_calendar') }} where is_instructional_day
+),
+
+students as (
+    select student_key, local_student_id from {{ ref('dim_student') }}
+),
+
+schools as (
+    select school_key, state_school_id from {{ ref('dim_school') }}
+),
+
+events as (
+    select * from {{ ref('stg_sis_attendance__daily_attendance') }}
+),
+
+codes as (
+    select * from {{ ref('xwalk_attendance_code') }} where source_system = 'sis_attendance'
+),
+
+enrolled_days as (
+    select
+        enrollments.district_code,
+        enrollments.student_key,
+        enrollments.school_key,
+        instructional_days.calendar_date
+    from enrollments
+    inner join instructional_days
+        on instructional_days.school_key = enrollments.school_key
+        and instructional_days.calendar_date >= enrollments.entry_date
+        and (enrollments.exit_date is null or instructional_days.calendar_date <= enrollments.exit_date)
+),
+
+-- The SIS export names students by local ID and schools by state ID: same system, exact keys.
+keyed_events as (
+    select
+        students.student_key,
+        schools.school_key,
+        events.attendance_date,
+        events.attendance_code,
+        codes.absent_day_fraction,
+        codes.is_excused,
+        codes.is_tardy
+    from events
+    inner join students on events.local_student_id = students.local_student_id
+    inner join schools on events.state_school_id = schools.state_school_id
+    left join codes on events.attendance_code = codes.source_code
+),
+
+final as (
+    select
+        {{ surrogate_key(['enrolled_days.student_key', 'enrolled_days.school_key', 'enrolled_days.calendar_date']) }}
+            as student_daily_attendance_key,
+        enrolled_days.district_code,
+        enrolled_days.student_key,
+        enrolled_days.school_key,
+        enrolled_days.calendar_date,
+        keyed_events.attendance_code,
+        -- An unmapped code leaves the day's fractions NULL (unknown), never silently present.
+        case
+            when keyed_events.attendance_code is null then 0.0
+            else keyed_events.absent_day_fraction
+        end as absent_fraction,
+        case
+            when keyed_events.attendance_code is null then 1.0
+            else 1.0 - keyed_events.absent_day_fraction
+        end as present_fraction,
+        coalesce(keyed_events.absent_day_fraction > 0 and keyed_events.is_excused, false) as is_excused_absence,
+        coalesce(keyed_events.absent_day_fraction > 0 and not keyed_events.is_excused, false) as is_unexcused_absence,
+        coalesce(keyed_events.is_tardy, false) as is_tardy
+    from enrolled_days
+    left join keyed_events
+        on keyed_events.student_key = enrolled_days.student_key
+        and keyed_events.school_key = enrolled_days.school_key
+        and keyed_events.attendance_date = enrolled_days.calendar_date
+)
+
+select * from final
