@@ -42,33 +42,20 @@ def _stage_generate(config: DistrictConfig, students: int, seed: int) -> int:
 
 
 def _stage_extract(config: DistrictConfig, students: int, seed: int) -> int:
-    from interop_pipeline.assets.extract.file_drops import source_declarations
+    from interop_pipeline.assets.extract.file_drops import land_file, source_declarations
+    from interop_pipeline.assets.extract.sis_roster import land_bundle
     from interop_pipeline.config import FileDropSource
     from interop_pipeline.connectors.landing import pending_files
-    from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
-    from interop_pipeline.connectors.tabular import land_vendor_file
 
     shutil.rmtree(config.landing_dir, ignore_errors=True)
     rows = 0
     for name, source in config.enabled_sources().items():
-        limit = source.max_uncompressed_mb * 2**20
+        declarations = source_declarations(config, name, source) if isinstance(source, FileDropSource) else None
         for path in pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, name):
-            if isinstance(source, FileDropSource):
-                result = land_vendor_file(
-                    path,
-                    source_declarations(config, name, source),
-                    config.landing_dir,
-                    district_code=config.district.code,
-                    max_uncompressed_bytes=limit,
-                )
+            if declarations is not None:
+                result = land_file(config, source, declarations, path)
             else:
-                result = land_oneroster_bundle(
-                    path,
-                    config.landing_dir,
-                    source_system=name,
-                    district_code=config.district.code,
-                    max_uncompressed_bytes=limit,
-                )
+                result = land_bundle(config, name, source, path)
             rows += sum(result.rows_landed.values()) + sum(result.rows_rejected.values())
     return rows
 

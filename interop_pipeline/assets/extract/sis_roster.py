@@ -6,6 +6,7 @@ Runs outside the warehouse pool: it writes Parquet to the landing zone, never Du
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -34,6 +35,20 @@ from interop_pipeline.transform.dbt import DATA_TEAM
 
 REJECTS_ENTITY = REJECTS_DIR.lstrip("_")
 BATCHES_ENTITY = BATCHES_DIR.lstrip("_")
+
+
+def land_bundle(
+    config: DistrictConfig, source_name: str, source: OneRosterCsvSource, path: Path
+) -> BundleLandingResult:
+    """Land one bundle with this source's settings (also used by the benchmark)."""
+    return land_oneroster_bundle(
+        path,
+        config.landing_dir,
+        source_system=source_name,
+        district_code=config.district.code,
+        max_uncompressed_bytes=source.max_uncompressed_mb * 2**20,
+        extension_columns=source.extension_columns,
+    )
 
 
 def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: OneRosterCsvSource):
@@ -77,14 +92,7 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
         results: list[BundleLandingResult] = []
         for bundle in bundles:
             try:
-                result = land_oneroster_bundle(
-                    bundle,
-                    config.landing_dir,
-                    source_system=source_name,
-                    district_code=config.district.code,
-                    max_uncompressed_bytes=source.max_uncompressed_mb * 1024 * 1024,
-                    extension_columns=source.extension_columns,
-                )
+                result = land_bundle(config, source_name, source, bundle)
             except OneRosterBundleError as exc:
                 # Nothing of it landed, and later deltas build on it: stop here. dbt still reads
                 # the batches landed before.
