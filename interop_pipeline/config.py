@@ -118,7 +118,31 @@ class FileDropSource(_Strict):
         return self
 
 
-SourceSettings = Annotated[OneRosterCsvSource | FileDropSource, Field(discriminator="kind")]
+class ApiSource(_Strict):
+    """A system reached over its REST API. Credentials come from environment variables named
+    here, never from this file; `INTEROP_<SOURCE>_BASE_URL` overrides `base_url` (the demo and
+    the tests point it at the simulators)."""
+
+    kind: Literal["oneroster_api", "edfi_api", "canvas", "google_classroom"]
+    enabled: bool = True
+    system_name: str = Field(min_length=1)
+    base_url: str = Field(pattern=r"^https?://", description="API root, e.g. https://lms.example.org")
+    client_id_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="env var holding the client id / key")
+    client_secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="env var holding the secret / token")
+    page_size: int = Field(default=100, gt=0, le=1000)
+    full_refresh_days: int = Field(
+        default=7, gt=0, description="a full walk at least this often, catching deletions a delta feed missed"
+    )
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    options: dict[str, str] = Field(
+        default_factory=dict, description="system-specific settings, e.g. Canvas account_id"
+    )
+
+
+SourceSettings = Annotated[OneRosterCsvSource | FileDropSource | ApiSource, Field(discriminator="kind")]
 
 
 class ScheduleSettings(_Strict):
@@ -147,6 +171,45 @@ class GeneratorRates(_Strict):
     # Vendor data-entry noise.
     vendor_id_leading_zero_dropped: float = Field(default=0.03, ge=0, le=1)
     vendor_roster_missing: float = Field(default=0.01, ge=0, le=1)
+    # Identity noise: how each system's own record of a person departs from the SIS (rates per
+    # system record; see simulators/identities.py for which systems each applies to).
+    identity_name_typo: float = Field(default=0.01, ge=0, le=1, description="one-letter typo in a name")
+    identity_nickname: float = Field(default=0.03, ge=0, le=1, description="given name as a nickname (Bill)")
+    identity_name_order_swapped: float = Field(default=0.003, ge=0, le=1, description="given and family swapped")
+    identity_middle_name_dropped: float = Field(default=0.3, ge=0, le=1, description="middle name left out")
+    identity_dob_transposed: float = Field(default=0.004, ge=0, le=1, description="two birth-date digits swapped")
+    identity_dob_day_month_swapped: float = Field(
+        default=0.004, ge=0, le=1, description="birth date with day and month swapped (when both <= 12)"
+    )
+    identity_stale_id: float = Field(
+        default=0.004, ge=0, le=1, description="system still holds the ID from before a leave and re-enrol"
+    )
+    identity_sis_id_blank: float = Field(
+        default=0.02, ge=0, le=1, description="LMS account with a blank sis_user_id (Canvas)"
+    )
+    identity_sis_id_is_login: float = Field(
+        default=0.02, ge=0, le=1, description="LMS account whose sis_user_id holds the login (Canvas)"
+    )
+    identity_email_only: float = Field(
+        default=0.02, ge=0, le=1, description="LMS account known only by its email (Google Classroom)"
+    )
+    identity_state_id_blank: float = Field(
+        default=0.02, ge=0, le=1, description="vendor record without the state ID (NWEA MAP)"
+    )
+    # Hard negatives: different children who look alike and must never be merged.
+    twins: float = Field(
+        default=0.01,
+        ge=0,
+        le=0.5,
+        description="share of students who are one of a twin pair (same birth date, "
+        "surname, school and grade; different given names)",
+    )
+    same_name_other_school: float = Field(
+        default=0.005, ge=0, le=0.5, description="share of students given the full name of a student elsewhere"
+    )
+    siblings: float = Field(
+        default=0.03, ge=0, le=0.5, description="share of students given the surname of a sibling in another grade"
+    )
     section_size: int = Field(default=25, ge=10, le=40)
     pupil_teacher_ratio: float = Field(default=15.5, gt=5)
     # Shares of enrolment by federal race/ethnicity category (normalised to sum 1).
@@ -169,6 +232,110 @@ class DemoSettings(_Strict):
     rates: GeneratorRates = GeneratorRates()
 
 
+# Business rules: what districts and states define differently, passed to dbt as vars.
+AttendanceCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,20}$")]
+RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class AttendanceRules(_Strict):
+    absent_day_fraction: dict[str, dict[AttendanceCode, float]] = Field(
+        default_factory=dict,
+        description="source system → attendance code → share of a day the code counts as absent (0-1); "
+        "overrides the xwalk_attendance_code seed, which stays the code → CEDS/Ed-Fi mapping",
+    )
+    through_date: date | None = Field(
+        default=None,
+        description="last day counted year-to-date; default: the latest date in the attendance export",
+    )
+
+    @model_validator(mode="after")
+    def _fractions(self) -> AttendanceRules:
+        for system, codes in self.absent_day_fraction.items():
+            for code, fraction in codes.items():
+                if not 0 <= fraction <= 1:
+                    raise ValueError(f"absent_day_fraction.{system}.{code} must be between 0 and 1")
+        return self
+
+
+class ChronicAbsenceDefinition(_Strict):
+    """One definition of chronic absence; all of them are computed side by side."""
+
+    name: RuleName
+    description: str = ""
+    min_absence_rate: float | None = Field(
+        default=None, gt=0, le=1, description="chronic when days absent / days enrolled is at least this"
+    )
+    min_days_absent: float | None = Field(
+        default=None, gt=0, description="absolute variant: chronic when days absent is at least this"
+    )
+    min_days_enrolled: int = Field(default=1, ge=1, description="students enrolled fewer days are not counted")
+    count_excused: bool = Field(default=True, description="whether excused absences count as absent")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> ChronicAbsenceDefinition:
+        if (self.min_absence_rate is None) == (self.min_days_absent is None):
+            raise ValueError("set exactly one of min_absence_rate or min_days_absent")
+        return self
+
+
+def _default_chronic_definitions() -> list[ChronicAbsenceDefinition]:
+    return [
+        ChronicAbsenceDefinition(
+            name="federal",
+            description="ED: absent 10 % or more of days enrolled, at least 10 days enrolled",
+            min_absence_rate=0.10,
+            min_days_enrolled=10,
+        )
+    ]
+
+
+class EarlyWarningRules(_Strict):
+    attendance_rate_at_risk: float = Field(default=0.90, gt=0, le=1, description="flag below this YTD rate")
+    attendance_rate_severe: float = Field(default=0.80, gt=0, le=1, description="severe below this YTD rate")
+    unexcused_days_absent: float = Field(default=10, gt=0, description="flag at this many unexcused days")
+    min_days_enrolled: int = Field(default=10, ge=1, description="students enrolled fewer days are not flagged")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EarlyWarningRules:
+        if self.attendance_rate_severe > self.attendance_rate_at_risk:
+            raise ValueError("attendance_rate_severe must not exceed attendance_rate_at_risk")
+        return self
+
+
+class ProficiencyCutScores(_Strict):
+    """Minimum scale score of each performance level of one assessment, subject and grade."""
+
+    assessment: str = Field(min_length=1, description="assessment name as the warehouse knows it")
+    subject: str | None = Field(default=None, description="None: every subject")
+    grade_level: str = Field(min_length=1, description="CEDS grade level code, e.g. 03")
+    level_minimums: dict[str, float] = Field(min_length=1, description="level → minimum scale score")
+    proficient_levels: list[str] = Field(min_length=1, description="the levels that count as proficient")
+
+    @model_validator(mode="after")
+    def _known_levels(self) -> ProficiencyCutScores:
+        unknown = sorted(set(self.proficient_levels) - set(self.level_minimums))
+        if unknown:
+            raise ValueError(f"proficient_levels {unknown} are not in level_minimums")
+        return self
+
+
+class BusinessRules(_Strict):
+    attendance: AttendanceRules = AttendanceRules()
+    chronic_absence: list[ChronicAbsenceDefinition] = Field(default_factory=_default_chronic_definitions, min_length=1)
+    suppression_min_n: int = Field(
+        default=10, ge=1, description="aggregate cells of fewer students are suppressed (small-cell rule)"
+    )
+    early_warning: EarlyWarningRules = EarlyWarningRules()
+    proficiency_cut_scores: list[ProficiencyCutScores] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> BusinessRules:
+        names = [d.name for d in self.chronic_absence]
+        if len(names) != len(set(names)):
+            raise ValueError("chronic_absence definition names must be unique")
+        return self
+
+
 class DistrictConfig(_Strict):
     district: DistrictSettings
     school_year: SchoolYearSettings
@@ -176,6 +343,7 @@ class DistrictConfig(_Strict):
     sources: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], SourceSettings]
     schedule: ScheduleSettings
     demo: DemoSettings = DemoSettings()
+    business_rules: BusinessRules = BusinessRules()
 
     # Set by load_config: the file this came from, so relative paths resolve against it.
     _config_path: Path = PrivateAttr(default=DEFAULT_CONFIG_PATH)
@@ -207,6 +375,9 @@ class DistrictConfig(_Strict):
         """Generator ground truth: read only by tests and quality measurements."""
         return self.data_dir / "truth"
 
+    def api_base_url(self, name: str, source: ApiSource) -> str:
+        return os.environ.get(api_base_url_env(name), source.base_url).rstrip("/")
+
     def drop_folder(self, source: OneRosterCsvSource | FileDropSource) -> Path:
         return (self.data_dir / source.drop_folder).resolve()
 
@@ -215,6 +386,11 @@ class DistrictConfig(_Strict):
 
     def enabled_sources(self) -> dict[str, SourceSettings]:
         return {name: s for name, s in self.sources.items() if s.enabled}
+
+
+def api_base_url_env(source_name: str) -> str:
+    """The environment variable that overrides an API source's base URL."""
+    return f"INTEROP_{source_name.upper()}_BASE_URL"
 
 
 def _describe_error(error: dict) -> str:

@@ -15,10 +15,11 @@ from dagster import (
     define_asset_job,
 )
 
+from interop_pipeline.assets.extract.api_sources import build_api_source_assets
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets
 from interop_pipeline.assets.extract.sis_roster import build_sis_roster_assets
 from interop_pipeline.assets.release import build_release_asset
-from interop_pipeline.config import DistrictConfig, OneRosterCsvSource, load_config
+from interop_pipeline.config import ApiSource, DistrictConfig, OneRosterCsvSource, load_config
 from interop_pipeline.sensors import build_drop_folder_sensor
 from interop_pipeline.transform.dbt import build_warehouse_assets, dbt_resource
 
@@ -28,6 +29,9 @@ REFRESH_JOB_NAME = "district_refresh"
 def build_definitions(config: DistrictConfig) -> Definitions:
     extract_assets, sensors = [], []
     for name, source in config.enabled_sources().items():
+        if isinstance(source, ApiSource):
+            extract_assets.extend(build_api_source_assets(config, name, source))
+            continue  # pulled on the schedule; there is no folder to watch
         if isinstance(source, OneRosterCsvSource):
             landing = build_sis_roster_assets(config, name, source)
         else:

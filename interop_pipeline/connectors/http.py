@@ -1,0 +1,306 @@
+"""The one HTTP client every REST connector uses.
+
+A requests Session whose urllib3 Retry handles what the transport can: connection errors, read
+timeouts, and 429/5xx answers (honouring Retry-After). On top of it, :meth:`ApiClient.get_json`
+handles what only the application can see: an expired token (401 → fetch a new one, once per
+request), a vendor's own throttling answer (Canvas sends 403), and a body that arrives cut short or
+is not JSON (fetched again a few times, then a :class:`ContractError` naming system, endpoint and
+page). Bodies are never logged or put in messages: they carry student data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class ApiError(RuntimeError):
+    """A request that failed for good, named by system, endpoint and page (never by its data)."""
+
+    def __init__(self, system: str, endpoint: str, page: str | int | None, problem: str):
+        self.system, self.endpoint, self.page, self.problem = system, endpoint, page, problem
+        where = f"{system} {endpoint}" + (f" page {page}" if page is not None else "")
+        super().__init__(f"{where}: {problem}")
+
+
+class ContractError(ApiError):
+    """The API answered, but not as its contract says (malformed JSON, a missing key field...)."""
+
+
+class TokenSource(Protocol):
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+@dataclass
+class StaticToken:
+    """A long-lived bearer token (a Canvas access token, for example). It cannot be renewed."""
+
+    value: str
+
+    def token(self) -> str:
+        return self.value
+
+    def invalidate(self) -> None:  # nothing to refresh: a 401 after this is fatal
+        pass
+
+
+@dataclass
+class ClientCredentialsToken:
+    """OAuth 2 client-credentials grant: fetched on first use, renewed shortly before it expires
+    and whenever the API says it has (401)."""
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    timeout: tuple[float, float] = (5.0, 30.0)
+    renew_margin_seconds: float = 30.0
+    session: requests.Session | None = None
+    _value: str | None = field(default=None, init=False, repr=False)
+    _expires_at: float = field(default=0.0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    fetched: int = field(default=0, init=False)
+
+    def token(self) -> str:
+        with self._lock:
+            if self._value is None or time.monotonic() >= self._expires_at - self.renew_margin_seconds:
+                self._fetch()
+            assert self._value is not None
+            return self._value
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._value = None
+
+    def _fetch(self) -> None:
+        data = {"grant_type": "client_credentials"}
+        if self.scope:
+            data["scope"] = self.scope
+        http = self.session or requests
+        response = http.post(
+            self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
+        )
+        endpoint = urlsplit(self.token_url).path
+        if response.status_code != 200:
+            # The body may echo the client id; it never holds the secret, but keep it out anyway.
+            raise ApiError("OAuth", endpoint, None, f"token request refused with HTTP {response.status_code}")
+        try:
+            body = response.json()
+            self._value = str(body["access_token"])
+            expires_in = float(body.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ContractError("OAuth", endpoint, None, f"token response without access_token ({error})") from None
+        self._expires_at = time.monotonic() + expires_in
+        self.fetched += 1
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts and retry budget; the district config's API source settings fill these in."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_retries: int = 6
+    backoff_seconds: float = 0.5  # first retry waits this long, then doubles (capped)
+    backoff_max_seconds: float = 30.0
+    body_attempts: int = 4  # fetches of one page whose body arrived cut short or malformed
+
+
+@dataclass
+class JsonResponse:
+    """A decoded page: its JSON body, headers, and the URL that answered."""
+
+    body: Any
+    headers: Mapping[str, str]
+    url: str
+    status: int
+
+
+class _CountingRetry(Retry):
+    """urllib3 Retry that reports every retry it makes to the client's counter."""
+
+    on_retry: Callable[[], None] | None = None
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        new = super().increment(*args, **kwargs)
+        new.on_retry = self.on_retry
+        if self.on_retry is not None:
+            self.on_retry()
+        return new
+
+
+class ApiClient:
+    """GETs (and POSTs) JSON from one system. Thread-safe for concurrent page fetches."""
+
+    def __init__(
+        self,
+        system: str,
+        base_url: str,
+        *,
+        auth: TokenSource | None = None,
+        settings: HttpSettings | None = None,
+        is_throttled: Callable[[requests.Response], bool] | None = None,
+        user_agent: str = "interop-pipeline",
+    ):
+        self.system = system
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.settings = settings or HttpSettings()
+        self.is_throttled = is_throttled
+        self.retries = 0  # transport and application retries of this client, for asset metadata
+        self.requests = 0
+        self._lock = threading.Lock()
+        retry = _CountingRetry(
+            total=self.settings.max_retries,
+            connect=self.settings.max_retries,
+            read=self.settings.max_retries,
+            status=self.settings.max_retries,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # POSTs here are upserts by natural key, so repeating one is safe
+            backoff_factor=self.settings.backoff_seconds,
+            backoff_max=self.settings.backoff_max_seconds,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        retry.on_retry = self._count_retry
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+
+    def _count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def url(self, path_or_url: str) -> str:
+        """Absolute URLs (paging links) are used as given; paths are joined to the base URL."""
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return f"{self.base_url}/{path_or_url.lstrip('/')}"
+
+    def get_json(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        *,
+        page: str | int | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+    ) -> JsonResponse:
+        return self.request("GET", path_or_url, params=params, page=page, headers=headers, ok_statuses=ok_statuses)
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json_body: Any = None,
+        page: str | int | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
+    ) -> JsonResponse:
+        """One JSON request, surviving the faults vendors produce; an answer outside
+        `ok_statuses` after every retry raises ApiError (or ContractError for a bad body)."""
+        url = self.url(path_or_url)
+        endpoint = urlsplit(url).path
+        renewed_token = False
+        body_failures = 0
+        throttle_waits = 0
+        while True:
+            response = self._send(method, url, params, json_body, headers, endpoint, page)
+            if response.status_code == 401 and self.auth is not None and not renewed_token:
+                # Tokens expire mid-walk; fetch a new one and repeat this request once.
+                self.auth.invalidate()
+                renewed_token = True
+                self._count_retry()
+                continue
+            if self.is_throttled is not None and self.is_throttled(response):
+                throttle_waits += 1
+                if throttle_waits > self.settings.max_retries:
+                    raise ApiError(self.system, endpoint, page, "still throttled after every retry")
+                self._count_retry()
+                time.sleep(self._throttle_wait(response, throttle_waits))
+                continue
+            if response.status_code not in ok_statuses:
+                raise ApiError(self.system, endpoint, page, _status_problem(response))
+            try:
+                body = json.loads(response.content) if response.content else None
+            except ValueError as error:
+                body_failures += 1
+                if body_failures >= self.settings.body_attempts:
+                    raise ContractError(
+                        self.system, endpoint, page, f"malformed JSON after {body_failures} fetches ({error})"
+                    ) from None
+                self._count_retry()
+                continue
+            return JsonResponse(body=body, headers=response.headers, url=response.url, status=response.status_code)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        endpoint: str,
+        page: str | int | None,
+    ) -> requests.Response:
+        """One request, transport retries included. A body cut short (the connection closed
+        before Content-Length bytes arrived) is fetched again, a bounded number of times."""
+        settings = self.settings
+        for attempt in range(1, settings.body_attempts + 1):
+            all_headers = dict(headers or {})
+            if self.auth is not None:
+                all_headers["Authorization"] = f"Bearer {self.auth.token()}"
+            with self._lock:
+                self.requests += 1
+            try:
+                return self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=all_headers,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                )
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
+                if attempt == settings.body_attempts:
+                    problem = f"response body cut short ({type(error).__name__})"
+                    raise ApiError(self.system, endpoint, page, problem) from None
+                self._count_retry()
+            except requests.exceptions.RequestException as error:
+                # Transport retries are spent: name the failure without the URL's query string.
+                raise ApiError(self.system, endpoint, page, f"{type(error).__name__} after retries") from None
+        raise AssertionError("unreachable")
+
+    def _throttle_wait(self, response: requests.Response, attempt: int) -> float:
+        retry_after = response.headers.get("Retry-After")
+        if retry_after is not None:
+            try:
+                return min(float(retry_after), self.settings.backoff_max_seconds)
+            except ValueError:
+                pass
+        return min(self.settings.backoff_seconds * 2 ** (attempt - 1), self.settings.backoff_max_seconds)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _status_problem(response: requests.Response) -> str:
+    """HTTP status and, where the API gives one, its short error code: never the whole body."""
+    return f"HTTP {response.status_code} {response.reason or ''}".strip()

@@ -1,0 +1,63 @@
+"""The shared HTTP client against a real simulated API with every fault switched on."""
+
+from __future__ import annotations
+
+import pytest
+
+from interop_pipeline.connectors.http import (
+    ApiClient,
+    ApiError,
+    ClientCredentialsToken,
+    ContractError,
+    HttpSettings,
+)
+from interop_pipeline.simulators.http_server import Faults, Response, SimulatedApi
+
+FAST = HttpSettings(read_timeout=0.5, backoff_seconds=0.01, max_retries=8)
+
+
+class NumbersApi(SimulatedApi):
+    system = "Numbers"
+
+    def __init__(self, **kw):
+        super().__init__(clients={"district": "s3cret"}, **kw)
+        self.route("GET", r"/numbers/(?P<n>\d+)", lambda r: Response(200, {"n": int(r.match["n"])}))
+        self.route("GET", r"/broken", lambda r: Response(200, b"{not json"))
+
+
+def _client(api: SimulatedApi, secret: str = "s3cret") -> ApiClient:
+    token = ClientCredentialsToken(f"{api.base_url}/oauth/token", "district", secret, timeout=(1, 1))
+    return ApiClient("Numbers", api.base_url, auth=token, settings=FAST)
+
+
+def test_every_fault_is_survived_and_every_answer_is_right():
+    faults = Faults.all_on()
+    faults.retry_after_seconds = 0
+    faults.slow_seconds = 0.8
+    with NumbersApi(faults=faults) as api:
+        client = _client(api)
+        answers = [client.get_json(f"/numbers/{i}", page=i).body["n"] for i in range(120)]
+    assert answers == list(range(120))
+    # Every kind of fault happened and each cost a retry, not a record.
+    assert set(api.faults_served) >= {"throttle", "unavailable", "error", "malformed", "truncate", "slow"}
+    assert client.retries >= sum(v for k, v in api.faults_served.items() if k != "change")
+    assert client.auth.fetched >= 2  # the token expired mid-walk and was renewed
+
+
+def test_malformed_json_that_never_heals_names_system_endpoint_and_page():
+    with NumbersApi() as api:
+        with pytest.raises(ContractError, match=r"Numbers /broken page 3: malformed JSON"):
+            _client(api).get_json("/broken", page=3)
+
+
+def test_wrong_secret_fails_clearly_without_the_secret():
+    with NumbersApi() as api:
+        with pytest.raises(ApiError) as error:
+            _client(api, secret="wrong-secret").get_json("/numbers/1")
+    assert "HTTP 401" in str(error.value) and "wrong-secret" not in str(error.value)
+
+
+def test_unknown_path_is_an_api_error_not_a_stack_trace():
+    with NumbersApi() as api:
+        with pytest.raises(ApiError, match=r"Numbers /nowhere page 1: HTTP 404"):
+            _client(api).get_json("/nowhere", page=1)
