@@ -22,7 +22,12 @@ test: install  ## lint, then the whole test suite (what CI runs)
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
 	@test -n "$$(ls data/drops/sis/*.zip 2>/dev/null)" || $(RUN) interop-pipeline generate
 	@$(RUN) interop-pipeline recover
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@# The simulated vendor APIs run beside the UI; their credentials reach the runs by environment.
+	@rm -f data/simulators.env; $(RUN) interop-pipeline simulate --env-file data/simulators.env & \
+	  sim=$$!; trap "kill $$sim" EXIT INT TERM; \
+	  while [ ! -f data/simulators.env ]; do sleep 0.5; kill -0 $$sim || exit 1; done; \
+	  set -a; . ./data/simulators.env; set +a; \
+	  DAGSTER_HOME=$(CURDIR)/data/dagster_home $(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install  ## time each stage at STUDENTS students
 	$(RUN) python bench/bench_pipeline.py --students $(STUDENTS)

@@ -3,6 +3,7 @@
 interop-pipeline generate --students 2000 --seed 7 --out data/
 interop-pipeline demo                 # generate the demo district and run the whole job
 interop-pipeline run                  # run the daily refresh job once
+interop-pipeline simulate             # serve the demo district's simulated APIs (for `make ui`)
 interop-pipeline validate-config FILE
 """
 
@@ -143,6 +144,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from interop_pipeline.simulators.apis import running_simulators
     from interop_pipeline.simulators.generate import write_district
 
     config = load_config(args.config)
@@ -152,11 +154,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"Demo district {config.district.name}: {students:,} students generated; drops: "
         + ", ".join(str(p) for p in generated.drops.values())
     )
-    return _refresh_and_summarize(config)
+    # The demo's REST sources are simulators on free ports, serving the generated district.
+    with running_simulators(config) as simulators:
+        if simulators:
+            print("Simulated APIs: " + ", ".join(f"{name} at {api.base_url}" for name, api in simulators.items()))
+        return _refresh_and_summarize(config)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     return _refresh_and_summarize(load_config(args.config))
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    """Serve every API source's simulator on its configured port until interrupted."""
+    import threading
+
+    from interop_pipeline.simulators.apis import api_sources, running_simulators
+
+    config = load_config(args.config)
+    sources = api_sources(config)
+    with running_simulators(config, fixed_ports=True) as simulators:
+        lines = []
+        for name in simulators:
+            source = sources[name]
+            print(f"{name}: {source.system_name} simulator at {source.base_url}", flush=True)
+            lines += [f"{var}={os.environ[var]}" for var in (source.client_id_env, source.client_secret_env)]
+        if args.env_file:
+            # Credentials for the runs the UI launches; the file lives under data/ (not in git).
+            env_file = Path(args.env_file)
+            env_file.parent.mkdir(parents=True, exist_ok=True)
+            env_file.write_text("\n".join(lines) + "\n")
+            env_file.chmod(0o600)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def _refresh_and_summarize(config: DistrictConfig) -> int:
@@ -225,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the district refresh job once")
     run.add_argument("--config", help=config_help)
     run.set_defaults(func=_cmd_run)
+
+    simulate = sub.add_parser("simulate", help="serve the simulated vendor APIs of the config's REST sources")
+    simulate.add_argument("--config", help=config_help)
+    simulate.add_argument("--env-file", help="write the simulators' credentials (VAR=value lines) to this file")
+    simulate.set_defaults(func=_cmd_simulate)
 
     recover = sub.add_parser(
         "recover", help="before starting the UI: fail runs a stopped UI left in progress and free their pool slots"
