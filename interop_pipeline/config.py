@@ -336,6 +336,77 @@ class BusinessRules(_Strict):
         return self
 
 
+# What a recipient's data-sharing agreement allows beyond the base roster (schools, sections,
+# enrolments, sourcedIds). Enforced where the extract is built (interop_pipeline/publish/).
+FieldGroup = Literal[
+    "names", "emails", "identifiers", "birth_date", "demographics", "programs", "attendance", "assessments"
+]
+RecipientName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class RecipientSettings(_Strict):
+    """One party the district sends data to, under one data-sharing agreement."""
+
+    format: Literal["oneroster_1.2", "oneroster_1.1", "edfi_api", "edfi_json", "research"]
+    enabled: bool = True
+    description: str = ""
+    schools: list[str] | Literal["all"] = Field(default="all", description="SIS or state school ids in scope, or all")
+    grades: list[str] | None = Field(default=None, description="CEDS grade codes in scope; None: every grade")
+    fields: list[FieldGroup] = Field(default_factory=list, description="field groups the agreement allows")
+    delivery_folder: Path = Field(description="where files are delivered, relative to output.data_dir")
+    mode: Literal["bulk", "delta"] = Field(default="bulk", description="delta: changes since the last delivery")
+    # edfi_api: where and as whom to write (INTEROP_RECIPIENT_<NAME>_BASE_URL overrides base_url).
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    client_id_env: EnvVarName | None = None
+    client_secret_env: EnvVarName | None = None
+    max_parallel_requests: int = Field(default=4, ge=1, le=64)
+    max_retries: int = Field(default=6, ge=0)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    # research: pseudonymous keys are HMACs under a secret held in this environment variable.
+    hmac_secret_env: EnvVarName | None = None
+    birth_date_precision: Literal["year", "age_band"] = "year"
+
+    @model_validator(mode="after")
+    def _format_settings(self) -> RecipientSettings:
+        if self.format == "edfi_api" and not (self.base_url and self.client_id_env and self.client_secret_env):
+            raise ValueError("an edfi_api recipient needs base_url, client_id_env and client_secret_env")
+        if self.format == "research":
+            if not self.hmac_secret_env:
+                raise ValueError("a research recipient needs hmac_secret_env")
+            direct = sorted({"names", "emails", "identifiers"} & set(self.fields))
+            if direct:
+                raise ValueError(f"a research extract carries no direct identifiers: remove {direct} from fields")
+        if self.format.startswith("oneroster") and "names" not in self.fields:
+            raise ValueError("OneRoster users.csv requires givenName and familyName: fields must include names")
+        if self.format.startswith("edfi") and not {"names", "birth_date"} <= set(self.fields):
+            raise ValueError("Ed-Fi students require names and birthDate: fields must include names and birth_date")
+        return self
+
+
+class IdentitySettings(_Strict):
+    """Identity resolution: thresholds of the probabilistic pass and the reviewed-decisions file."""
+
+    accept_threshold: float = Field(default=0.99, gt=0, le=1, description="match probability to link")
+    review_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="match probability from which a record is queued for review"
+    )
+    ambiguity_margin: float = Field(
+        default=4.0, ge=0, description="match weight (log2 odds) the best candidate must lead the next by"
+    )
+    decisions_file: Path = Field(
+        default=Path("identity_decisions.csv"), description="reviewed pairs, relative to this config's folder"
+    )
+    min_match_rate: float = Field(
+        default=0.95, ge=0, le=1, description="share of a source's records linked below which a check warns"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IdentitySettings:
+        if self.review_threshold > self.accept_threshold:
+            raise ValueError("review_threshold must not exceed accept_threshold")
+        return self
+
+
 class DistrictConfig(_Strict):
     district: DistrictSettings
     school_year: SchoolYearSettings
@@ -343,7 +414,9 @@ class DistrictConfig(_Strict):
     sources: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], SourceSettings]
     schedule: ScheduleSettings
     demo: DemoSettings = DemoSettings()
+    identity: IdentitySettings = IdentitySettings()
     business_rules: BusinessRules = BusinessRules()
+    recipients: dict[RecipientName, RecipientSettings] = Field(default_factory=dict)
 
     # Set by load_config: the file this came from, so relative paths resolve against it.
     _config_path: Path = PrivateAttr(default=DEFAULT_CONFIG_PATH)
@@ -378,8 +451,22 @@ class DistrictConfig(_Strict):
     def api_base_url(self, name: str, source: ApiSource) -> str:
         return os.environ.get(api_base_url_env(name), source.base_url).rstrip("/")
 
+    def recipient_base_url(self, name: str, recipient: RecipientSettings) -> str:
+        return os.environ.get(recipient_base_url_env(name), recipient.base_url or "").rstrip("/")
+
+    def delivery_folder(self, recipient: RecipientSettings) -> Path:
+        return (self.data_dir / recipient.delivery_folder).resolve()
+
+    def enabled_recipients(self) -> dict[str, RecipientSettings]:
+        return {name: r for name, r in self.recipients.items() if r.enabled}
+
     def drop_folder(self, source: OneRosterCsvSource | FileDropSource) -> Path:
         return (self.data_dir / source.drop_folder).resolve()
+
+    @property
+    def identity_decisions_path(self) -> Path:
+        """The reviewed identity decisions, kept beside this config."""
+        return (self._config_path.parent / self.identity.decisions_file).resolve()
 
     def declaration_paths(self, source: FileDropSource) -> list[Path]:
         return [(self._config_path.parent / path).resolve() for path in source.declarations]
@@ -391,6 +478,11 @@ class DistrictConfig(_Strict):
 def api_base_url_env(source_name: str) -> str:
     """The environment variable that overrides an API source's base URL."""
     return f"INTEROP_{source_name.upper()}_BASE_URL"
+
+
+def recipient_base_url_env(recipient_name: str) -> str:
+    """The environment variable that overrides an API recipient's base URL."""
+    return f"INTEROP_RECIPIENT_{recipient_name.upper()}_BASE_URL"
 
 
 def _describe_error(error: dict) -> str:

@@ -26,6 +26,7 @@ from interop_pipeline.simulators.assessments import (
 )
 from interop_pipeline.simulators.attendance import attendance_table, generate_attendance, student_absence_rates
 from interop_pipeline.simulators.calendar import SchoolCalendar, build_calendar
+from interop_pipeline.simulators.identities import derive_identities
 from interop_pipeline.simulators.names import FEMALE_GIVEN_NAMES, MALE_GIVEN_NAMES, SURNAMES
 
 GRADES = np.array(["KG", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12"])
@@ -122,6 +123,8 @@ class DistrictTruth:
     map_results: pa.Table
     iready_results: pa.Table
     state_results: pa.Table
+    system_students: pa.Table  # each system's own record of each student (simulators/identities.py)
+    system_staff: pa.Table
 
     def tables(self) -> dict[str, pa.Table]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "calendar"}
@@ -203,6 +206,10 @@ def generate_district(
 
     student_table = _students(rng, students, grade, district_code, year_start, rates)
     enrollments = _school_spells(rng, schools, level, days, rates)
+    # Hard negatives draw from their own stream so they never change the rest of the district.
+    student_table = _hard_negatives(
+        np.random.default_rng([seed, 20]), student_table, grade, enrollments["school"][:students], rates, district_code
+    )
     staff, school_staff = _staff(rng, schools, enrollments, district_code, rates)
     courses, sections, section_enrollments, staff_assignments = _schedule(
         rng, schools, enrollments, grade, school_staff, calendar, district_code, rates
@@ -225,6 +232,7 @@ def generate_district(
     latest = np.full(students, -1)
     latest[enrollments["student"]] = enrollments["school"]  # later spells overwrite earlier ones
     student_table = student_table.append_column("school_sourced_id", schools["sourced_id"].take(pa.array(latest)))
+    identities = derive_identities(np.random.default_rng([seed, 30]), student_table, staff, rates)
     return DistrictTruth(
         calendar=calendar,
         schools=schools,
@@ -236,6 +244,8 @@ def generate_district(
         section_enrollments=_index_to_person(section_enrollments, "student_index", student_table),
         staff_assignments=_index_to_person(staff_assignments, "staff_index", staff),
         **activity,
+        system_students=identities.students,
+        system_staff=identities.staff,
     )
 
 
@@ -372,6 +382,69 @@ def _students(
             "email": pa.array(np.char.add(login, f"@students.{district_code}.example.org")),
         }
     )
+
+
+def _pairs(rng: np.random.Generator, group: np.ndarray, free: np.ndarray, count: int, same: bool) -> np.ndarray:
+    """Up to `count` disjoint (a, b) index pairs of free students, a and b in the same `group`
+    (same=True) or in different groups (same=False)."""
+    candidates = np.flatnonzero(free)
+    if same:
+        candidates = candidates[np.lexsort((rng.random(len(candidates)), group[candidates]))]
+    else:
+        candidates = rng.permutation(candidates)
+    pairs = candidates[: len(candidates) // 2 * 2].reshape(-1, 2)
+    matches = (group[pairs[:, 0]] == group[pairs[:, 1]]) == same
+    pairs = pairs[matches]
+    return pairs[rng.permutation(len(pairs))[:count]]
+
+
+def _hard_negatives(
+    rng: np.random.Generator,
+    students: pa.Table,
+    grade: np.ndarray,
+    school: np.ndarray,
+    rates: GeneratorRates,
+    district_code: str,
+) -> pa.Table:
+    """Different children who look alike, for identity resolution to keep apart: twins (same
+    birth date, surname, school and grade; different given names), students sharing the full
+    name of a student of the same grade at another school, and siblings (same surname, another
+    grade, so the same login and email pattern)."""
+    n = students.num_rows
+    given = students["first_name"].to_numpy(zero_copy_only=False).astype(object)
+    family = students["last_name"].to_numpy(zero_copy_only=False).astype(object)
+    birth = students["birth_date"].to_numpy().copy()
+    free = np.ones(n, dtype=bool)
+
+    twins = _pairs(rng, school * len(GRADES) + grade, free, round(n * rates.twins / 2), same=True)
+    free[twins.ravel()] = False
+    a, b = twins[:, 0], twins[:, 1]
+    family[b], birth[b] = family[a], birth[a]
+    pool = np.sort(np.asarray(FEMALE_GIVEN_NAMES + MALE_GIVEN_NAMES, dtype=object))
+    clash = given[a] == given[b]  # twins never share a given name
+    given[b[clash]] = pool[(np.searchsorted(pool, given[b[clash]]) + 1) % len(pool)]
+
+    namesakes = _pairs(rng, grade, free, n, same=True)
+    namesakes = namesakes[school[namesakes[:, 0]] != school[namesakes[:, 1]]]
+    namesakes = namesakes[: round(n * rates.same_name_other_school / 2)]
+    free[namesakes.ravel()] = False
+    given[namesakes[:, 1]], family[namesakes[:, 1]] = given[namesakes[:, 0]], family[namesakes[:, 0]]
+
+    siblings = _pairs(rng, grade, free, round(n * rates.siblings / 2), same=False)
+    family[siblings[:, 1]] = family[siblings[:, 0]]
+
+    local_id = students["local_id"].to_numpy(zero_copy_only=False).astype(str)
+    login = np.char.lower(np.char.add(np.char.add(np.char.add(given.astype(str), "."), family.astype(str)), local_id))
+    replaced = {
+        "first_name": pa.array(given.astype(str)),
+        "last_name": pa.array(family.astype(str)),
+        "birth_date": pa.array(birth),
+        "username": pa.array(login),
+        "email": pa.array(np.char.add(login, f"@students.{district_code}.example.org")),
+    }
+    for column, values in replaced.items():
+        students = students.set_column(students.schema.get_field_index(column), column, values)
+    return students
 
 
 def seed_salt(rng: np.random.Generator) -> int:

@@ -2,14 +2,16 @@
 quirks, with realistic data-entry noise:
 
 - NWEA MAP Growth: one Comprehensive Data File zip per term (AssessmentResults, StudentsBySchool,
-  ClassAssignments); every field double-quoted; StudentID as typed into NWEA's roster, so a few
-  have lost their leading zero; a few students are missing from NWEA's roster; the Winter file
-  arrives late, after Spring's.
+  ClassAssignments); every field double-quoted; the Winter file arrives late, after Spring's.
 - Curriculum Associates i-Ready: a year-to-date Diagnostic Results export per subject, UTF-8
   with a byte-order mark, M/D/YYYY dates.
 - SIS attendance: monthly negative exports (absences and tardies only), PowerSchool-like.
 - State summative assessment: a tab-delimited Windows-1252 file with a title line above the
   header, ingested through a district-written declaration.
+
+Names, IDs and birth dates are each vendor's own record of the student (`system_students`,
+simulators/identities.py): typos, nicknames, StudentIDs that lost their leading zero, stale IDs,
+students missing from the vendor's roster and so no results in its files.
 
 Byte-for-byte deterministic for a truth; file modification times follow delivery order.
 """
@@ -89,20 +91,11 @@ class _People:
         staff = truth.staff.to_pylist()
         self.staff = {s["person_id"]: s for s in staff}
         self.school = {s["sourced_id"]: s for s in truth.schools.to_pylist()}
-        rng = np.random.default_rng([seed, 10])
-        rates = config.demo.rates
-        ids = [s["person_id"] for s in students]
-        self.vendor_missing = {
-            p for p, draw in zip(ids, rng.random(len(ids)), strict=True) if draw < rates.vendor_roster_missing
-        }
-        self.map_id = {
-            s["person_id"]: (
-                s["local_id"].lstrip("0")
-                if s["local_id"].startswith("0") and draw < rates.vendor_id_leading_zero_dropped * 10
-                else s["local_id"]
-            )
-            for s, draw in zip(students, rng.random(len(students)), strict=True)
-        }
+        # Each vendor's own record of a student; a student it has no record of is missing from
+        # its roster, so none of their results reach its files.
+        self.held: dict[str, dict[str, dict]] = {}
+        for row in truth.system_students.to_pylist():
+            self.held.setdefault(row["system"], {})[row["person_id"]] = row
         # The student's first class at each school, for NWEA's ClassAssignments.
         sections = {s["sourced_id"]: s for s in truth.sections.to_pylist()}
         self.first_class: dict[tuple[str, str], dict] = {}
@@ -122,10 +115,11 @@ def write_nwea_map(truth: DistrictTruth, config: DistrictConfig, people: _People
     paths = []
     for season, delivered in deliveries.items():
         term = f"{season} {year - 1}-{year}"
-        rows = [r for r in results if r["season"] == season and r["person_id"] not in people.vendor_missing]
+        held = people.held["nwea_map"]
+        rows = [r for r in results if r["season"] == season and r["person_id"] in held]
         assessment_rows = []
         for r in rows:
-            student, school = people.student[r["person_id"]], people.school[r["school_sourced_id"]]
+            school = people.school[r["school_sourced_id"]]
             subject, course = MAP_SUBJECTS[r["subject"]]
             measure = r["lexile_or_quantile"]
             reading = r["subject"] == "Reading"
@@ -146,8 +140,8 @@ def write_nwea_map(truth: DistrictTruth, config: DistrictConfig, people: _People
                     district.lea_id,
                     school["name"],
                     school["state_school_id"],
-                    people.map_id[r["person_id"]],
-                    student["state_id"],
+                    held[r["person_id"]]["system_person_id"],
+                    held[r["person_id"]]["state_id"] or "",
                     subject,
                     course,
                     "TRUE",
@@ -175,16 +169,17 @@ def write_nwea_map(truth: DistrictTruth, config: DistrictConfig, people: _People
         class_rows = []
         for person_id, r in tested.items():
             s, school = people.student[person_id], people.school[r["school_sourced_id"]]
+            mine = held[person_id]
             roster_rows.append(
                 [
                     term,
                     district.name,
                     school["name"],
-                    s["last_name"],
-                    s["first_name"],
-                    (s["middle_name"] or "")[:1],
-                    people.map_id[person_id],
-                    _us_date([s["birth_date"]])[0],
+                    mine["last_name"],
+                    mine["first_name"],
+                    (mine["middle_name"] or "")[:1],
+                    mine["system_person_id"],
+                    _us_date([mine["birth_date"]])[0],
                     s["race_ethnicity"],
                     {"female": "F", "male": "M"}.get(s["sex"], ""),
                     _grade_label(s["grade_level"]),
@@ -196,7 +191,7 @@ def write_nwea_map(truth: DistrictTruth, config: DistrictConfig, people: _People
                 class_rows.append(
                     [
                         term,
-                        people.map_id[person_id],
+                        mine["system_person_id"],
                         school["name"],
                         section["title"],
                         f"{teacher['last_name']}, {teacher['first_name']}",
@@ -294,7 +289,8 @@ def write_iready(truth: DistrictTruth, people: _People, folder: Path) -> list[Pa
     yes_no = lambda flag: "Yes" if flag else "No"  # noqa: E731
     paths = []
     for subject, measure_column in (("ELA", "Lexile Measure"), ("Math", "Quantile Measure")):
-        mine = [r for r in results if r["subject"] == subject and r["person_id"] not in people.vendor_missing]
+        held = people.held["iready"]
+        mine = [r for r in results if r["subject"] == subject and r["person_id"] in held]
         first = {}
         last = {}
         for r in mine:
@@ -303,17 +299,18 @@ def write_iready(truth: DistrictTruth, people: _People, folder: Path) -> list[Pa
         rows = []
         for r in mine:
             s, school = people.student[r["person_id"]], people.school[r["school_sourced_id"]]
+            record = held[r["person_id"]]
             started = r["test_date"] - timedelta(days=r["percentile"] % 2)  # some finish the next day
             suffix = "L" if subject == "ELA" else "Q"
             rows.append(
                 [
-                    s["last_name"],
-                    s["first_name"],
-                    s["local_id"],
+                    record["last_name"],
+                    record["first_name"],
+                    record["sis_id"],
                     _grade_label(s["grade_level"]),
                     f"{year - 1}-{year}",
                     school["name"],
-                    s["state_id"],
+                    record["state_id"] or "",
                     s["sex"].title() if s["sex"] != "unspecified" else "",
                     yes_no(s["hispanic_or_latino"]),
                     s["race_ethnicity"],
@@ -422,14 +419,15 @@ STATE_HEADER = [
 def write_state_assessment(truth: DistrictTruth, config: DistrictConfig, people: _People, folder: Path) -> list[Path]:
     year = truth.calendar.sessions["school_year"][0].as_py()
     rows = []
+    held = people.held["state_assessment"]
     for r in truth.state_results.to_pylist():
-        s = people.student[r["person_id"]]
+        s, record = people.student[r["person_id"]], held[r["person_id"]]
         rows.append(
             [
-                s["state_id"],
-                s["local_id"],
-                s["last_name"],
-                ACCENTED.get(s["first_name"], s["first_name"]),
+                record["system_person_id"],
+                record["sis_id"] or "",
+                record["last_name"],
+                ACCENTED.get(record["first_name"], record["first_name"]),
                 year,
                 r["subject"],
                 _grade_label(s["grade_level"]),

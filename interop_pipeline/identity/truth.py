@@ -1,0 +1,70 @@
+"""Scoring against generator truth (the demo and tests only; a real district has none).
+
+`records_from_truth` builds the person records a run would see straight from the generator's
+`system_students` / `system_staff` (the spine from its students or staff, keyed by person_id);
+`score_against_truth` gives each source system's precision and recall and the twin merges.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from interop_pipeline.identity.records import RECORD_COLUMNS
+
+
+def records_from_truth(students: pa.Table, system_students: pa.Table, systems: list[str] | None = None) -> pa.Table:
+    con = duckdb.connect()
+    con.register("t", students)
+    con.register("s", system_students)
+    only = f"where system in ({', '.join(repr(x) for x in systems)})" if systems else ""
+    return (
+        con.sql(
+            f"""
+        select 'sis' as source_system, sourced_id as source_id, person_id as person_key, local_id as sis_id,
+            state_id, first_name, middle_name, last_name, birth_date, email, username as login_id,
+            grade_level, school_sourced_id as school_id
+        from t
+        union all
+        select system, system_person_id, null, sis_id, state_id, first_name, middle_name, last_name, birth_date,
+            email, login_id, grade_level, school_sourced_id
+        from s {only}
+        """
+        )
+        .to_arrow_table()
+        .select(list(RECORD_COLUMNS))
+    )
+
+
+def score_against_truth(crosswalk: pa.Table, students: pa.Table, system_students: pa.Table) -> pa.Table:
+    """Per source system: records, links made, correct links, precision, recall, twin merges
+    (a record linked to the twin of its true person)."""
+    con = duckdb.connect()
+    con.register("x", crosswalk)
+    con.register("t", students)
+    con.register("s", system_students)
+    return con.sql(
+        """
+        with truth as (
+            select system as source_system, system_person_id as source_id, person_id from s
+            union all select 'sis', sourced_id, person_id from t
+        ),
+        twins as (
+            select a.person_id, b.person_id as twin_id from t a join t b
+              on a.birth_date = b.birth_date and a.last_name = b.last_name and a.grade_level = b.grade_level
+             and a.school_sourced_id = b.school_sourced_id and a.person_id <> b.person_id
+        ),
+        scored as (
+            select x.source_system, x.person_key, truth.person_id,
+                x.person_key = truth.person_id as correct,
+                exists (select 1 from twins w where w.person_id = truth.person_id and w.twin_id = x.person_key) as twin
+            from x join truth using (source_system, source_id)
+        )
+        select source_system, count(*) as records, count(person_key) as linked,
+            count(*) filter (where correct) as correct,
+            coalesce(count(*) filter (where correct) / nullif(count(person_key), 0), 1.0) as precision,
+            count(*) filter (where correct) / count(*) as recall,
+            count(*) filter (where twin) as twin_merges
+        from scored group by source_system order by source_system
+        """
+    ).to_arrow_table()
