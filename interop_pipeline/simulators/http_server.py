@@ -280,6 +280,13 @@ class SimulatedApi:
                 payload = response.payload()
                 if fault == "slow":
                     time.sleep(api.faults.slow_seconds)
+                try:
+                    self._send(response, payload, fault)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up first (its read timeout): what a slow server sees.
+                    self.close_connection = True
+
+            def _send(self, response: Response, payload: bytes, fault: str | None) -> None:
                 self.send_response(response.status)
                 self.send_header("Content-Type", response.content_type)
                 self.send_header("Content-Length", str(len(payload)))

@@ -264,11 +264,10 @@ def _manifest(present: list[str], system_name: str, system_code: str) -> bytes:
     return _csv_bytes(pa.table({"propertyName": [r[0] for r in rows], "value": [r[1] for r in rows]}))
 
 
-def write_sis_oneroster_bundle(
-    truth: DistrictTruth, out_dir: Path, *, district_name: str, lea_id: str, system_name: str, as_of: date
-) -> Path:
-    """Write the SIS bulk export as `sis_oneroster_<as_of>.zip` in out_dir; returns its path."""
-    files = {
+def sis_roster_tables(truth: DistrictTruth, *, district_name: str, lea_id: str) -> dict[str, pa.Table]:
+    """The SIS's roster by OneRoster file name, as bulk-file tables (strings; null = blank).
+    The CSV bundle writes them; the simulated OneRoster REST API serves the same records."""
+    return {
         "orgs": _orgs(truth, district_name, lea_id),
         "academicSessions": _academic_sessions(truth),
         "courses": _courses(truth),
@@ -278,6 +277,13 @@ def write_sis_oneroster_bundle(
         "enrollments": _enrollments(truth),
         "demographics": _demographics(truth),
     }
+
+
+def write_sis_oneroster_bundle(
+    truth: DistrictTruth, out_dir: Path, *, district_name: str, lea_id: str, system_name: str, as_of: date
+) -> Path:
+    """Write the SIS bulk export as `sis_oneroster_<as_of>.zip` in out_dir; returns its path."""
+    files = sis_roster_tables(truth, district_name=district_name, lea_id=lea_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"sis_oneroster_{as_of.isoformat()}.zip"
     temporary = path.with_suffix(".zip.partial")  # a drop-folder watcher must never see half a zip

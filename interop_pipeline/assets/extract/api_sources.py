@@ -6,8 +6,7 @@ incrementally from the cursor of its last committed batch, fully on the first ru
 tries the step again. Runs outside the warehouse pool: it writes Parquet, never DuckDB.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Dagster inspects the context annotation at runtime.
 from dagster import (
     AssetExecutionContext,
     AssetKey,
