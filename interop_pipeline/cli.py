@@ -108,6 +108,9 @@ SUMMARY_ROWS = {
     "section enrollments": "select count(*) from fct_section_enrollment",
     "attendance events": "select count(*) from staging.stg_sis_attendance__daily_attendance",
     "student-days": "select count(*) from fct_student_daily_attendance",
+    "chronically absent": "select students_chronically_absent from mart_chronic_absenteeism where school_key is null "
+    "and grade_level = 'all' and subgroup = 'all_students' "
+    "order by definition_name = 'federal' desc, definition_name limit 1",
     "MAP results": "select count(*) from staging.stg_nwea_map__assessment_results",
     "i-Ready diagnostics": "select count(*) from staging.stg_iready__diagnostic_results",
     "state test results": "select count(*) from staging.stg_state_assessment__summative_results",

@@ -97,7 +97,7 @@ def test_bulk_then_delta_then_newer_bulk(tmp_path: Path, dbt_target: Path) -> No
         "roles.csv": [f"r4,active,{CHANGED},u3,primary,student,,,s1,", f"r3,tobedeleted,{CHANGED},,,,,,,"],
     }
     delta = land(delta_bundle(tmp_path, delta_rows), landing, day=2).batch_id
-    write_uncommitted_batch(landing, "users", "20991231T000000Z-ffffffffffff", "ghost")
+    write_uncommitted_batch(landing, "users", "20991231T000000.000000Z-ffffffffffff", "ghost")
 
     warehouse = build_staging(tmp_path, dbt_target)
     assert ids(warehouse, "stg_oneroster_csv__users", "user_sourced_id") == [

@@ -87,9 +87,10 @@ def _as_utc(moment: datetime) -> datetime:
 def batch_id_for(fingerprint_sha256: str, extracted_at: datetime) -> str:
     """Batch id that sorts by extraction time and names the content.
 
-    Example: ``20250818T061500Z-3f2a9c0d1b7e`` (UTC time, then 12 hex digits of the SHA-256).
+    Example: ``20250818T061500.250000Z-3f2a9c0d1b7e`` (UTC time to the microsecond, so two
+    walks of one entity in the same second still sort in order; then 12 hex digits of the SHA-256).
     """
-    return f"{_as_utc(extracted_at):%Y%m%dT%H%M%SZ}-{fingerprint_sha256[:12]}"
+    return f"{_as_utc(extracted_at):%Y%m%dT%H%M%S.%fZ}-{fingerprint_sha256[:12]}"
 
 
 def find_landed_batch(landing_root: Path | str, source_system: str, fingerprint: str) -> str | None:

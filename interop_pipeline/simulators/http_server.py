@@ -262,6 +262,9 @@ class SimulatedApi:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; without TCP_NODELAY the body waits for
+            # the client's delayed ACK (~40 ms a request), which would dominate every walk.
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 parts = urlsplit(self.path)

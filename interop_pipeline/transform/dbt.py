@@ -70,6 +70,8 @@ class WarehouseTranslator(DagsterDbtTranslator):
             return dbt_resource_props["source_name"]
         if resource_type == "seed":
             return "reference_codes"
+        if resource_type == "snapshot":  # history of slowly changing entities
+            return "warehouse_history"
         # models/<layer>/<system or area>/...: staging is grouped by system, marts by area.
         parts = Path(dbt_resource_props["original_file_path"]).parts
         if len(parts) >= 3 and parts[1] == "staging":
@@ -90,10 +92,21 @@ def dbt_environment(config: DistrictConfig) -> dict[str, str]:
     }
 
 
-def dbt_vars(config: DistrictConfig) -> dict[str, str]:
+def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
+    rules = config.business_rules
     return {
         "district_code": config.district.code,
         "school_year_start": config.school_year.start.isoformat(),
+        "district_name": config.district.name,
+        "district_state": config.district.state,
+        "district_lea_id": config.district.lea_id,
+        # Business rules (documented beside the models that apply them).
+        "absent_day_fraction": rules.attendance.absent_day_fraction,
+        "attendance_through_date": rules.attendance.through_date.isoformat() if rules.attendance.through_date else None,
+        "chronic_absence_definitions": [d.model_dump() for d in rules.chronic_absence],
+        "suppression_min_n": rules.suppression_min_n,
+        "early_warning": rules.early_warning.model_dump(),
+        "proficiency_cut_scores": [c.model_dump() for c in rules.proficiency_cut_scores],
     }
 
 

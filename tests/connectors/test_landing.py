@@ -32,12 +32,12 @@ def _all_files(root: Path) -> list[str]:
 
 
 def test_batch_id_sorts_by_time_and_names_content() -> None:
-    assert batch_id_for(SHA, AT) == "20250818T061530Z-abababababab"
+    assert batch_id_for(SHA, AT) == "20250818T061530.000000Z-abababababab"
     later = batch_id_for("00" * 32, AT + timedelta(seconds=1))
     assert later > batch_id_for(SHA, AT)
     # An aware non-UTC time is converted, so ids stay comparable.
     eastern = AT.astimezone(timezone(timedelta(hours=-4)))
-    assert batch_id_for(SHA, eastern) == "20250818T061530Z-abababababab"
+    assert batch_id_for(SHA, eastern) == "20250818T061530.000000Z-abababababab"
 
 
 def test_naive_extracted_at_is_refused(tmp_path: Path) -> None:

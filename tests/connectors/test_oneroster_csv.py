@@ -210,7 +210,7 @@ def test_valid_bundle_lands_every_entity_with_lineage(tmp_path: Path) -> None:
     assert result.rows_landed == ROWS_LANDED
     assert sum(result.rows_rejected.values()) == 0 and result.rejects_by_rule == {}
     assert result.files_not_ingested == []
-    assert result.batch_id.startswith("20250818T060000Z-")
+    assert result.batch_id.startswith("20250818T060000.000000Z-")
 
     for member, entity in ENTITY.items():
         table = pq.read_table(root / "sis" / entity / f"{result.batch_id}.parquet")

@@ -1,7 +1,8 @@
 -- Attendance rules (documented in _core__models.yml): the SIS exports absences and tardies only,
--- so every instructional day a student is enrolled without an event is a day present; how much
--- of a day each code counts as absent, and whether it is excused, comes from the
--- xwalk_attendance_code seed.
+-- so every instructional day a student is enrolled without an event is a day present. Whether a
+-- code is excused or a tardy comes from the xwalk_attendance_code seed; how much of a day it
+-- counts as absent from the district config (business_rules.attendance.absent_day_fraction),
+-- else from the seed.
 with enrollments as (
     select * from {{ ref('fct_school_enrollment') }}
 ),
@@ -22,8 +23,27 @@ events as (
     select * from {{ ref('stg_sis_attendance__daily_attendance') }}
 ),
 
-codes as (
+seed_codes as (
     select * from {{ ref('xwalk_attendance_code') }} where source_system = 'sis_attendance'
+),
+
+configured_fractions as (
+    {{ configured_absent_day_fractions() }}
+),
+
+-- Only codes the seed maps count: a configured fraction for an unmapped code does not map it.
+codes as (
+    select
+        seed_codes.source_code,
+        coalesce(configured_fractions.absent_day_fraction, seed_codes.absent_day_fraction) as absent_day_fraction,
+        case when configured_fractions.absent_day_fraction is not null then 'config' else 'seed' end
+            as absent_day_fraction_source,
+        seed_codes.is_excused,
+        seed_codes.is_tardy
+    from seed_codes
+    left join configured_fractions
+        on configured_fractions.source_system = seed_codes.source_system
+        and configured_fractions.source_code = seed_codes.source_code
 ),
 
 enrolled_days as (
@@ -47,6 +67,7 @@ keyed_events as (
         events.attendance_date,
         events.attendance_code,
         codes.absent_day_fraction,
+        codes.absent_day_fraction_source,
         codes.is_excused,
         codes.is_tardy
     from events
@@ -75,7 +96,8 @@ final as (
         end as present_fraction,
         coalesce(keyed_events.absent_day_fraction > 0 and keyed_events.is_excused, false) as is_excused_absence,
         coalesce(keyed_events.absent_day_fraction > 0 and not keyed_events.is_excused, false) as is_unexcused_absence,
-        coalesce(keyed_events.is_tardy, false) as is_tardy
+        coalesce(keyed_events.is_tardy, false) as is_tardy,
+        keyed_events.absent_day_fraction_source
     from enrolled_days
     left join keyed_events
         on keyed_events.student_key = enrolled_days.student_key

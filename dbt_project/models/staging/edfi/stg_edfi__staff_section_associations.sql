@@ -1,0 +1,33 @@
+-- Ed-Fi staff section associations: one row per staff member per section per begin date.
+-- Descriptors reduced to their code value (after '#'); *_descriptor keeps the full URI.
+with records as (
+    select * from {{ api_current_records('edfi', 'staff_section_associations') }} as current_records
+),
+
+typed as (
+    select
+        _district_code as district_code,
+        record_key as edfi_id,
+        {{ json_text('record_json', '$.staffReference.staffUniqueId') }} as staff_unique_id,
+        {{ json_text('record_json', '$.sectionReference.sectionIdentifier') }} as section_identifier,
+        {{ json_text('record_json', '$.sectionReference.localCourseCode') }} as local_course_code,
+        cast({{ json_text('record_json', '$.sectionReference.schoolId') }} as integer) as school_id,
+        cast({{ json_text('record_json', '$.sectionReference.schoolYear') }} as integer) as school_year,
+        {{ json_text('record_json', '$.sectionReference.sessionName') }} as session_name,
+        cast({{ json_text('record_json', '$.beginDate') }} as date) as begin_date,
+        cast({{ json_text('record_json', '$.endDate') }} as date) as end_date,
+        {{ json_text('record_json', '$.classroomPositionDescriptor') }} as classroom_position_descriptor,
+        cast({{ json_text('record_json', '$._lastModifiedDate') }} as timestamp) as last_modified_at,
+        _batch_id as batch_id,
+        _source_ref as source_ref
+    from records
+),
+
+final as (
+    select
+        typed.*,
+        substring(classroom_position_descriptor, position('#' in classroom_position_descriptor) + 1) as classroom_position
+    from typed
+)
+
+select * from final
