@@ -18,6 +18,7 @@ from dagster import (
 from interop_pipeline.assets.extract.api_sources import build_api_source_assets
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets
 from interop_pipeline.assets.extract.sis_roster import build_sis_roster_assets
+from interop_pipeline.assets.identity.resolution import build_identity_assets
 from interop_pipeline.assets.release import build_release_asset
 from interop_pipeline.config import ApiSource, DistrictConfig, OneRosterCsvSource, load_config
 from interop_pipeline.sensors import build_drop_folder_sensor
@@ -30,7 +31,7 @@ def build_definitions(config: DistrictConfig) -> Definitions:
     extract_assets, sensors = [], []
     for name, source in config.enabled_sources().items():
         if isinstance(source, ApiSource):
-            extract_assets.extend(build_api_source_assets(config, name, source))
+            extract_assets.append(build_api_source_assets(config, name, source))
             continue  # pulled on the schedule; there is no folder to watch
         if isinstance(source, OneRosterCsvSource):
             landing = build_sis_roster_assets(config, name, source)
@@ -41,8 +42,9 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         sensors.append(
             build_drop_folder_sensor(name, config.drop_folder(source), source.file_pattern, feeds, config.landing_dir)
         )
-    warehouse = build_warehouse_assets(config)
-    release = build_release_asset(config, upstream=list(warehouse.keys))
+    # dbt before identity, identity resolution, dbt after it (ordered by the assets' dependencies).
+    warehouse = [*build_warehouse_assets(config), build_identity_assets(config)]
+    release = build_release_asset(config, upstream=[key for step in warehouse for key in step.keys])
     refresh_job = define_asset_job(
         REFRESH_JOB_NAME,
         selection=AssetSelection.all(),
@@ -60,7 +62,7 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         description=f"Refresh {config.district.name} every day ({config.schedule.cron}, {config.schedule.timezone}).",
     )
     return Definitions(
-        assets=[*extract_assets, warehouse, release],
+        assets=[*extract_assets, *warehouse, release],
         jobs=[refresh_job],
         schedules=[daily],
         sensors=sensors,

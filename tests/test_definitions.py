@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
+from interop_pipeline.config import ApiSource
 from interop_pipeline.definitions import build_definitions
 from interop_pipeline.transform.dbt import WAREHOUSE_POOL
 
@@ -96,7 +97,8 @@ def test_daily_schedule_runs_by_default_at_the_configured_time(graph_and_defs):
 def test_every_drop_folder_has_a_running_sensor_and_vendor_assets_group_by_source(graph_and_defs):
     graph, defs, config = graph_and_defs
     sensors = {s.name: s for s in defs.sensors}
-    assert set(sensors) == {f"{name}_drop_folder" for name in config.enabled_sources()}
+    watched = {name for name, source in config.enabled_sources().items() if not isinstance(source, ApiSource)}
+    assert set(sensors) == {f"{name}_drop_folder" for name in watched}
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     for key, group in [
         (["landing", "nwea_map", "assessment_results"], "nwea_map"),
@@ -108,3 +110,55 @@ def test_every_drop_folder_has_a_running_sensor_and_vendor_assets_group_by_sourc
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("landing/sis_attendance/daily_attendance", "no_schema_drift") in checks
     assert ("landing/nwea_map/assessment_results", "reject_rate_within_limit") in checks
+
+
+def test_each_api_system_is_one_retried_step_with_an_asset_per_entity(graph_and_defs):
+    graph, defs, config = graph_and_defs
+    api_sources = [name for name, source in config.enabled_sources().items() if isinstance(source, ApiSource)]
+    assert "oneroster_api" in api_sources
+    for name in api_sources:
+        users_or_students = next(
+            k
+            for k in graph.get_all_asset_keys()
+            if k.path[:2] == ["landing", name] and k.path[2] not in ("batches", "rejects")
+        )
+        assets_def = defs.resolve_assets_def(users_or_students)
+        assert assets_def.op.name == f"land_{name}_api"
+        assert assets_def.can_subset and assets_def.op.retry_policy is not None
+        assert graph.get(users_or_students).group_name == name
+        assert "api" in graph.get(users_or_students).kinds
+    # Each landed entity feeds its staging model.
+    parents = graph.get(AssetKey(["staging", "stg_oneroster_api__users"])).parent_keys
+    assert AssetKey(["landing", "oneroster_api", "users"]) in parents
+
+
+def test_identity_resolution_runs_between_the_two_dbt_steps(graph_and_defs):
+    graph, defs, _ = graph_and_defs
+    step = lambda *key: defs.resolve_assets_def(AssetKey(list(key))).op.name  # noqa: E731
+    records, xwalk = AssetKey("int_person_records__students"), AssetKey(["landing", "identity", "student_xwalk"])
+    # dbt before identity builds the person records; identity reads them and lands its crosswalk;
+    # dbt after identity reads the crosswalk back.
+    assert step("int_person_records__students") == step("dim_student") == "warehouse_dbt_build"
+    assert step("landing", "identity", "student_xwalk") == "resolve_identities"
+    assert step("student_identity_xwalk") == step("fct_assessment_result") == "warehouse_dbt_build_after_identity"
+    assert records in graph.get(xwalk).parent_keys
+    assert xwalk in graph.get(AssetKey("student_identity_xwalk")).parent_keys
+    assert AssetKey(["landing", "identity", "staff_xwalk"]) in graph.get(AssetKey("staff_identity_xwalk")).parent_keys
+    assert AssetKey("fct_assessment_result") in graph.get(AssetKey("student_identity_xwalk")).child_keys
+    assert graph.get(xwalk).group_name == "identity"
+    assert graph.get(AssetKey("identity_review_queue")).group_name == "warehouse_identity"
+    # All three open the warehouse, so all three are in the single-writer pool.
+    for key in (["dim_student"], ["landing", "identity", "student_xwalk"], ["fct_assessment_result"]):
+        assert defs.resolve_assets_def(AssetKey(key)).op.pool == WAREHOUSE_POOL
+    assert {AssetKey("fct_assessment_result"), AssetKey("student_identity_xwalk"), xwalk} <= graph.get(
+        AssetKey("published_warehouse")
+    ).parent_keys
+
+
+def test_identity_checks_warn_on_match_rate_and_block_on_a_merged_sis_person(graph_and_defs):
+    _, defs, _ = graph_and_defs
+    identity = defs.resolve_assets_def(AssetKey(["landing", "identity", "student_xwalk"]))
+    specs = {(s.asset_key.path[-1], s.name): s for s in identity.check_specs}
+    assert specs[("student_xwalk", "one_person_per_sis_record")].blocking
+    assert not specs[("student_xwalk", "match_rate_above_floor")].blocking
+    assert ("staff_xwalk", "one_person_per_sis_record") in specs

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
@@ -110,8 +110,44 @@ def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
     }
 
 
-def build_warehouse_assets(config: DistrictConfig):
-    """The dbt build (seeds, models, tests as asset checks) for this district."""
+def ensure_api_source_placeholders(landing_root: Path, project: DbtProject = dbt_project) -> None:
+    """Zero-row files for every table of every dbt source whose meta says it holds landed API
+    records (`landing_format: api_records`), so staging builds for a system not walked yet."""
+    from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
+    from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders
+
+    manifest = json.loads(ensure_dbt_manifest(project).read_text())
+    entities: dict[str, dict[str, list[str]]] = {}
+    for node in manifest["sources"].values():
+        meta = {**node.get("source_meta", {}), **node.get("meta", {})}
+        identifier = node.get("identifier") or node["name"]
+        if meta.get("landing_format") == "api_records" and identifier not in (BATCHES_DIR, REJECTS_DIR):
+            entities.setdefault(node["source_name"], {})[identifier] = API_RECORD_COLUMNS
+    for source_name, tables in entities.items():
+        ensure_placeholders(landing_root, source_name, tables)
+
+
+# Identity resolution runs between the two dbt steps: it reads the person records the first
+# builds, and everything that reads its crosswalk (the `identity` source) is built by the second.
+AFTER_IDENTITY = "source:identity+"
+
+
+def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
+    """The dbt build (seeds, models, tests as asset checks) for this district, in two steps:
+    everything before identity resolution, then everything downstream of its crosswalk."""
+    # Imported here: the identity assets import this module.
+    from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
+
+    def build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh landing zone has no identity batch yet, and a REST source may not have been
+        # walked (or is not used by this district): the warehouse still builds, empty there.
+        ensure_identity_placeholders(config.landing_dir)
+        ensure_api_source_placeholders(config.landing_dir)
+        # dagster-dbt passes this process's environment to dbt.
+        os.environ.update(dbt_environment(config))
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
+        yield from invocation.stream()
 
     @dbt_assets(
         manifest=ensure_dbt_manifest(),
@@ -119,12 +155,20 @@ def build_warehouse_assets(config: DistrictConfig):
         dagster_dbt_translator=WarehouseTranslator(),
         pool=WAREHOUSE_POOL,
         name="warehouse_dbt_build",
+        exclude=AFTER_IDENTITY,
     )
     def warehouse_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        # dagster-dbt passes this process's environment to dbt.
-        os.environ.update(dbt_environment(config))
-        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
-        yield from invocation.stream()
+        yield from build(context, dbt)
 
-    return warehouse_dbt_build
+    @dbt_assets(
+        manifest=ensure_dbt_manifest(),
+        project=dbt_project,
+        dagster_dbt_translator=WarehouseTranslator(),
+        pool=WAREHOUSE_POOL,
+        name="warehouse_dbt_build_after_identity",
+        select=AFTER_IDENTITY,
+    )
+    def warehouse_dbt_build_after_identity(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        yield from build(context, dbt)
+
+    return [warehouse_dbt_build, warehouse_dbt_build_after_identity]

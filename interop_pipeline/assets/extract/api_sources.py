@@ -1,56 +1,119 @@
 """Land REST API sources: one asset per system entity, grouped by system.
 
-Each asset walks its entity page by page into one landing batch (see connectors/api_landing.py):
+Each entity is walked page by page into one landing batch (see connectors/api_landing.py):
 incrementally from the cursor of its last committed batch, fully on the first run and every
-`full_refresh_days`. A walk that fails lands nothing and keeps the cursor, and the RetryPolicy
-tries the step again. Runs outside the warehouse pool: it writes Parquet, never DuckDB.
+`full_refresh_days`. The entities of one system are one multi-asset (one run step, so a run
+does not pay a worker process per entity), walked concurrently, each with its own client; any
+subset can be materialized. A walk that fails lands nothing and keeps its cursor, the others
+still commit, and the step fails naming it so the RetryPolicy tries again. Runs outside the
+warehouse pool: it writes Parquet, never DuckDB.
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the context annotation at runtime.
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     Backoff,
     Failure,
     MaterializeResult,
     RetryPolicy,
-    asset,
+    multi_asset,
 )
 
 from interop_pipeline.config import ApiSource, DistrictConfig
-from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, EntityWalk, land_entity_walk
+from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, EntityWalk, WalkResult, land_entity_walk
 from interop_pipeline.connectors.api_sources import api_connector, source_client
 from interop_pipeline.connectors.http import ApiError
-from interop_pipeline.connectors.landing import ensure_placeholders
+from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders
 from interop_pipeline.transform.dbt import DATA_TEAM
 
 API_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
+CONCURRENT_WALKS = 4  # network-bound: a few walks at once, each its own connection and token
 
 
-def build_api_source_assets(config: DistrictConfig, source_name: str, source: ApiSource) -> list[AssetsDefinition]:
-    connector = api_connector(source.kind)
-    return [_entity_asset(config, source_name, source, walk) for walk in connector.entity_walks(source)]
+def build_api_source_assets(config: DistrictConfig, source_name: str, source: ApiSource) -> AssetsDefinition:
+    walks = {walk.entity: walk for walk in api_connector(source.kind).entity_walks(source)}
+    keys = {entity: AssetKey(["landing", source_name, entity]) for entity in walks}
+    bookkeeping = {
+        name.lstrip("_"): AssetKey(["landing", source_name, name.lstrip("_")]) for name in (BATCHES_DIR, REJECTS_DIR)
+    }
+    specs = [
+        AssetSpec(
+            key,
+            group_name=source_name,
+            kinds={"api", "parquet"},
+            owners=[DATA_TEAM],
+            description=(
+                f"{source.system_name} {entity}, walked page by page from {walks[entity].endpoint} into "
+                f"landing/{source_name}/{entity}/ ("
+                + (
+                    "incremental between periodic full walks)."
+                    if walks[entity].supports_incremental
+                    else "full walks)."
+                )
+            ),
+            metadata={"endpoint": walks[entity].endpoint, "incremental": walks[entity].supports_incremental},
+            skippable=True,
+        )
+        for entity, key in keys.items()
+    ] + [
+        AssetSpec(
+            key,
+            group_name=source_name,
+            kinds={"parquet"},
+            owners=[DATA_TEAM],
+            description=f"The {name} records of every {source.system_name} walk (a batch counts once it has a record).",
+            skippable=True,
+        )
+        for name, key in bookkeeping.items()
+    ]
 
-
-def _entity_asset(config: DistrictConfig, source_name: str, source: ApiSource, walk: EntityWalk) -> AssetsDefinition:
-    @asset(
-        key=AssetKey(["landing", source_name, walk.entity]),
-        group_name=source_name,
-        kinds={"api", "parquet"},
-        owners=[DATA_TEAM],
+    @multi_asset(
+        name=f"land_{source_name}_api",
+        specs=specs,
+        can_subset=True,
         retry_policy=API_RETRY_POLICY,
-        description=(
-            f"{source.system_name} {walk.entity}, walked page by page from {walk.endpoint} into "
-            f"landing/{source_name}/{walk.entity}/ (incremental when the API allows it)."
-        ),
-        metadata={"endpoint": walk.endpoint, "incremental": walk.supports_incremental},
+        description=f"Walk {source.system_name}'s API entities into the landing zone.",
     )
-    def land_entity(context: AssetExecutionContext) -> MaterializeResult:
-        ensure_placeholders(config.landing_dir, source_name, {walk.entity: API_RECORD_COLUMNS})
+    def land_api(context: AssetExecutionContext) -> Iterator[MaterializeResult]:
+        selected = [entity for entity, key in keys.items() if key in context.selected_asset_keys]
+        ensure_placeholders(config.landing_dir, source_name, {entity: API_RECORD_COLUMNS for entity in walks})
+        results, failures = _walk_all(config, source_name, source, [walks[e] for e in selected])
+        for entity, result in sorted(results.items()):
+            context.log.info(
+                f"{source_name}/{entity}: {result.mode} walk, {result.records} records "
+                f"({result.tombstones} deletions) in {result.pages} pages, {result.retries} retries"
+            )
+            yield MaterializeResult(
+                asset_key=keys[entity], metadata={"dagster/row_count": result.records, **result.metadata()}
+            )
+        for key in bookkeeping.values():
+            if key in context.selected_asset_keys:
+                yield MaterializeResult(
+                    asset_key=key, metadata={"batches": ", ".join(r.batch_id for r in results.values()) or "none"}
+                )
+        if failures:
+            # Each message names system, endpoint and page; nothing of those walks landed.
+            raise Failure(
+                description=f"{len(failures)} of {len(selected)} {source.system_name} walks failed; "
+                "their data and cursors are unchanged:\n" + "\n".join(failures)
+            )
+
+    return land_api
+
+
+def _walk_all(
+    config: DistrictConfig, source_name: str, source: ApiSource, walks: list[EntityWalk]
+) -> tuple[dict[str, WalkResult], list[str]]:
+    def walk_one(walk: EntityWalk) -> WalkResult:
         client = source_client(config, source_name, source)
         try:
-            result = land_entity_walk(
+            return land_entity_walk(
                 client,
                 walk,
                 landing_root=config.landing_dir,
@@ -58,15 +121,16 @@ def _entity_asset(config: DistrictConfig, source_name: str, source: ApiSource, w
                 district_code=config.district.code,
                 full_refresh_days=source.full_refresh_days,
             )
-        except ApiError as error:
-            # The message names system, endpoint and page; nothing landed, the cursor is unchanged.
-            raise Failure(description=str(error)) from None
         finally:
             client.close()
-        context.log.info(
-            f"{source_name}/{walk.entity}: {result.mode} walk, {result.records} records "
-            f"({result.tombstones} deletions) in {result.pages} pages, {result.retries} retries"
-        )
-        return MaterializeResult(metadata=result.metadata())
 
-    return land_entity
+    results: dict[str, WalkResult] = {}
+    failures: list[str] = []
+    with ThreadPoolExecutor(max_workers=CONCURRENT_WALKS) as pool:
+        futures = {walk.entity: pool.submit(walk_one, walk) for walk in walks}
+        for entity, future in futures.items():
+            try:
+                results[entity] = future.result()
+            except ApiError as error:
+                failures.append(str(error))
+    return results, failures

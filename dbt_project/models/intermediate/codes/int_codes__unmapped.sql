@@ -4,15 +4,15 @@
 -- an unknown one (stg_landing__rejects, rule unmapped_code). One row per source, entity, field
 -- and code, with how many current rows carry it.
 with demographics as (
-    select * from {{ ref('stg_oneroster_csv__demographics') }}
+    select * from {{ ref('int_sis__demographics') }}
 ),
 
 users as (
-    select * from {{ ref('stg_oneroster_csv__users') }}
+    select * from {{ ref('int_sis__users') }}
 ),
 
 student_roles as (
-    select distinct user_sourced_id from {{ ref('stg_oneroster_csv__roles') }} where role = 'student'
+    select distinct user_sourced_id from {{ ref('int_sis__roles') }} where role = 'student'
 ),
 
 attendance as (
@@ -32,12 +32,12 @@ attendance_codes as (
 ),
 
 found as (
-    select district_code, 'oneroster_csv' as source_system, 'demographics' as entity, 'sex' as field,
+    select district_code, sis_channel as source_system, 'demographics' as entity, 'sex' as field,
         'xwalk_sex' as crosswalk, sex as source_code
     from demographics
     where sex is not null and sex not in (select source_code from sex_codes)
     union all
-    select users.district_code, 'oneroster_csv', 'users', 'grades', 'xwalk_grade_level', users.grade_levels
+    select users.district_code, users.sis_channel, 'users', 'grades', 'xwalk_grade_level', users.grade_levels
     from users
     inner join student_roles on users.user_sourced_id = student_roles.user_sourced_id
     where users.grade_levels is not null and users.grade_levels not in (select source_code from grade_codes)

@@ -6,18 +6,18 @@ with students as (
 ),
 
 users as (
-    select user_sourced_id, batch_id from {{ ref('stg_oneroster_csv__users') }}
+    select user_sourced_id, batch_id from {{ ref('int_sis__users') }}
 ),
 
 demographics as (
-    select user_sourced_id, batch_id from {{ ref('stg_oneroster_csv__demographics') }}
+    select user_sourced_id, batch_id from {{ ref('int_sis__demographics') }}
 ),
 
 batches as (
     -- In UTC without a zone: snapshot validity columns are plain timestamps.
     select distinct source_system, batch_id, extracted_at at time zone 'UTC' as extracted_at
     from {{ ref('stg_landing__batch_entities') }}
-    where source_system = 'oneroster_csv'
+    where source_system in ('oneroster_csv', 'oneroster_api')
 ),
 
 final as (

@@ -1,9 +1,9 @@
 with courses as (
-    select * from {{ ref('stg_oneroster_csv__courses') }}
+    select * from {{ ref('int_sis__courses') }}
 ),
 
 sessions as (
-    select * from {{ ref('stg_oneroster_csv__academic_sessions') }}
+    select * from {{ ref('int_sis__academic_sessions') }}
 ),
 
 schools as (

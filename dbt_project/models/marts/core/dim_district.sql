@@ -1,7 +1,7 @@
 -- The district (tenant) itself: its SIS org row, named by the district config where the SIS
 -- sends none (a SIS export always names its district, the config is the fallback).
 with orgs as (
-    select * from {{ ref('stg_oneroster_csv__orgs') }}
+    select * from {{ ref('int_sis__orgs') }}
 ),
 
 sis_districts as (

@@ -1,5 +1,5 @@
 with orgs as (
-    select * from {{ ref('stg_oneroster_csv__orgs') }}
+    select * from {{ ref('int_sis__orgs') }}
 ),
 
 schools as (

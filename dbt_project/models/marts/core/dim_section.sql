@@ -1,9 +1,9 @@
 with classes as (
-    select * from {{ ref('stg_oneroster_csv__classes') }}
+    select * from {{ ref('int_sis__classes') }}
 ),
 
 enrollments as (
-    select * from {{ ref('stg_oneroster_csv__enrollments') }}
+    select * from {{ ref('int_sis__enrollments') }}
 ),
 
 courses as (

@@ -1,6 +1,6 @@
 -- Terms and grading periods as the SIS sends them (OneRoster academicSessions).
 with sessions as (
-    select * from {{ ref('stg_oneroster_csv__academic_sessions') }}
+    select * from {{ ref('int_sis__academic_sessions') }}
 ),
 
 final as (

@@ -1,9 +1,9 @@
 with users as (
-    select * from {{ ref('stg_oneroster_csv__users') }}
+    select * from {{ ref('int_sis__users') }}
 ),
 
 roles as (
-    select * from {{ ref('stg_oneroster_csv__roles') }}
+    select * from {{ ref('int_sis__roles') }}
 ),
 
 schools as (

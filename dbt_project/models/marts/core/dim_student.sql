@@ -1,13 +1,13 @@
 with users as (
-    select * from {{ ref('stg_oneroster_csv__users') }}
+    select * from {{ ref('int_sis__users') }}
 ),
 
 roles as (
-    select * from {{ ref('stg_oneroster_csv__roles') }}
+    select * from {{ ref('int_sis__roles') }}
 ),
 
 demographics as (
-    select * from {{ ref('stg_oneroster_csv__demographics') }}
+    select * from {{ ref('int_sis__demographics') }}
 ),
 
 schools as (

@@ -1,5 +1,5 @@
 with roles as (
-    select * from {{ ref('stg_oneroster_csv__roles') }}
+    select * from {{ ref('int_sis__roles') }}
 ),
 
 students as (

@@ -1,5 +1,5 @@
 with enrollments as (
-    select * from {{ ref('stg_oneroster_csv__enrollments') }}
+    select * from {{ ref('int_sis__enrollments') }}
 ),
 
 students as (

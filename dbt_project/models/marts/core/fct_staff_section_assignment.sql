@@ -1,6 +1,6 @@
 -- Staff assigned to sections: the OneRoster enrolments of non-student roles.
 with enrollments as (
-    select * from {{ ref('stg_oneroster_csv__enrollments') }}
+    select * from {{ ref('int_sis__enrollments') }}
 ),
 
 staff as (

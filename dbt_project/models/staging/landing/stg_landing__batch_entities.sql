@@ -1,6 +1,6 @@
 -- Every committed landing batch (a _batches record: the commit point) of every source system,
 -- one row per entity it landed, with the rows landed (from the record's rows_landed JSON).
-{% set systems = ['oneroster_csv', 'nwea_map', 'iready', 'sis_attendance', 'state_assessment'] %}
+{% set systems = landed_source_systems() %}
 
 with batches as (
     {% for system in systems %}

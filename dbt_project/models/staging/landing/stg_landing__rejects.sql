@@ -1,6 +1,6 @@
 -- Every row any connector refused, from every source system and batch, with the rule it broke
 -- and where it was (file and line). A rejected row stays visible after later batches land.
-{% set systems = ['oneroster_csv', 'nwea_map', 'iready', 'sis_attendance', 'state_assessment'] %}
+{% set systems = landed_source_systems() %}
 
 with rejects as (
     {% for system in systems %}
