@@ -3,6 +3,7 @@
     new source is added here once. -#}
 {% macro landed_source_systems() -%}
     {{ return([
-        'oneroster_csv', 'oneroster_api', 'edfi', 'nwea_map', 'iready', 'sis_attendance', 'state_assessment',
+        'oneroster_csv', 'oneroster_api', 'edfi', 'canvas', 'google_classroom', 'nwea_map', 'iready',
+        'sis_attendance', 'state_assessment',
     ]) }}
 {%- endmacro %}

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from interop_pipeline.config import DistrictConfig, FileDropSource, OneRosterCsvSource
 from interop_pipeline.simulators.district import DistrictTruth, generate_district
+from interop_pipeline.simulators.lms import lms_truth
 from interop_pipeline.simulators.sis_oneroster import write_sis_oneroster_bundle
 from interop_pipeline.simulators.vendor_files import VENDOR_WRITERS, write_vendor_drops
 
@@ -38,7 +39,9 @@ def write_district(
     )
     truth_dir = data_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    for name, table in truth.tables().items():
+    tables = truth.tables()
+    tables.update(lms_truth(tables, seed))  # LMS courses, coursework and grades (simulators/lms.py)
+    for name, table in tables.items():
         pq.write_table(table, truth_dir / f"{name}.parquet")
 
     drops: dict[str, Path] = {}

@@ -39,8 +39,77 @@ sis_staff as (
     from staff_users
 ),
 
+-- Ed-Fi staff: staffUniqueId is the district's staff ID, as the SIS's identifier.
+edfi_staff as (
+    select
+        district_code,
+        'edfi' as source_system,
+        staff_unique_id as source_id,
+        cast(null as varchar) as person_key,
+        staff_unique_id as sis_id,
+        cast(null as varchar) as state_id,
+        first_name,
+        middle_name,
+        last_surname as last_name,
+        cast(null as date) as birth_date,
+        cast(null as varchar) as email,
+        cast(null as varchar) as login_id,
+        cast(null as varchar) as grade_level,
+        cast(null as varchar) as school_id
+    from {{ ref('stg_edfi__staffs') }}
+),
+
+-- LMS teacher accounts: Canvas users with a teacher enrollment, Google Classroom course teachers.
+canvas_staff as (
+    select
+        district_code,
+        'canvas' as source_system,
+        canvas_user_id as source_id,
+        cast(null as varchar) as person_key,
+        sis_user_id as sis_id,
+        cast(null as varchar) as state_id,
+        trim({{ dbt.split_part('sortable_name', "','", 2) }}) as first_name,
+        cast(null as varchar) as middle_name,
+        trim({{ dbt.split_part('sortable_name', "','", 1) }}) as last_name,
+        cast(null as date) as birth_date,
+        cast(null as varchar) as email,
+        login_id,
+        cast(null as varchar) as grade_level,
+        cast(null as varchar) as school_id
+    from {{ ref('stg_canvas__users') }}
+    where canvas_user_id in (
+        select canvas_user_id from {{ ref('stg_canvas__enrollments') }} where enrollment_type = 'TeacherEnrollment'
+    )
+),
+
+google_staff as (
+    select
+        district_code,
+        'google_classroom' as source_system,
+        google_user_id as source_id,
+        cast(null as varchar) as person_key,
+        cast(null as varchar) as sis_id,
+        cast(null as varchar) as state_id,
+        max(given_name) as first_name,
+        cast(null as varchar) as middle_name,
+        max(family_name) as last_name,
+        cast(null as date) as birth_date,
+        max(email) as email,
+        cast(null as varchar) as login_id,
+        cast(null as varchar) as grade_level,
+        cast(null as varchar) as school_id
+    from {{ ref('stg_google_classroom__teachers') }}
+    group by district_code, google_user_id
+),
+
 unioned as (
     select * from sis_staff
+    union all
+    select * from canvas_staff
+    union all
+    select * from google_staff
+    union all
+    select * from edfi_staff
 )
 
 select * from unioned

@@ -50,6 +50,34 @@ state_results as (
     select * from {{ ref('stg_state_assessment__summative_results') }}
 ),
 
+edfi_students_staged as (
+    select * from {{ ref('stg_edfi__students') }}
+),
+
+edfi_school_associations as (
+    select * from {{ ref('stg_edfi__student_school_associations') }}
+),
+
+edfi_schools as (
+    select school_id, name_of_institution from {{ ref('stg_edfi__schools') }}
+),
+
+canvas_users as (
+    select * from {{ ref('stg_canvas__users') }}
+),
+
+canvas_enrollments as (
+    select * from {{ ref('stg_canvas__enrollments') }}
+),
+
+google_roster as (
+    select * from {{ ref('stg_google_classroom__students') }}
+),
+
+grade_descriptors as (
+    select distinct ceds_code, edfi_descriptor from {{ ref('xwalk_grade_level') }}
+),
+
 sis_students as (
     select
         users.district_code,
@@ -208,6 +236,88 @@ state_students as (
     where newest_rank = 1
 ),
 
+-- Ed-Fi (state-fed ODS): studentUniqueId is the state ID; grade and school from the newest
+-- school association, the school matched to the SIS by name (Ed-Fi schoolIds are the state's).
+edfi_newest_school as (
+    select
+        edfi_school_associations.*,
+        row_number() over (
+            partition by edfi_school_associations.student_unique_id
+            order by edfi_school_associations.entry_date desc, edfi_school_associations.school_id
+        ) as newest_rank
+    from edfi_school_associations
+),
+
+edfi_students as (
+    select
+        edfi_students_staged.district_code,
+        'edfi' as source_system,
+        edfi_students_staged.student_unique_id as source_id,
+        cast(null as varchar) as person_key,
+        cast(null as varchar) as sis_id,
+        edfi_students_staged.student_unique_id as state_id,
+        edfi_students_staged.first_name,
+        edfi_students_staged.middle_name,
+        edfi_students_staged.last_surname as last_name,
+        edfi_students_staged.birth_date,
+        cast(null as varchar) as email,
+        cast(null as varchar) as login_id,
+        grade_descriptors.ceds_code as grade_level,
+        schools.org_sourced_id as school_id
+    from edfi_students_staged
+    left join edfi_newest_school
+        on edfi_students_staged.student_unique_id = edfi_newest_school.student_unique_id
+        and edfi_newest_school.newest_rank = 1
+    left join grade_descriptors on edfi_newest_school.entry_grade_level_descriptor = grade_descriptors.edfi_descriptor
+    left join edfi_schools on edfi_newest_school.school_id = edfi_schools.school_id
+    left join schools on edfi_schools.name_of_institution = schools.org_name
+),
+
+-- Canvas: a user with a student enrollment. sis_user_id is what the district loaded (sometimes
+-- blank, sometimes the login); the name comes as "Last, First" in sortable_name.
+canvas_students as (
+    select
+        district_code,
+        'canvas' as source_system,
+        canvas_user_id as source_id,
+        cast(null as varchar) as person_key,
+        sis_user_id as sis_id,
+        cast(null as varchar) as state_id,
+        trim({{ dbt.split_part('sortable_name', "','", 2) }}) as first_name,
+        cast(null as varchar) as middle_name,
+        trim({{ dbt.split_part('sortable_name', "','", 1) }}) as last_name,
+        cast(null as date) as birth_date,
+        cast(null as varchar) as email,
+        login_id,
+        cast(null as varchar) as grade_level,
+        cast(null as varchar) as school_id
+    from canvas_users
+    where canvas_user_id in (
+        select canvas_user_id from canvas_enrollments where enrollment_type = 'StudentEnrollment'
+    )
+),
+
+-- Google Classroom: a student is known by a Google user id and the school email address.
+google_students as (
+    select
+        district_code,
+        'google_classroom' as source_system,
+        google_user_id as source_id,
+        cast(null as varchar) as person_key,
+        cast(null as varchar) as sis_id,
+        cast(null as varchar) as state_id,
+        max(given_name) as first_name,
+        cast(null as varchar) as middle_name,
+        max(family_name) as last_name,
+        cast(null as date) as birth_date,
+        max(email) as email,
+        cast(null as varchar) as login_id,
+        cast(null as varchar) as grade_level,
+        cast(null as varchar) as school_id
+    from google_roster
+    group by district_code, google_user_id
+),
+
 unioned as (
     select * from sis_students
     union all
@@ -218,6 +328,12 @@ unioned as (
     select * from iready_students
     union all
     select * from state_students
+    union all
+    select * from edfi_students
+    union all
+    select * from canvas_students
+    union all
+    select * from google_students
 )
 
 select * from unioned
