@@ -165,14 +165,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _refresh_and_summarize(load_config(args.config))
+    config = load_config(args.config)
+    if not args.simulate:
+        return _refresh_and_summarize(config)
+    from interop_pipeline.simulators.apis import running_simulators
+
+    with running_simulators(config):
+        return _refresh_and_summarize(config)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     """Serve every API source's simulator on its configured port until interrupted."""
     import threading
 
-    from interop_pipeline.simulators.apis import api_sources, running_simulators
+    from interop_pipeline.simulators.apis import api_sources, recipient_secrets, running_simulators
 
     config = load_config(args.config)
     sources = api_sources(config)
@@ -182,6 +188,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             source = sources[name]
             print(f"{name}: {source.system_name} simulator at {source.base_url}", flush=True)
             lines += [f"{var}={os.environ[var]}" for var in (source.client_id_env, source.client_secret_env)]
+        for recipient in config.enabled_recipients().values():  # the simulated ODS's client, research secrets
+            lines += [f"{var}={value}" for var, value in recipient_secrets(recipient).items()]
         if args.env_file:
             # Credentials for the runs the UI launches; the file lives under data/ (not in git).
             env_file = Path(args.env_file)
@@ -260,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the district refresh job once")
     run.add_argument("--config", help=config_help)
+    run.add_argument(
+        "--simulate", action="store_true", help="serve the REST sources from their simulators (the demo district)"
+    )
     run.set_defaults(func=_cmd_run)
 
     simulate = sub.add_parser("simulate", help="serve the simulated vendor APIs of the config's REST sources")

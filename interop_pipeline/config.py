@@ -327,12 +327,19 @@ class BusinessRules(_Strict):
     )
     early_warning: EarlyWarningRules = EarlyWarningRules()
     proficiency_cut_scores: list[ProficiencyCutScores] = Field(default_factory=list)
+    sis_channel_precedence: list[Literal["oneroster_csv", "oneroster_api"]] = Field(
+        default=["oneroster_csv", "oneroster_api"],
+        min_length=1,
+        description="for each SIS entity, the first of these channels that has delivered it is authoritative",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> BusinessRules:
         names = [d.name for d in self.chronic_absence]
         if len(names) != len(set(names)):
             raise ValueError("chronic_absence definition names must be unique")
+        if len(self.sis_channel_precedence) != len(set(self.sis_channel_precedence)):
+            raise ValueError("sis_channel_precedence names a channel twice")
         return self
 
 

@@ -163,7 +163,7 @@ def test_dbt_tests_ran_as_asset_checks_and_landing_is_recorded(demo_run):
 def test_rerun_is_idempotent(demo_run):
     config, _ = demo_run
     before = published_counts(config.published_warehouse_path)
-    result = cli("run", config=config.config_path)
+    result = cli("run", "--simulate", config=config.config_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("2*.parquet"))) == 1
@@ -194,9 +194,44 @@ def test_failing_blocking_check_leaves_the_published_warehouse_untouched(demo_ru
             archive.writestr(name, payload)
     os.utime(corrected, (bundle.stat().st_mtime + 60, bundle.stat().st_mtime + 60))
 
-    result = cli("run", config=config.config_path)
+    result = cli("run", "--simulate", config=config.config_path)
     assert result.returncode == 1
     assert "fct_school_enrollment" in result.stdout + result.stderr
     assert "left as it was" in result.stderr
     assert sha256(published) == fingerprint and published.stat().st_mtime_ns == modified
     corrected.unlink()
+
+
+def test_every_rest_system_reaches_its_staging_tables_and_the_sis_counts_once(demo_run):
+    config, _ = demo_run
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        count = lambda table: con.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: E731
+        staged = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'staging'"
+            ).fetchall()
+        }
+        for system in ("oneroster_api", "edfi", "canvas", "google_classroom"):
+            tables = [t for t in staged if t.startswith(f"stg_{system}__")]
+            assert tables, system
+            assert sum(count(f"staging.{t}") for t in tables) > 0, system
+        # Both SIS channels serve the same users; the warehouse holds each student once.
+        assert count("staging.stg_oneroster_api__users") == count("staging.stg_oneroster_csv__users")
+        students = pq.read_table(config.truth_dir / "students.parquet").num_rows
+        assert count("dim_student") == students
+        assert con.execute("select count(distinct sis_channel) from main.int_sis__users").fetchone()[0] == 1
+
+
+def test_identity_links_every_system_precisely_and_never_merges_twins(demo_run):
+    config, _ = demo_run
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "select source_system, records, precision_against_truth, recall_against_truth, twin_merges"
+            " from identity_match_quality where person_type = 'students'"
+        ).fetchall()
+    quality = {system: (records, precision, recall, twins) for system, records, precision, recall, twins in rows}
+    assert set(quality) >= {"sis", "nwea_map", "iready", "state_assessment", "edfi", "canvas", "google_classroom"}
+    for system, (records, precision, recall, twins) in quality.items():
+        assert records > 0, system
+        assert precision >= 0.999 and recall >= 0.99 and twins == 0, (system, precision, recall, twins)

@@ -107,6 +107,7 @@ def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
         "suppression_min_n": rules.suppression_min_n,
         "early_warning": rules.early_warning.model_dump(),
         "proficiency_cut_scores": [c.model_dump() for c in rules.proficiency_cut_scores],
+        "sis_channel_precedence": rules.sis_channel_precedence,
     }
 
 
