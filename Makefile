@@ -20,7 +20,7 @@ test: install  ## lint, then the whole test suite (what CI runs)
 	$(RUN) pytest
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
-	@test -n "$$(ls data/drops/sis/*.zip 2>/dev/null)" || $(RUN) interop-pipeline generate
+	@test -f data/truth/system_students.parquet || $(RUN) interop-pipeline generate
 	@$(RUN) interop-pipeline recover
 	@# The simulated vendor APIs run beside the UI; their credentials reach the runs by environment.
 	@rm -f data/simulators.env; $(RUN) interop-pipeline simulate --env-file data/simulators.env & \

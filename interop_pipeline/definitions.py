@@ -19,6 +19,7 @@ from interop_pipeline.assets.extract.api_sources import build_api_source_assets
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets
 from interop_pipeline.assets.extract.sis_roster import build_sis_roster_assets
 from interop_pipeline.assets.identity.resolution import build_identity_assets
+from interop_pipeline.assets.publish.recipients import build_publish_assets
 from interop_pipeline.assets.release import build_release_asset
 from interop_pipeline.config import ApiSource, DistrictConfig, OneRosterCsvSource, load_config
 from interop_pipeline.sensors import build_drop_folder_sensor
@@ -45,6 +46,8 @@ def build_definitions(config: DistrictConfig) -> Definitions:
     # dbt before identity, identity resolution, dbt after it (ordered by the assets' dependencies).
     warehouse = [*build_warehouse_assets(config), build_identity_assets(config)]
     release = build_release_asset(config, upstream=[key for step in warehouse for key in step.keys])
+    # Extracts go out only after a build whose blocking checks passed (the release ran).
+    publish = build_publish_assets(config, upstream=[release.key])
     refresh_job = define_asset_job(
         REFRESH_JOB_NAME,
         selection=AssetSelection.all(),
@@ -62,7 +65,7 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         description=f"Refresh {config.district.name} every day ({config.schedule.cron}, {config.schedule.timezone}).",
     )
     return Definitions(
-        assets=[*extract_assets, *warehouse, release],
+        assets=[*extract_assets, *warehouse, release, *publish],
         jobs=[refresh_job],
         schedules=[daily],
         sensors=sensors,

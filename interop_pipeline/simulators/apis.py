@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from interop_pipeline.config import ApiSource, DistrictConfig, api_base_url_env
+from interop_pipeline.config import (
+    ApiSource,
+    DistrictConfig,
+    RecipientSettings,
+    api_base_url_env,
+    recipient_base_url_env,
+)
 from interop_pipeline.simulators.http_server import Faults, SimulatedApi
 
 SIMULATOR_MODULES = {
@@ -30,9 +36,17 @@ SIMULATOR_MODULES = {
 }
 
 
+# What every simulator reads; a truth folder without them predates the simulators.
+REQUIRED_TRUTH = ("schools", "students", "staff", "sections", "system_students", "system_staff")
+
+
 def load_truth(truth_dir: Path) -> dict[str, pa.Table]:
-    if not truth_dir.is_dir():
-        raise FileNotFoundError(f"{truth_dir}: no generated district; run `interop-pipeline generate` first")
+    missing = [name for name in REQUIRED_TRUTH if not (truth_dir / f"{name}.parquet").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{truth_dir}: no generated district to serve (missing {', '.join(missing)}); "
+            "run `interop-pipeline generate` first"
+        )
     return {path.stem: pq.read_table(path) for path in sorted(truth_dir.glob("*.parquet"))}
 
 
@@ -83,5 +97,53 @@ def running_simulators(
             stack.enter_context(api)
             if not fixed_ports:
                 os.environ[api_base_url_env(name)] = api.base_url + configured.path.rstrip("/")
+            running[name] = api
+        stack.enter_context(running_recipient_apis(config, fixed_ports=fixed_ports, faults=faults))
+        yield running
+
+
+def recipient_secrets(recipient: RecipientSettings) -> dict[str, str]:
+    """A demo recipient's secrets from the environment, set to fresh random values when absent
+    (so the demo's research keys differ per run unless the variable is set)."""
+    names = [recipient.client_id_env, recipient.client_secret_env, recipient.hmac_secret_env]
+    for var in filter(None, names):
+        os.environ.setdefault(var, secrets.token_urlsafe(18))
+    return {var: os.environ[var] for var in filter(None, names)}
+
+
+def empty_edfi_ods(clients: dict[str, str], *, faults: Faults | None = None, port: int = 0) -> SimulatedApi:
+    """An Ed-Fi ODS/API holding only the default ed-fi.org descriptors, as a fresh ODS does: the
+    target of an Ed-Fi recipient's load."""
+    from interop_pipeline.simulators.edfi_api import DEFAULT_DESCRIPTORS, EdfiApi
+    from interop_pipeline.simulators.edfi_model import EdfiStore, descriptor_namespace, descriptor_resource
+
+    store = EdfiStore()
+    for kind, codes in DEFAULT_DESCRIPTORS.items():
+        for code in codes:
+            document = {"codeValue": code, "shortDescription": code, "namespace": descriptor_namespace(kind)}
+            store.upsert(descriptor_resource(kind), document)
+    return EdfiApi(store, clients=clients, faults=faults, port=port)
+
+
+@contextmanager
+def running_recipient_apis(
+    config: DistrictConfig, *, fixed_ports: bool = False, faults: Faults | None = None
+) -> Iterator[dict[str, SimulatedApi]]:
+    """An empty simulated ODS/API for every enabled edfi_api recipient (free ports: its base-URL
+    variable INTEROP_RECIPIENT_<NAME>_BASE_URL points at it), plus demo secrets for every
+    recipient that names one."""
+    with ExitStack() as stack:
+        running: dict[str, SimulatedApi] = {}
+        for name, recipient in config.enabled_recipients().items():
+            found = recipient_secrets(recipient)
+            if recipient.format != "edfi_api":
+                continue
+            assert recipient.client_id_env and recipient.client_secret_env and recipient.base_url
+            clients = {found[recipient.client_id_env]: found[recipient.client_secret_env]}
+            configured = urlsplit(recipient.base_url)
+            port = (configured.port or 80) if fixed_ports else 0
+            api = stack.enter_context(empty_edfi_ods(clients, faults=faults, port=port))
+            if not fixed_ports:
+                os.environ[recipient_base_url_env(name)] = api.base_url + configured.path.rstrip("/")
             running[name] = api
         yield running

@@ -1,0 +1,117 @@
+"""One Dagster asset per recipient: build its extract from the warehouse after the dbt build,
+check it, and deliver it only if every check passed.
+
+The logic is plain Python in interop_pipeline/publish/; the asset stages the extract under
+temporary names (reading the warehouse read-only, in the warehouse pool), reports each check,
+and either renames the files into place or removes them and fails the step.
+"""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from interop_pipeline.config import DistrictConfig, RecipientSettings
+from interop_pipeline.publish.deliver import StagedExtract, stage_extract
+from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
+
+# Checks per format, run on the staged extract before anything is delivered.
+CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "oneroster_1.2": (
+        ("oneroster_valid", "passes the OneRoster validator"),
+        ("within_agreement", "holds only what the agreement allows"),
+    ),
+    "oneroster_1.1": (
+        ("oneroster_valid", "passes the OneRoster validator"),
+        ("within_agreement", "holds only what the agreement allows"),
+    ),
+    "edfi_json": (("edfi_documents_complete", "every document carries its required fields"),),
+    "edfi_api": (
+        ("edfi_documents_complete", "every document carries its required fields"),
+        ("no_failed_records", "the ODS/API accepted every record"),
+    ),
+    "research": (
+        ("no_direct_identifiers", "no direct identifiers"),
+        ("small_cells_suppressed", "small cells suppressed"),
+    ),
+}
+KINDS = {
+    "oneroster_1.2": "oneroster",
+    "oneroster_1.1": "oneroster",
+    "edfi_json": "edfi",
+    "edfi_api": "edfi",
+    "research": "csv",
+}
+
+
+def _check_results(key: AssetKey, staged: StagedExtract) -> list[AssetCheckResult]:
+    return [
+        AssetCheckResult(
+            asset_key=key,
+            check_name=c.name,
+            passed=c.passed,
+            severity=AssetCheckSeverity.ERROR,
+            description=c.description,
+            metadata={
+                "detail": MetadataValue.text(c.detail or "ok"),
+                **{k: v for k, v in c.metadata.items() if isinstance(v, int | float | str)},
+            },
+        )
+        for c in staged.checks
+    ]
+
+
+def build_recipient_asset(
+    config: DistrictConfig, name: str, recipient: RecipientSettings, upstream: list[AssetKey]
+) -> AssetsDefinition:
+    key = AssetKey(["publish", name])
+
+    @asset(
+        key=key,
+        deps=upstream,
+        group_name="publish",
+        kinds={KINDS[recipient.format], "duckdb"},
+        owners=[DATA_TEAM],
+        pool=WAREHOUSE_POOL,  # reads the build warehouse (read-only), after the dbt build
+        check_specs=[
+            AssetCheckSpec(check, asset=key, description=text, blocking=True)
+            for check, text in CHECKS[recipient.format]
+        ],
+        description=(
+            f"{recipient.description or name}: {recipient.format} extract ({recipient.mode}) under its "
+            "data-sharing agreement, delivered only when every check passes."
+        ),
+        metadata={
+            "format": recipient.format,
+            "delivery_folder": MetadataValue.path(str(config.delivery_folder(recipient))),
+        },
+    )
+    def publish_extract(context: AssetExecutionContext) -> MaterializeResult:
+        staged = stage_extract(config, name)
+        if not staged.ok:
+            staged.discard()  # nothing reaches the delivery folder
+            raise Failure(description=staged.refusal())
+        staged.commit()
+        return MaterializeResult(
+            metadata={
+                "mode": staged.mode,
+                "destination": staged.destination,
+                "rows": MetadataValue.json({e.file_name: e.row_count for e in staged.entries}),
+                **{k: v for k, v in staged.metadata.items() if isinstance(v, int | str)},
+            },
+            check_results=_check_results(key, staged),
+        )
+
+    return publish_extract
+
+
+def build_publish_assets(config: DistrictConfig, upstream: list[AssetKey]) -> list[AssetsDefinition]:
+    return [build_recipient_asset(config, name, r, upstream) for name, r in config.enabled_recipients().items()]

@@ -1,0 +1,66 @@
+"""Per-recipient delivery state: a content hash of every record last delivered successfully.
+
+Kept under <data_dir>/publish/state/<recipient>/<kind>.parquet (file or resource, record id,
+hash). It is replaced atomically and only after a delivery succeeded, so a failed or refused
+delivery leaves the next delta computed against what the recipient really holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+StateKey = tuple[str, str]  # (file or resource, record id)
+
+_SCHEMA = pa.schema([("part", pa.string()), ("record_id", pa.string()), ("content_hash", pa.string())])
+
+
+def publish_dir(data_dir: Path) -> Path:
+    return data_dir / "publish"
+
+
+def state_path(data_dir: Path, recipient: str, kind: str) -> Path:
+    return publish_dir(data_dir) / "state" / recipient / f"{kind}.parquet"
+
+
+def content_hash(record: Mapping[str, Any]) -> str:
+    """Stable across runs: keys sorted, dates as ISO text."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def load_state(path: Path) -> dict[StateKey, str] | None:
+    """None when nothing was ever delivered."""
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    return dict(
+        zip(
+            zip(table["part"].to_pylist(), table["record_id"].to_pylist(), strict=True),
+            table["content_hash"].to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def save_state(path: Path, state: Mapping[StateKey, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(state)
+    table = pa.table(
+        {
+            "part": [k[0] for k in keys],
+            "record_id": [k[1] for k in keys],
+            "content_hash": [state[k] for k in keys],
+        },
+        schema=_SCHEMA,
+    )
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)

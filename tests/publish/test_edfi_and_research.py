@@ -1,0 +1,140 @@
+"""The Ed-Fi load into the simulated ODS/API (faults on) and the research extract."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+
+from interop_pipeline.config import DistrictConfig
+from interop_pipeline.publish.audit import read_audit_log
+from interop_pipeline.publish.deliver import publish_recipient, stage_extract
+from interop_pipeline.publish.edfi import natural_key
+from interop_pipeline.publish.research import research_students
+from interop_pipeline.publish.roster import open_warehouse
+from interop_pipeline.simulators.apis import running_recipient_apis
+from interop_pipeline.simulators.http_server import Faults
+
+
+def test_edfi_load_with_faults_holds_exactly_the_intended_records(publish_config: DistrictConfig) -> None:
+    faults = Faults(
+        throttle_every=7,
+        unavailable_every=11,
+        error_every=13,
+        truncate_every=19,
+        malformed_every=23,
+        expire_token_after=29,
+        retry_after_seconds=0,
+    )
+    with running_recipient_apis(publish_config, faults=faults) as apis:
+        store = apis["state_ods"].store
+        descriptors_before = {r: len(store.records(r)) for r in store.models if r.endswith("Descriptors")}
+        staged = publish_recipient(publish_config, "state_ods", now=datetime(2025, 9, 1, tzinfo=UTC))
+        assert staged.metadata["failed"] == 0 and staged.metadata["retries"] > 0
+        # What the ODS holds, resource by resource, is exactly the documents we meant to send.
+        with open_warehouse(str(publish_config.build_warehouse_path)) as con:
+            from interop_pipeline.publish.edfi_publish import _documents
+
+            intended = _documents(con, publish_config.recipients["state_ods"])
+        by_resource: dict[str, dict[str, dict]] = {}
+        for resource, document in intended:
+            by_resource.setdefault(resource, {})[natural_key(resource, document)] = document
+        for resource, documents in by_resource.items():
+            held = {
+                natural_key(resource, d): {k: v for k, v in d.items() if k not in ("id", "_etag", "_lastModifiedDate")}
+                for d in store.documents(resource)
+            }
+            assert held == documents, resource
+        assert {"students", "studentSchoolAttendanceEvents", "studentEducationOrganizationAssociations"} <= set(
+            by_resource
+        )
+        assert {r: len(store.records(r)) for r in descriptors_before} == descriptors_before
+        results = list(csv.DictReader(open(staged.metadata["results_file"], encoding="utf-8")))
+        assert len(results) == len(intended) and {r["outcome"] for r in results} == {"created"}
+        # A second load sends nothing.
+        change_version = store.change_version
+        again = publish_recipient(publish_config, "state_ods", now=datetime(2025, 9, 2, tzinfo=UTC))
+        assert again.metadata["to_send"] == 0 and again.metadata["requests"] == 0
+        assert store.change_version == change_version
+    audit = read_audit_log(publish_config.data_dir).to_pylist()
+    assert {(a["recipient"], a["mode"]) for a in audit} == {("state_ods", "bulk")}  # the empty load logs no rows
+    assert sum(a["row_count"] for a in audit) == len(intended)
+
+
+def test_edfi_record_refused_by_the_api_is_reported_and_retried_next_time(publish_config: DistrictConfig) -> None:
+    with running_recipient_apis(publish_config) as apis:
+        store = apis["state_ods"].store
+        staged = stage_extract(publish_config, "state_ods")
+        # Sabotage one student: the ODS answers 400, and 409 for whatever refers to it.
+        real_upsert = store.upsert
+        refused = {"done": False}
+
+        def refuse_first_student(resource, document):
+            if resource == "students" and not refused["done"]:
+                refused["done"] = True
+                document = {k: v for k, v in document.items() if k != "birthDate"}
+            return real_upsert(resource, document)
+
+        store.upsert = refuse_first_student
+        staged.commit()
+        assert staged.metadata["failed"] >= 1
+        failed = [
+            r
+            for r in csv.DictReader(open(staged.metadata["results_file"], encoding="utf-8"))
+            if r["outcome"] == "failed"
+        ]
+        assert failed[0]["resource"] == "students" and failed[0]["http_status"] == "400"
+        assert "birthDate" in failed[0]["message"]
+        assert not next(c for c in staged.checks if c.name == "no_failed_records").passed
+        store.upsert = real_upsert
+        again = publish_recipient(publish_config, "state_ods")
+        assert again.metadata["to_send"] == staged.metadata["failed"] and again.metadata["failed"] == 0
+
+
+def students_file(config: DistrictConfig, name: str) -> list[dict[str, str]]:
+    [bundle] = sorted(config.delivery_folder(config.recipients[name]).glob("*.zip"))[-1:]
+    with zipfile.ZipFile(bundle) as zf:
+        return list(csv.DictReader(io.StringIO(zf.read("students.csv").decode("utf-8"))))
+
+
+def test_research_keys_differ_between_recipients_and_are_stable(
+    publish_config: DistrictConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staged = publish_recipient(publish_config, "university_study", now=datetime(2025, 9, 1, tzinfo=UTC))
+    assert all(c.passed for c in staged.checks)
+    rows = students_file(publish_config, "university_study")
+    assert set(rows[0]) >= {"person_key", "age_band", "grade_level", "sex_code", "days_absent"}
+    assert not {"birth_date", "first_name", "last_name", "local_student_id", "email"} & set(rows[0])
+    first_keys = [r["person_key"] for r in rows]
+    second = {**publish_config.recipients["university_study"].model_dump(), "hmac_secret_env": "OTHER_STUDY_SECRET"}
+    other = publish_config.model_copy(
+        update={
+            "recipients": {
+                **publish_config.recipients,
+                "other_study": type(publish_config.recipients["university_study"])(**second),
+            }
+        }
+    )
+    other._config_path = publish_config.config_path
+    monkeypatch.setenv("OTHER_STUDY_SECRET", "test-secret-1")  # even the same secret gives other keys
+    with open_warehouse(str(publish_config.build_warehouse_path)) as con:
+        again = research_students(
+            con, publish_config, "university_study", publish_config.recipients["university_study"]
+        )
+        others = research_students(con, other, "other_study", other.recipients["other_study"])
+    assert [r["person_key"] for r in again] == first_keys  # stable across runs
+    assert not set(first_keys) & {r["person_key"] for r in others}  # different between recipients
+    assert len(set(first_keys)) == len(first_keys)
+    with zipfile.ZipFile(
+        sorted(publish_config.delivery_folder(publish_config.recipients["university_study"]).glob("*.zip"))[0]
+    ) as zf:
+        cells = list(csv.DictReader(io.StringIO(zf.read("chronic_absenteeism.csv").decode("utf-8"))))
+        about = json.loads(zf.read("about.json"))
+    minimum = publish_config.business_rules.suppression_min_n
+    assert about["suppression_min_n"] == minimum
+    assert any(c["is_suppressed"] == "True" for c in cells)
+    assert all(c["students_measured"] == "" or int(c["students_measured"]) >= minimum for c in cells)
