@@ -20,6 +20,7 @@ import pytest
 
 from interop_pipeline.config import PROJECT_ROOT
 from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
+from interop_pipeline.transform.placeholders import ensure_api_source_placeholders
 from tests.connectors.test_oneroster_csv import CHANGED, ROWS, bundle, csv_text, delta_bundle
 
 SYSTEM = "oneroster_csv"
@@ -48,6 +49,8 @@ def land(zip_path: Path, landing: Path, day: int):
 
 def dbt_build(tmp_path: Path, target: Path, *select: str) -> Path:
     warehouse = tmp_path / "build.duckdb"
+    # The marts read the SIS through both channels; the REST one has not been walked here.
+    ensure_api_source_placeholders(tmp_path / "landing", DBT_PROJECT_DIR / "models")
     env = {**os.environ, "INTEROP_LANDING_DIR": str(tmp_path / "landing"), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
     args = [
         "build",

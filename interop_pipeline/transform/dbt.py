@@ -16,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig
+from interop_pipeline.transform.placeholders import ensure_api_source_placeholders
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -111,23 +112,6 @@ def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
     }
 
 
-def ensure_api_source_placeholders(landing_root: Path, project: DbtProject = dbt_project) -> None:
-    """Zero-row files for every table of every dbt source whose meta says it holds landed API
-    records (`landing_format: api_records`), so staging builds for a system not walked yet."""
-    from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
-    from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders
-
-    manifest = json.loads(ensure_dbt_manifest(project).read_text())
-    entities: dict[str, dict[str, list[str]]] = {}
-    for node in manifest["sources"].values():
-        meta = {**node.get("source_meta", {}), **node.get("meta", {})}
-        identifier = node.get("identifier") or node["name"]
-        if meta.get("landing_format") == "api_records" and identifier not in (BATCHES_DIR, REJECTS_DIR):
-            entities.setdefault(node["source_name"], {})[identifier] = API_RECORD_COLUMNS
-    for source_name, tables in entities.items():
-        ensure_placeholders(landing_root, source_name, tables)
-
-
 # Identity resolution runs between the two dbt steps: it reads the person records the first
 # builds, and everything that reads its crosswalk (the `identity` source) is built by the second.
 AFTER_IDENTITY = "source:identity+"
@@ -144,7 +128,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         # A fresh landing zone has no identity batch yet, and a REST source may not have been
         # walked (or is not used by this district): the warehouse still builds, empty there.
         ensure_identity_placeholders(config.landing_dir)
-        ensure_api_source_placeholders(config.landing_dir)
+        ensure_api_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models")
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
