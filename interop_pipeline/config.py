@@ -294,6 +294,20 @@ class EarlyWarningRules(_Strict):
     attendance_rate_severe: float = Field(default=0.80, gt=0, le=1, description="severe below this YTD rate")
     unexcused_days_absent: float = Field(default=10, gt=0, description="flag at this many unexcused days")
     min_days_enrolled: int = Field(default=10, ge=1, description="students enrolled fewer days are not flagged")
+    failing_score_below: float = Field(
+        default=60, gt=0, le=100, description="an LMS current score (percent) below this is a failing course grade"
+    )
+    failing_course_grades: int = Field(default=1, ge=1, description="flag at this many failing course grades")
+    missing_assignment_rate: float = Field(
+        default=0.15, gt=0, le=1, description="flag when this share or more of the assignments due are missing"
+    )
+    min_assignments_due: int = Field(default=5, ge=1, description="students with fewer assignments due are not flagged")
+    assessments_below_proficient: int = Field(
+        default=2, ge=1, description="flag at this many latest results (per test and subject) below proficient"
+    )
+    assessment_percentile_below: float = Field(
+        default=20, gt=0, le=100, description="flag a latest result below this national percentile"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> EarlyWarningRules:

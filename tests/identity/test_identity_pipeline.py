@@ -26,8 +26,18 @@ from tests.warehouse.conftest import land_everything, run_dbt
 
 STUDENTS = 300
 SEED = 5
-BEFORE_IDENTITY = ["+int_person_records__students", "+int_person_records__staff", "+dim_student", "+dim_staff"]
-AFTER_IDENTITY = ["source:identity+"]
+BEFORE_IDENTITY = [
+    "+int_person_records__students",
+    "+int_person_records__staff",
+    "+dim_student",
+    "+dim_staff",
+    # What the LMS facts read besides the crosswalk (the analytics marts have their own tests).
+    "+dim_section",
+    "+stg_landing__batch_entities",
+    "path:models/staging/canvas",
+    "path:models/staging/google_classroom",
+]
+AFTER_IDENTITY = ["source:identity+", "--exclude", "path:models/marts/analytics"]
 
 
 class District:

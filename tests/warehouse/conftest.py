@@ -1,5 +1,7 @@
 """A small generated district landed by the real connectors and built by a real dbt run, shared
-by the warehouse tests (one build per session: dbt is the slow part)."""
+by the warehouse tests (one build per session: dbt is the slow part). The file drops land as the
+landing assets land them; the LMSs and the Ed-Fi ODS are walked from their simulators on
+127.0.0.1; identity resolution runs between the two dbt steps, as in the pipeline."""
 
 from __future__ import annotations
 
@@ -15,8 +17,18 @@ import pytest
 
 from interop_pipeline.assets.extract.file_drops import land_file, source_declarations
 from interop_pipeline.assets.extract.sis_roster import land_bundle
-from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource, OneRosterCsvSource, load_config
-from interop_pipeline.connectors.landing import pending_files
+from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
+from interop_pipeline.config import (
+    PROJECT_ROOT,
+    ApiSource,
+    DistrictConfig,
+    FileDropSource,
+    OneRosterCsvSource,
+    load_config,
+)
+from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, land_entity_walk
+from interop_pipeline.connectors.api_sources import api_connector, source_client
+from interop_pipeline.connectors.landing import ensure_placeholders, pending_files
 from interop_pipeline.simulators.generate import write_district
 from tests.conftest import write_config
 
@@ -37,7 +49,16 @@ WAREHOUSE_SELECTION = [
     "+fct_section_enrollment",
     "+dim_district",
     "+dim_session",
+    "+mart_assessment_proficiency",
+    "+fct_course_grade",
+    "+fct_lms_submission",
+    "+dim_lms_assignment",
+    "+dim_assessment",
 ]
+# REST sources walked from their simulators: the LMSs and Ed-Fi (the SIS's OneRoster API serves
+# what its CSV bundle holds, and the bundle comes first in sis_channel_precedence).
+WALKED_API_SOURCES = ("canvas", "google_classroom", "edfi")
+BEFORE_IDENTITY = ["+int_person_records__students", "+int_person_records__staff", "+dim_student", "+dim_staff"]
 
 
 @dataclass
@@ -63,6 +84,49 @@ def land_everything(config: DistrictConfig) -> None:
                 land_file(config, source, declarations, path)
             else:
                 land_bundle(config, name, source, path)
+
+
+def land_api_sources(config: DistrictConfig) -> None:
+    """One full walk of every entity of the LMSs and Ed-Fi from their simulators; the other REST
+    sources get the zero-row files they have before a first walk. The simulators' base-URL and
+    credential variables are set only while they run."""
+    from interop_pipeline.simulators.apis import running_simulators
+
+    sources = {name: s for name, s in config.enabled_sources().items() if isinstance(s, ApiSource)}
+    saved = dict(os.environ)
+    try:
+        with running_simulators(config):
+            for name in WALKED_API_SOURCES:
+                source = sources[name]
+                client = source_client(config, name, source)
+                try:
+                    for walk in api_connector(source.kind).entity_walks(source):
+                        land_entity_walk(
+                            client,
+                            walk,
+                            landing_root=config.landing_dir,
+                            source_system=name,
+                            district_code=config.district.code,
+                            force_full=True,
+                        )
+                finally:
+                    client.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    for name, source in sources.items():
+        walks = api_connector(source.kind).entity_walks(source)
+        ensure_placeholders(config.landing_dir, name, {w.entity: API_RECORD_COLUMNS for w in walks})
+
+
+def resolve_identities(config: DistrictConfig) -> None:
+    """The identity asset, as the pipeline runs it between the two dbt steps."""
+    from dagster import DagsterInstance, materialize
+
+    from interop_pipeline.assets.identity.resolution import build_identity_assets
+
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([build_identity_assets(config)], instance=instance).success
 
 
 def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.CompletedProcess:
@@ -92,8 +156,13 @@ def built_district(tmp_path_factory: pytest.TempPathFactory) -> BuiltDistrict:
     config = load_config(write_config(folder, students=STUDENTS, seed=SEED))
     write_district(config, students=STUDENTS, seed=SEED)
     land_everything(config)
+    land_api_sources(config)
     config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     target = folder / "dbt_target"
+    ensure_identity_placeholders(config.landing_dir)  # as the dbt steps do
+    run = run_dbt(config, target, "build", "--select", *BEFORE_IDENTITY, "--indirect-selection", "cautious")
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    resolve_identities(config)
     run = run_dbt(config, target, "build", "--select", *WAREHOUSE_SELECTION, "--indirect-selection", "cautious")
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     return BuiltDistrict(config=config, warehouse=config.build_warehouse_path, target=target)

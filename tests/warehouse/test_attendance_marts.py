@@ -125,12 +125,11 @@ def test_program_participation_and_history_match_the_sis_flags(built_district):
 def test_early_warning_flags_follow_the_configured_thresholds(built_district):
     rules = built_district.config.business_rules.early_warning
     rows = built_district.rows(
-        "select attendance_rate, days_enrolled, attendance_risk_level, attendance_thresholds_fired, "
-        "failing_course_grades, assessments_below_proficient from mart_early_warning"
+        "select attendance_rate, days_enrolled, attendance_risk_level, attendance_thresholds_fired "
+        "from mart_early_warning"
     )
     assert len(rows) == pq.read_table(built_district.config.truth_dir / "students.parquet").num_rows
-    for rate, days, level, fired, failing, below in rows:
-        assert failing is None and below is None  # filled when coursework and assessments are conformed
+    for rate, days, level, fired in rows:
         if days < rules.min_days_enrolled:
             assert level == "not_measured"
         elif rate < rules.attendance_rate_severe:

@@ -25,7 +25,6 @@ def test_dbt_project_defaults_are_the_demo_district_rules():
     """A hand-run `dbt build` computes what the pipeline computes for the demo district."""
     project_vars = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
     passed = dbt_vars(load_config(DEFAULT_CONFIG_PATH))
-    passed.pop("proficiency_cut_scores")  # applied by no model yet; the demo's are in its config
     assert {key: project_vars[key] for key in passed} == passed
 
 

@@ -2,6 +2,9 @@
 -- identity crosswalk. A result whose record the identity step did not link (queued for review
 -- or unlinked) keeps a null student_key: it is counted by a warning test, never dropped.
 -- Subjects conform to ELA and Mathematics (MAP's Language Arts / Reading is ELA).
+-- Ed-Fi studentAssessments are not read: the state ODS republishes the same MAP, i-Ready and
+-- state results the vendor files deliver (one per student, subject, year and season), so
+-- counting them too would count every result twice.
 with map_results as (
     select * from {{ ref('stg_nwea_map__assessment_results') }}
 ),
@@ -110,6 +113,8 @@ results as (
 final as (
     select
         {{ surrogate_key(['results.district_code', 'results.vendor', 'results.source_student_id', 'results.result_natural_key']) }} as assessment_result_key,
+        -- dim_assessment: one row per vendor, test and subject.
+        {{ surrogate_key(['results.district_code', 'results.vendor', 'results.assessment_name', 'results.subject']) }} as assessment_key,
         results.district_code,
         results.vendor,
         results.assessment_name,

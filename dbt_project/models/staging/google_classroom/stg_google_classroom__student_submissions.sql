@@ -13,6 +13,8 @@ typed as (
         {{ json_text('record_json', '$.id') }} as google_submission_id,
         {{ json_text('record_json', '$.userId') }} as google_user_id,
         {{ json_text('record_json', '$.state') }} as state,
+        -- Google leaves false booleans out of the record.
+        coalesce(cast({{ json_text('record_json', '$.late') }} as boolean), false) as is_late,
         cast({{ json_text('record_json', '$.assignedGrade') }} as double) as assigned_grade,
         cast({{ json_text('record_json', '$.draftGrade') }} as double) as draft_grade,
         cast({{ json_text('record_json', '$.creationTime') }} as timestamp with time zone) as created_at,
