@@ -10,6 +10,10 @@
                  holds (grades add up to all grades; race/ethnicity groups to all students).
     min_n:       a cell of fewer students is suppressed (reason 'small_cell'); a cell of zero
                  students is not a row at all, so it is never published and needs no cover.
+    condition_columns: columns the margins' conditions read besides the dimensions (e.g.
+                 subgroup_type). They must be carried through every pass: a column missing there
+                 would be bound to the outer query by the engine (DuckDB joins derived tables
+                 laterally) and silently give wrong groups.
 
     Complementary suppression: in any margin group holding exactly one suppressed row, the
     unsuppressed row with the fewest students (ties: by the dimensions) is suppressed too
@@ -19,8 +23,8 @@
 
     Returns the relation's columns plus suppression_reason (NULL when published); the caller
     nulls the counts and rates of suppressed cells. -#}
-{% macro suppress_small_cells(relation, count_column, dimensions, margins, min_n, passes=3) -%}
-    {%- set carried = ['cell_id'] + dimensions + [count_column] -%}
+{% macro suppress_small_cells(relation, count_column, dimensions, margins, min_n, condition_columns=[], passes=6) -%}
+    {%- set carried = ['cell_id'] + dimensions + condition_columns + [count_column] -%}
     {%- set step = namespace(sql="(select " ~ carried | join(', ') ~ ", case when " ~ count_column ~ " < "
         ~ min_n ~ " then 'small_cell' end as suppression_reason from " ~ relation ~ " as cells)") -%}
     {%- for pass in range(passes) -%}

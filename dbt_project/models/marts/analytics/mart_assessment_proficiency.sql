@@ -31,6 +31,7 @@ suppressed as (
         ['assessment_key', 'school_year', 'season', 'school_key', 'grade_level', 'subgroup'],
         margins,
         var('suppression_min_n'),
+        condition_columns=['subgroup_type'],
     ) }}
 ),
 

@@ -24,6 +24,7 @@ suppressed as (
         ['definition_name', 'school_key', 'grade_level', 'subgroup'],
         margins,
         var('suppression_min_n'),
+        condition_columns=['subgroup_type'],
     ) }}
 ),
 
