@@ -27,7 +27,15 @@ import pyarrow.compute as pc
 
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.simulators.http_server import Faults, Request, Response, SimulatedApi, int_arg
-from interop_pipeline.simulators.lms import LMS_TABLES, KeyedRows, epoch_seconds, lms_truth
+from interop_pipeline.simulators.lms import (
+    LMS_TABLES,
+    KeyedRows,
+    epoch_seconds,
+    int_column,
+    lms_truth,
+    object_column,
+    rows_in_lms,
+)
 
 ROOT_ACCOUNT_ID = 1
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 10, 100
@@ -47,18 +55,6 @@ def parse_time(value: str) -> int:
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
     except ValueError:
         raise ValueError(f"invalid datetime: {value}") from None
-
-
-def _strings(table: pa.Table, name: str) -> np.ndarray:
-    return table[name].to_numpy(zero_copy_only=False).astype(object)
-
-
-def _ints(table: pa.Table, name: str) -> np.ndarray:
-    return table[name].to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _canvas(table: pa.Table) -> pa.Table:
-    return table.filter(pc.equal(table["lms"], "canvas"))
 
 
 class CanvasApi(SimulatedApi):
@@ -102,16 +98,16 @@ class CanvasApi(SimulatedApi):
 
     # -- data -------------------------------------------------------------------------------
     def _load(self, truth: dict[str, pa.Table]) -> None:
-        courses = _canvas(truth["lms_courses"])
+        courses = rows_in_lms(truth["lms_courses"], "canvas")
         schools = truth["schools"]
         school_account = {sid: ROOT_ACCOUNT_ID + 1 + i for i, sid in enumerate(schools["sourced_id"].to_pylist())}
-        course_ids = _ints(courses, "lms_course_id")
+        course_ids = int_column(courses, "lms_course_id")
         self.courses = KeyedRows(
             {
                 "id": course_ids,
-                "sis_course_id": _strings(courses, "section_sourced_id"),
-                "name": _strings(courses, "name"),
-                "course_code": _strings(courses, "course_code"),
+                "sis_course_id": object_column(courses, "section_sourced_id"),
+                "name": object_column(courses, "name"),
+                "course_code": object_column(courses, "course_code"),
                 "account_id": np.array([school_account[s] for s in courses["school_sourced_id"].to_pylist()]),
                 "created_at": epoch_seconds(courses["created_at"]),
                 "start_at": epoch_seconds(courses["start_at"]),
@@ -125,56 +121,56 @@ class CanvasApi(SimulatedApi):
             {
                 "id": course_ids + 9_000,
                 "course_id": course_ids,
-                "name": _strings(courses, "name"),
-                "sis_section_id": _strings(courses, "section_sourced_id"),
+                "name": object_column(courses, "name"),
+                "sis_section_id": object_column(courses, "section_sourced_id"),
                 "start_at": epoch_seconds(courses["start_at"]),
                 "end_at": epoch_seconds(courses["end_at"]),
             },
             key="id",
             group="course_id",
         )
-        users = _canvas(truth["lms_users"])
-        first, last = _strings(users, "first_name"), _strings(users, "last_name")
+        users = rows_in_lms(truth["lms_users"], "canvas")
+        first, last = object_column(users, "first_name"), object_column(users, "last_name")
         self.users = KeyedRows(
             {
-                "id": _ints(users, "lms_user_id"),
+                "id": int_column(users, "lms_user_id"),
                 "first_name": first,
                 "last_name": last,
-                "sis_user_id": _strings(users, "sis_user_id"),
-                "login_id": _strings(users, "login_id"),
+                "sis_user_id": object_column(users, "sis_user_id"),
+                "login_id": object_column(users, "login_id"),
                 "created_at": np.full(len(users), int(self.courses.columns["created_at"].min()), dtype=np.int64),
             },
             key="id",
         )
-        enrollments = _canvas(truth["lms_enrollments"])
+        enrollments = rows_in_lms(truth["lms_enrollments"], "canvas")
         begin = pc.cast(enrollments["begin_date"], pa.timestamp("s", "UTC"))
         end = pc.cast(enrollments["end_date"], pa.timestamp("s", "UTC"))
         score = enrollments["current_score"].to_numpy(zero_copy_only=False).astype(float)
         final = enrollments["final_score"].to_numpy(zero_copy_only=False).astype(float)
         self.enrollments = KeyedRows(
             {
-                "id": _ints(enrollments, "lms_enrollment_id"),
-                "course_id": _ints(enrollments, "lms_course_id"),
-                "user_id": _ints(enrollments, "lms_user_id"),
-                "role": _strings(enrollments, "role"),
-                "state": _strings(enrollments, "state"),
+                "id": int_column(enrollments, "lms_enrollment_id"),
+                "course_id": int_column(enrollments, "lms_course_id"),
+                "user_id": int_column(enrollments, "lms_user_id"),
+                "role": object_column(enrollments, "role"),
+                "state": object_column(enrollments, "state"),
                 "created_at": epoch_seconds(begin),
                 "updated_at": np.maximum(epoch_seconds(begin), epoch_seconds(end)),
                 "current_score": score,
-                "current_grade": _strings(enrollments, "current_grade"),
+                "current_grade": object_column(enrollments, "current_grade"),
                 "final_score": final,
-                "final_grade": _strings(enrollments, "final_grade"),
+                "final_grade": object_column(enrollments, "final_grade"),
             },
             key="id",
             group="course_id",
         )
-        assignments = _canvas(truth["lms_assignments"])
+        assignments = rows_in_lms(truth["lms_assignments"], "canvas")
         self.assignments = KeyedRows(
             {
-                "id": _ints(assignments, "lms_assignment_id"),
-                "course_id": _ints(assignments, "lms_course_id"),
-                "name": _strings(assignments, "title"),
-                "position": _ints(assignments, "position"),
+                "id": int_column(assignments, "lms_assignment_id"),
+                "course_id": int_column(assignments, "lms_course_id"),
+                "name": object_column(assignments, "title"),
+                "position": int_column(assignments, "position"),
                 "points_possible": assignments["points_possible"].to_numpy().astype(float),
                 "created_at": epoch_seconds(assignments["created_at"]),
                 "due_at": epoch_seconds(assignments["due_at"]),
@@ -182,25 +178,25 @@ class CanvasApi(SimulatedApi):
             key="id",
             group="course_id",
         )
-        submissions = _canvas(truth["lms_submissions"])
+        submissions = rows_in_lms(truth["lms_submissions"], "canvas")
         enrollment_ids = self.enrollments.columns["id"]
         order = np.argsort(enrollment_ids)
-        enrollment_of = order[np.searchsorted(enrollment_ids[order], _ints(submissions, "lms_enrollment_id"))]
+        enrollment_of = order[np.searchsorted(enrollment_ids[order], int_column(submissions, "lms_enrollment_id"))]
         self.submissions = KeyedRows(
             {
                 "enrollment_pos": enrollment_of.astype(np.int64),
-                "id": _ints(submissions, "lms_submission_id"),
-                "course_id": _ints(submissions, "lms_course_id"),
-                "assignment_id": _ints(submissions, "lms_assignment_id"),
-                "enrollment_id": _ints(submissions, "lms_enrollment_id"),
-                "user_id": _ints(submissions, "lms_user_id"),
-                "state": _strings(submissions, "state"),
+                "id": int_column(submissions, "lms_submission_id"),
+                "course_id": int_column(submissions, "lms_course_id"),
+                "assignment_id": int_column(submissions, "lms_assignment_id"),
+                "enrollment_id": int_column(submissions, "lms_enrollment_id"),
+                "user_id": int_column(submissions, "lms_user_id"),
+                "state": object_column(submissions, "state"),
                 "submitted_at": epoch_seconds(submissions["submitted_at"]),
                 "graded_at": epoch_seconds(submissions["graded_at"]),
                 "score": submissions["score"].to_numpy(zero_copy_only=False).astype(float),
                 "late": submissions["late"].to_numpy(zero_copy_only=False).astype(bool),
                 "missing": submissions["missing"].to_numpy(zero_copy_only=False).astype(bool),
-                "seconds_late": _ints(submissions, "seconds_late"),
+                "seconds_late": int_column(submissions, "seconds_late"),
             },
             key="id",
             group="course_id",

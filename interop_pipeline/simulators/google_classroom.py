@@ -21,7 +21,15 @@ import pyarrow.compute as pc
 
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.simulators.http_server import Faults, Request, Response, SimulatedApi, int_arg
-from interop_pipeline.simulators.lms import LMS_TABLES, KeyedRows, epoch_seconds, lms_truth
+from interop_pipeline.simulators.lms import (
+    LMS_TABLES,
+    KeyedRows,
+    epoch_seconds,
+    int_column,
+    lms_truth,
+    object_column,
+    rows_in_lms,
+)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 30
@@ -40,18 +48,6 @@ SUBMISSION_PREFIX = "Cg4I"
 
 def rfc3339(seconds: int) -> str | None:
     return None if seconds < 0 else time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(seconds)))
-
-
-def _strings(table: pa.Table, name: str) -> np.ndarray:
-    return table[name].to_numpy(zero_copy_only=False).astype(object)
-
-
-def _ints(table: pa.Table, name: str) -> np.ndarray:
-    return table[name].to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _google(table: pa.Table) -> pa.Table:
-    return table.filter(pc.equal(table["lms"], "google_classroom"))
 
 
 class GoogleClassroomApi(SimulatedApi):
@@ -79,39 +75,39 @@ class GoogleClassroomApi(SimulatedApi):
 
     # -- data -------------------------------------------------------------------------------
     def _load(self, truth: dict[str, pa.Table]) -> None:
-        courses = _google(truth["lms_courses"])
-        users = _google(truth["lms_users"])
-        user_ids = _ints(users, "lms_user_id")
+        courses = rows_in_lms(truth["lms_courses"], "google_classroom")
+        users = rows_in_lms(truth["lms_users"], "google_classroom")
+        user_ids = int_column(users, "lms_user_id")
         self.profiles = {
             int(uid): (first, last, email)
             for uid, first, last, email in zip(
                 user_ids,
-                _strings(users, "first_name"),
-                _strings(users, "last_name"),
-                _strings(users, "email"),
+                object_column(users, "first_name"),
+                object_column(users, "last_name"),
+                object_column(users, "email"),
                 strict=True,
             )
         }
-        teacher_person = _strings(courses, "teacher_person_id")
-        user_of_person = dict(zip(_strings(users, "person_id"), user_ids, strict=True))
+        teacher_person = object_column(courses, "teacher_person_id")
+        user_of_person = dict(zip(object_column(users, "person_id"), user_ids, strict=True))
         self.courses = KeyedRows(
             {
-                "id": _ints(courses, "lms_course_id"),
-                "name": _strings(courses, "name"),
-                "section": np.char.add("Period ", _strings(courses, "period").astype(str)).astype(object),
+                "id": int_column(courses, "lms_course_id"),
+                "name": object_column(courses, "name"),
+                "section": np.char.add("Period ", object_column(courses, "period").astype(str)).astype(object),
                 "owner_id": np.array([user_of_person.get(p, -1) for p in teacher_person], dtype=np.int64),
                 "created": epoch_seconds(courses["created_at"]),
                 "state": np.full(courses.num_rows, "ACTIVE", dtype=object),
             },
             key="id",
         )
-        enrollments = _google(truth["lms_enrollments"])
-        role = _strings(enrollments, "role")
+        enrollments = rows_in_lms(truth["lms_enrollments"], "google_classroom")
+        role = object_column(enrollments, "role")
         begin = epoch_seconds(pc.cast(enrollments["begin_date"], pa.timestamp("s", "UTC")))
         members = {
-            "course_id": _ints(enrollments, "lms_course_id"),
-            "user_id": _ints(enrollments, "lms_user_id"),
-            "state": _strings(enrollments, "state"),
+            "course_id": int_column(enrollments, "lms_course_id"),
+            "user_id": int_column(enrollments, "lms_user_id"),
+            "state": object_column(enrollments, "state"),
             "created": begin,
         }
         self.students = KeyedRows(
@@ -120,12 +116,12 @@ class GoogleClassroomApi(SimulatedApi):
         self.teachers = KeyedRows(
             {k: v[role == "teacher"] for k, v in members.items()}, key="user_id", group="course_id"
         )
-        work = _google(truth["lms_assignments"])
+        work = rows_in_lms(truth["lms_assignments"], "google_classroom")
         self.course_work = KeyedRows(
             {
-                "id": _ints(work, "lms_assignment_id"),
-                "course_id": _ints(work, "lms_course_id"),
-                "title": _strings(work, "title"),
+                "id": int_column(work, "lms_assignment_id"),
+                "course_id": int_column(work, "lms_course_id"),
+                "title": object_column(work, "title"),
                 "max_points": work["points_possible"].to_numpy().astype(float),
                 "created": epoch_seconds(work["created_at"]),
                 "due": epoch_seconds(work["due_at"]),
@@ -133,9 +129,9 @@ class GoogleClassroomApi(SimulatedApi):
             key="id",
             group="course_id",
         )
-        submissions = _google(truth["lms_submissions"])
-        number = np.array([int(s[len(SUBMISSION_PREFIX) :]) for s in _strings(submissions, "lms_submission_id")])
-        course_ids, user = _ints(submissions, "lms_course_id"), _ints(submissions, "lms_user_id")
+        submissions = rows_in_lms(truth["lms_submissions"], "google_classroom")
+        number = np.array([int(s[len(SUBMISSION_PREFIX) :]) for s in object_column(submissions, "lms_submission_id")])
+        course_ids, user = int_column(submissions, "lms_course_id"), int_column(submissions, "lms_user_id")
         student_key = {
             (int(c), int(u)): i
             for i, (c, u) in enumerate(
@@ -146,17 +142,17 @@ class GoogleClassroomApi(SimulatedApi):
         work_created = dict(
             zip(self.course_work.columns["id"].tolist(), self.course_work.columns["created"].tolist(), strict=True)
         )
-        created = np.array([work_created[int(w)] for w in _ints(submissions, "lms_assignment_id")], dtype=np.int64)
+        created = np.array([work_created[int(w)] for w in int_column(submissions, "lms_assignment_id")], dtype=np.int64)
         self.submissions = KeyedRows(
             {
                 "number": number,
                 "course_id": course_ids,
-                "work_id": _ints(submissions, "lms_assignment_id"),
+                "work_id": int_column(submissions, "lms_assignment_id"),
                 "user_id": user,
                 "student_pos": np.array(
                     [student_key[(int(c), int(u))] for c, u in zip(course_ids, user, strict=True)], dtype=np.int64
                 ),
-                "state": _strings(submissions, "state"),
+                "state": object_column(submissions, "state"),
                 "late": submissions["late"].to_numpy(zero_copy_only=False).astype(bool),
                 "grade": submissions["score"].to_numpy(zero_copy_only=False).astype(float),
                 "created": created,

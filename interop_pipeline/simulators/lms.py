@@ -372,6 +372,20 @@ def epoch_seconds(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.fill_null(values, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def object_column(table: pa.Table, name: str) -> np.ndarray:
+    """A column as a numpy object array (strings and nulls as Python values)."""
+    return table[name].to_numpy(zero_copy_only=False).astype(object)
+
+
+def int_column(table: pa.Table, name: str) -> np.ndarray:
+    return table[name].to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def rows_in_lms(table: pa.Table, lms: str) -> pa.Table:
+    """The rows of an LMS truth table that live in one LMS (canvas or google_classroom)."""
+    return table.filter(pc.equal(table["lms"], lms))
+
+
 class KeyedRows:
     """Rows of one entity held as numpy columns, grouped (per course, or one group) and ordered
     by key within a group, so a page is "the next `size` rows after key k": keyset paging, which
