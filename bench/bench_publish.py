@@ -2,29 +2,34 @@
 
     python bench/bench_publish.py [--results 1000000] [--students 100000] [--warehouse PATH]
 
-Ed-Fi: studentAssessments documents (with their assessments) built and written as JSON lines
-into a zip, in records/s. The rows are synthesized (the warehouse has no assessment fact yet).
+Ed-Fi: studentAssessments documents (with their assessments) read from a warehouse's
+fct_assessment_result in record batches and written as JSON lines into a zip, in records/s; the
+rows are synthesized into a DuckDB file first (not timed).
 OneRoster: a 1.2 bundle (build, write, validate) for --students students: from a built
 warehouse's roster with --warehouse (e.g. data/bench/warehouse/build.duckdb after
 `make bench`), otherwise from a synthesized roster of that size (6 sections per student).
+Each part runs in its own process, so each peak memory figure is its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
+
+import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interop_pipeline.config import RecipientSettings  # noqa: E402
 from interop_pipeline.publish import oneroster  # noqa: E402
-from interop_pipeline.publish.edfi import student_assessment_document  # noqa: E402
-from interop_pipeline.publish.edfi_publish import write_json_bundle  # noqa: E402
+from interop_pipeline.publish.edfi import assessment_documents  # noqa: E402
+from interop_pipeline.publish.edfi_publish import DocumentsCheck, write_json_bundle  # noqa: E402
 from interop_pipeline.publish.roster import Roster, load_roster, open_warehouse  # noqa: E402
 from interop_pipeline.publish.validator import validate_bundle  # noqa: E402
 
@@ -35,35 +40,46 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_edfi(results: int, folder: Path) -> None:
-    started = time.perf_counter()
-    documents, seen = [], set()
-    for i in range(results):
-        subject = ("Mathematics", "Reading")[i % 2]
-        assessment, result = student_assessment_document(
-            {
-                "assessment_identifier": f"NWEA-MAP-{subject}",
-                "namespace": "uri://nwea.org/Assessment",
-                "title": f"MAP Growth {subject}",
-                "subject": subject,
-                "student_unique_id": f"{i // 6:07d}",
-                "result_id": f"{i:032x}",
-                "administration_date": date(2025, 9, 1) + timedelta(days=i % 60),
-                "grade_level_descriptor": GRADE,
-                "scale_score": 180 + i % 60,
-                "percentile": i % 99 + 1,
-            }
+def _synthetic_results(path: Path, results: int) -> dict[str, str]:
+    """A warehouse holding `results` rows of main.fct_assessment_result (six per student, three
+    vendors, two subjects) and the grade crosswalk; returns the students' ids (key → unique id)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema reference")
+        con.execute(
+            "create table reference.xwalk_grade_level as select 'oneroster' as source_system, '05' as source_code, "
+            f"'05' as ceds_code, '{GRADE}' as edfi_descriptor, 5 as grade_order"
         )
-        if assessment["assessmentIdentifier"] not in seen:
-            seen.add(assessment["assessmentIdentifier"])
-            documents.append(("assessments", assessment))
-        documents.append(("studentAssessments", result))
-    counts = write_json_bundle(folder / "edfi.zip", documents)
+        con.execute(
+            f"""
+            create table main.fct_assessment_result as
+            select md5('result' || i) as assessment_result_key,
+                ['nwea_map', 'iready', 'state_assessment'][i % 3 + 1] as vendor,
+                ['Mathematics', 'ELA'][i % 2 + 1] as subject,
+                lpad(cast(i // 6 as varchar), 32, '0') as student_key,
+                date '2025-09-01' + cast(i % 60 as integer) as test_date,
+                '05' as grade_level_assessed,
+                180.0 + i % 60 as scale_score,
+                case when i % 3 < 2 then i % 99 + 1 end as percentile
+            from range({results}) as t(i)
+            """
+        )
+    return {f"{k:032d}": f"{k:07d}" for k in range((results + 5) // 6)}
+
+
+def bench_edfi(results: int, folder: Path) -> None:
+    """Ed-Fi JSON for assessment results, read from a warehouse in record batches and written as
+    the documents come (edfi.assessment_documents → edfi_publish.write_json_bundle)."""
+    student_ids = _synthetic_results(folder / "results.duckdb", results)
+    started = time.perf_counter()
+    with open_warehouse(str(folder / "results.duckdb")) as con:
+        check = DocumentsCheck()
+        counts = write_json_bundle(folder / "edfi.zip", check.watch(assessment_documents(con, student_ids)))
     seconds = time.perf_counter() - started
     size = (folder / "edfi.zip").stat().st_size / 2**20
+    written = counts["studentAssessments.jsonl"]
     print(
-        f"edfi_json   {results:>10,} studentAssessments  {seconds:7.1f} s  {results / seconds:>10,.0f} records/s  "
-        f"{size:6.0f} MB zip  peak {_peak_mb():,.0f} MB  ({counts['studentAssessments.jsonl']:,} written)"
+        f"edfi_json   {results:>10,} studentAssessments  {seconds:7.1f} s  {written / seconds:>10,.0f} records/s  "
+        f"{size:6.0f} MB zip  peak {_peak_mb():,.0f} MB  ({written:,} written, complete={check.outcome().passed})"
     )
 
 
@@ -228,9 +244,14 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=100_000)
     parser.add_argument("--warehouse", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_oneroster(args.students, args.warehouse, Path(tmp))
-        bench_edfi(args.results, Path(tmp))
+    parts = [(bench_oneroster, (args.students, args.warehouse)), (bench_edfi, (args.results,))]
+    for function, arguments in parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            process = multiprocessing.get_context("fork").Process(target=function, args=(*arguments, Path(tmp)))
+            process.start()
+            process.join()
+            if process.exitcode != 0:
+                raise SystemExit(f"{function.__name__} failed")
 
 
 if __name__ == "__main__":

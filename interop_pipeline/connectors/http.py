@@ -2,10 +2,11 @@
 
 A requests Session whose urllib3 Retry handles what the transport can: connection errors, read
 timeouts, and 429/5xx answers (honouring Retry-After). On top of it, :meth:`ApiClient.get_json`
-handles what only the application can see: an expired token (401 → fetch a new one, once per
-request), a vendor's own throttling answer (Canvas sends 403), and a body that arrives cut short or
-is not JSON (fetched again a few times, then a :class:`ContractError` naming system, endpoint and
-page). Bodies are never logged or put in messages: they carry student data.
+handles what only the application can see: an expired token (401 → fetch a new one, up to
+`token_renewals` times per request), a vendor's own throttling answer (Canvas sends 403), and a
+body that arrives cut short or is not JSON (fetched again a few times, then a
+:class:`ContractError` naming system, endpoint and page). Bodies are never logged or put in
+messages: they carry student data.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class HttpSettings:
     backoff_seconds: float = 0.5  # first retry waits this long, then doubles (capped)
     backoff_max_seconds: float = 30.0
     body_attempts: int = 4  # fetches of one page whose body arrived cut short or malformed
+    # 401 → new token → same request, at most this often per request: parallel requests share one
+    # token, and another request's renewal can use up a use-limited token before this one is sent.
+    token_renewals: int = 3
 
 
 @dataclass
@@ -218,15 +222,16 @@ class ApiClient:
         `ok_statuses` after every retry raises ApiError (or ContractError for a bad body)."""
         url = self.url(path_or_url)
         endpoint = urlsplit(url).path
-        renewed_token = False
+        renewals = 0
         body_failures = 0
         throttle_waits = 0
         while True:
             response = self._send(method, url, params, json_body, headers, endpoint, page)
-            if response.status_code == 401 and self.auth is not None and not renewed_token:
-                # Tokens expire mid-walk; fetch a new one and repeat this request once.
+            if response.status_code == 401 and self.auth is not None and renewals < self.settings.token_renewals:
+                # Tokens expire mid-walk; fetch a new one and repeat this request (a bounded number
+                # of times: a refused secret still fails, at the token endpoint or here).
                 self.auth.invalidate()
-                renewed_token = True
+                renewals += 1
                 self._count_retry()
                 continue
             if self.is_throttled is not None and self.is_throttled(response):

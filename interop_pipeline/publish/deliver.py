@@ -54,6 +54,7 @@ class StagedExtract:
     moment: datetime
     destination: str
     staged: list[tuple[Path, Path]] = field(default_factory=list)  # (temporary, final)
+    scratch: list[Path] = field(default_factory=list)  # working files, removed however it ends
     entries: list[AuditEntry] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +76,10 @@ class StagedExtract:
             raise DeliveryRefused(self.refusal())
         status = "delivered"
         if self.send is not None:
-            self.new_state, entries, checks, metadata = self.send()
+            try:
+                self.new_state, entries, checks, metadata = self.send()
+            finally:
+                self._remove_scratch()
             self.entries += entries
             self.checks += checks
             self.metadata.update(metadata)
@@ -90,7 +94,12 @@ class StagedExtract:
     def discard(self) -> None:
         for temporary, _ in self.staged:
             temporary.unlink(missing_ok=True)
+        self._remove_scratch()
         self._audit("refused")
+
+    def _remove_scratch(self) -> None:
+        for path in self.scratch:
+            path.unlink(missing_ok=True)
 
     def refusal(self) -> str:
         failed = [c for c in self.checks if not c.passed]

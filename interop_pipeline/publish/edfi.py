@@ -1,8 +1,11 @@
 """Ed-Fi Data Standard 5 documents, per resource, from a recipient's roster (roster.py) and the
 warehouse's attendance; descriptors are URIs (`uri://ed-fi.org/SexDescriptor#Female`).
 
-Documents come out in dependency order (every reference points at a resource earlier in
-RESOURCES), each with its natural key (`natural_key`) so loads can be compared record by record.
+Documents come out in dependency order, resource after resource (every reference points at a
+resource earlier in RESOURCES, and a resource's documents are contiguous), each with its natural
+key (`natural_key`) so loads can be compared record by record. The large resources (attendance
+events, assessment results) are read from the warehouse in record batches and yielded as they
+come, so no consumer has to hold a whole table.
 Identifiers: studentUniqueId and staffUniqueId are the local ids when the agreement allows
 identifiers, otherwise the warehouse key (32 hex characters, no personal data); schoolId is the
 32-bit integer of the LEA's and the school's numbers.
@@ -13,9 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
+from functools import cache
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from interop_pipeline.publish.roster import Roster, Row
 
@@ -134,9 +139,10 @@ def _term(session: Row) -> str | None:
 
 
 def roster_documents(
-    roster: Roster, con: duckdb.DuckDBPyConnection, *, attendance: bool
+    roster: Roster, con: duckdb.DuckDBPyConnection, *, attendance: bool, assessments: bool = False
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(resource, document) for the recipient's roster, in dependency order."""
+    """(resource, document) for the recipient's roster, in dependency order. `con` holds the
+    roster's scope views (load_roster), which the streamed resources are filtered by."""
     lea = lea_id_number(roster.district["lea_id"])
     yield (
         "localEducationAgencies",
@@ -210,6 +216,8 @@ def roster_documents(
                 ],
             },
         )
+    for c in roster.courses:
+        school_id = school_ids[c["school_key"]]
         yield (
             "courseOfferings",
             {
@@ -290,6 +298,8 @@ def roster_documents(
         )
     if attendance:
         yield from _attendance_events(con, student_ids, school_ids, sessions)
+    if assessments:
+        yield from assessment_documents(con, student_ids)
 
 
 def _school_grades(school_key: str, roster: Roster) -> set[str]:
@@ -351,16 +361,19 @@ def _attendance_events(
     """Absences and tardies (a day without an event is present, as the SIS exports it)."""
     semesters = [s for s in sessions if s["session_type"] == "semester"]
     year = next(s for s in sessions if s["session_type"] == "schoolYear")
-    rows = con.execute(
+    events = _streamed_rows(
+        con,
         """
         select a.student_key, a.school_key, a.calendar_date, x.edfi_attendance_event_category
         from main.fct_student_daily_attendance as a
         join reference.xwalk_attendance_code as x on x.source_code = a.attendance_code
         where a.attendance_code is not null
+          and a.student_key in (select student_key from scope_students)
+          and a.school_key in (select school_key from scope_schools)
         order by 1, 3
-        """
-    ).fetchall()
-    for student_key, school_key, day, category in rows:
+        """,
+    )
+    for student_key, school_key, day, category in events:
         if student_key not in student_ids or school_key not in school_ids:
             continue
         session = next((s for s in semesters if s["start_date"] <= day <= s["end_date"]), year)
@@ -380,31 +393,120 @@ def _attendance_events(
         )
 
 
-def student_assessment_document(row: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(assessment, studentAssessment) documents for one assessment result row with keys
-    assessment_identifier, namespace, title, subject, student_unique_id, result_id,
-    administration_date, grade_level_descriptor, scale_score and optional percentile."""
-    assessment = {
-        "assessmentIdentifier": row["assessment_identifier"],
-        "namespace": row["namespace"],
-        "assessmentTitle": row["title"],
-        "academicSubjects": [{"academicSubjectDescriptor": descriptor("AcademicSubject", row["subject"])}],
-    }
-    scores = [("Scale score", row["scale_score"]), ("Percentile", row.get("percentile"))]
-    result = {
-        "studentAssessmentIdentifier": row["result_id"],
-        "assessmentReference": {"assessmentIdentifier": row["assessment_identifier"], "namespace": row["namespace"]},
-        "studentReference": {"studentUniqueId": row["student_unique_id"]},
-        "administrationDate": _iso(row["administration_date"]),
-        "whenAssessedGradeLevelDescriptor": row["grade_level_descriptor"],
+BATCH_ROWS = 50_000  # rows per record batch read from the warehouse
+
+# Vendor (fct_assessment_result.vendor) → identifier prefix, namespace and title of its Ed-Fi
+# assessments (one per vendor and subject), as the vendors' own Ed-Fi integrations name them.
+ASSESSMENT_VENDORS: dict[str, tuple[str, str, str]] = {
+    "nwea_map": ("NWEA-MAP-Growth", "uri://nwea.org/Assessment", "NWEA MAP Growth"),
+    "iready": ("iReady-Diagnostic", "uri://curriculumassociates.com/Assessment", "i-Ready Diagnostic"),
+    "state_assessment": ("State-Summative", "uri://state.example.org/Assessment", "State Summative Assessment"),
+}
+ACADEMIC_SUBJECTS = {"ELA": "English Language Arts", "Mathematics": "Mathematics"}
+
+
+def _streamed_rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[Any, ...]]:
+    """The query's rows, one Arrow record batch at a time (never the whole result in memory)."""
+    for batch in con.sql(sql).to_arrow_reader(BATCH_ROWS):
+        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+
+
+@cache
+def _assessment_identity(vendor: str, subject: str) -> tuple[str, str, str, str]:
+    """(assessmentIdentifier, namespace, title, academic subject) of a vendor's test in a subject."""
+    prefix, namespace, title = ASSESSMENT_VENDORS[vendor]
+    academic = ACADEMIC_SUBJECTS.get(subject, "Other")
+    return f"{prefix}-{academic.replace(' ', '')}", namespace, f"{title} {academic}", academic
+
+
+def _result_text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def assessment_documents(
+    con: duckdb.DuckDBPyConnection, student_ids: dict[str, str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """assessments, then studentAssessments, from main.fct_assessment_result for the students in
+    `student_ids` (warehouse key → studentUniqueId). Results the identity step did not link to a
+    student (null student_key) belong to no one in scope and are not published. The results are
+    read in record batches, in a stable order (their warehouse key)."""
+    con.register(
+        "publish_student_ids",
+        pa.table(
+            {
+                "student_key": pa.array(list(student_ids), pa.string()),
+                "student_unique_id": pa.array(list(student_ids.values()), pa.string()),
+            }
+        ),
+    )
+    try:
+        tests = con.execute(
+            """
+            select distinct r.vendor, r.subject
+            from main.fct_assessment_result as r
+            join publish_student_ids as ids on ids.student_key = r.student_key
+            order by 1, 2
+            """
+        ).fetchall()
+        for vendor, subject in tests:
+            identifier, namespace, title, academic = _assessment_identity(vendor, subject)
+            yield (
+                "assessments",
+                {
+                    "assessmentIdentifier": identifier,
+                    "namespace": namespace,
+                    "assessmentTitle": title,
+                    "academicSubjects": [{"academicSubjectDescriptor": descriptor("AcademicSubject", academic)}],
+                },
+            )
+        results = _streamed_rows(
+            con,
+            """
+            select r.assessment_result_key, r.vendor, r.subject, ids.student_unique_id, r.test_date,
+                grades.edfi_descriptor, r.scale_score, r.percentile
+            from main.fct_assessment_result as r
+            join publish_student_ids as ids on ids.student_key = r.student_key
+            left join reference.xwalk_grade_level as grades
+                on grades.source_system = 'oneroster' and grades.source_code = r.grade_level_assessed
+            order by r.assessment_result_key
+            """,
+        )
+        for row in results:
+            yield "studentAssessments", student_assessment_document(*row)
+    finally:
+        con.unregister("publish_student_ids")
+
+
+def student_assessment_document(
+    result_key: str,
+    vendor: str,
+    subject: str,
+    student_unique_id: str,
+    administration_date: date | None,
+    grade_level_descriptor: str | None,
+    scale_score: float | None,
+    percentile: float | None,
+) -> dict[str, Any]:
+    """One studentAssessment; its identifier is the result's warehouse key (no personal data)."""
+    identifier, namespace, _, _ = _assessment_identity(vendor, subject)
+    scores = [("Scale score", scale_score), ("Percentile", percentile)]
+    document: dict[str, Any] = {
+        "studentAssessmentIdentifier": result_key,
+        "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
+        "studentReference": {"studentUniqueId": student_unique_id},
+        "administrationDate": _iso(administration_date),
         "scoreResults": [
             {
                 "assessmentReportingMethodDescriptor": descriptor("AssessmentReportingMethod", method),
-                "resultDatatypeTypeDescriptor": descriptor("ResultDatatypeType", "Integer"),
-                "result": str(value),
+                "resultDatatypeTypeDescriptor": descriptor(
+                    "ResultDatatypeType", "Integer" if float(value).is_integer() else "Decimal"
+                ),
+                "result": _result_text(value),
             }
             for method, value in scores
             if value is not None
         ],
     }
-    return assessment, result
+    if grade_level_descriptor:
+        document["whenAssessedGradeLevelDescriptor"] = grade_level_descriptor
+    return document

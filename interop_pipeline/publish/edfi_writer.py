@@ -1,36 +1,49 @@
 """Load Ed-Fi documents into an ODS/API: OAuth client credentials, dependency order, parallel
-POSTs within a limit, retries on 429/5xx (the shared ApiClient), a result per record, and only
-the records whose content changed since the last successful load.
+requests within a limit, retries on 429/5xx and token renewal (the shared ApiClient), a result
+per record, only the records whose content changed since the last successful load, and DELETEs
+of the records that left the warehouse.
 
 POST upserts by natural key, so a retried request can never duplicate a record. A record's hash
 enters the recipient's state only when the API accepted it; a failure is retried on the next
 load. The ODS's own answer (its detail and field errors) is what the results file says.
+
+Nothing here holds the load in memory: the records to send are spooled to a JSON-lines file while
+the documents stream out of the warehouse, read back a chunk at a time, and each result is
+written to the results file as it comes. The state (natural key → content hash, and the ODS id
+each record got, which a DELETE needs) is what stays in memory.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from interop_pipeline.connectors.http import ApiClient, ApiError
-from interop_pipeline.publish.edfi import RESOURCES, natural_key
+from interop_pipeline.publish.edfi import NATURAL_KEYS, RESOURCES, natural_key
 from interop_pipeline.publish.state import StateKey, content_hash
 
 DATA_PATH = "data/v3/ed-fi"
 _ANSWERED = (200, 201, 400, 403, 404, 409, 412, 422)
+_DELETE_ANSWERED = (200, 204, 400, 403, 404, 409, 412)
+CHUNK = 512  # records in flight per round (every round finishes before the next resource starts)
+_T = TypeVar("_T")
+RESULT_COLUMNS = ["resource", "record_key", "outcome", "http_status", "message"]
 
 
 @dataclass(frozen=True)
 class RecordResult:
     resource: str
     record_key: str
-    outcome: str  # created | updated | failed
+    outcome: str  # created | updated | deleted | failed
     http_status: int | None
     message: str
+    ods_id: str | None = None  # the id the ODS gave the record (from Location)
 
 
 @dataclass(frozen=True)
@@ -41,20 +54,44 @@ class PlannedRecord:
     document: dict[str, Any]
 
 
-def plan_load(
-    documents: Iterable[tuple[str, dict[str, Any]]], previous: dict[StateKey, str]
-) -> tuple[list[PlannedRecord], dict[StateKey, str], int]:
-    """Records to send (changed or new), the full current state, and how many are unchanged."""
-    to_send, current, unchanged = [], {}, 0
-    for resource, document in documents:
-        key = natural_key(resource, document)
-        digest = content_hash(document)
-        current[(resource, key)] = digest
-        if previous.get((resource, key)) == digest:
-            unchanged += 1
-        else:
-            to_send.append(PlannedRecord(resource, key, digest, document))
-    return to_send, current, unchanged
+@dataclass
+class LoadPlan:
+    spool: Path  # JSON lines [resource, key, hash, document] of the records to send, in order
+    to_send: int
+    unchanged: int
+    current: dict[StateKey, str]  # every record the warehouse holds for the recipient now
+    to_delete: list[StateKey]  # delivered before, gone now; sent in reverse dependency order
+
+
+@dataclass
+class LoadSummary:
+    sent: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)  # sends and deletions
+    failed_sends: Counter[str] = field(default_factory=Counter)
+    deleted: Counter[str] = field(default_factory=Counter)
+    failed_keys: set[StateKey] = field(default_factory=set)
+    ids: dict[StateKey, str] = field(default_factory=dict)
+
+
+def plan_load(documents: Iterable[tuple[str, dict[str, Any]]], previous: dict[StateKey, str], spool: Path) -> LoadPlan:
+    """Spool the changed and new records, and list the delivered records now gone."""
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    current: dict[StateKey, str] = {}
+    to_send = unchanged = 0
+    with spool.open("w", encoding="utf-8") as out:
+        for resource, document in documents:
+            key = natural_key(resource, document)
+            digest = content_hash(document)
+            current[(resource, key)] = digest
+            if previous.get((resource, key)) == digest:
+                unchanged += 1
+                continue
+            out.write(json.dumps([resource, key, digest, document], separators=(",", ":"), default=str) + "\n")
+            to_send += 1
+    order = {resource: position for position, resource in enumerate(RESOURCES)}
+    gone = [k for k in previous if k not in current and k[0] in order]
+    gone.sort(key=lambda k: (-order[k[0]], k[1]))
+    return LoadPlan(spool, to_send, unchanged, current, gone)
 
 
 def _problem(body: Any) -> str:
@@ -69,60 +106,116 @@ def _problem(body: Any) -> str:
     return " | ".join(p for p in parts if p)
 
 
-def _post(client: ApiClient, record: PlannedRecord, *, token_attempts: int = 4) -> RecordResult:
-    for attempt in range(1, token_attempts + 1):
-        try:
-            response = client.request(
-                "POST", f"{DATA_PATH}/{record.resource}", json_body=record.document, ok_statuses=_ANSWERED
-            )
-            break
-        except ApiError as error:
-            # Parallel requests share one token: another request's renewal can expire it again
-            # before this one is answered. A POST is an upsert, so sending it again is safe.
-            if "HTTP 401" in error.problem and attempt < token_attempts:
-                continue
-            return RecordResult(record.resource, record.record_key, "failed", None, error.problem)
+def _post(client: ApiClient, record: PlannedRecord) -> RecordResult:
+    try:
+        response = client.request(
+            "POST", f"{DATA_PATH}/{record.resource}", json_body=record.document, ok_statuses=_ANSWERED
+        )
+    except ApiError as error:
+        return RecordResult(record.resource, record.record_key, "failed", None, error.problem)
     if response.status in (200, 201):
         outcome = "created" if response.status == 201 else "updated"
-        return RecordResult(record.resource, record.record_key, outcome, response.status, "")
+        location = response.headers.get("Location") or ""
+        ods_id = location.rstrip("/").rsplit("/", 1)[-1] or None
+        return RecordResult(record.resource, record.record_key, outcome, response.status, "", ods_id)
     return RecordResult(record.resource, record.record_key, "failed", response.status, _problem(response.body))
 
 
-def load(client: ApiClient, records: list[PlannedRecord], *, max_parallel: int) -> list[RecordResult]:
-    """POST every record, resource by resource in dependency order, up to `max_parallel` at once."""
-    by_resource: dict[str, list[PlannedRecord]] = {}
-    for record in records:
-        by_resource.setdefault(record.resource, []).append(record)
-    results: list[RecordResult] = []
-    with ThreadPoolExecutor(max_workers=max_parallel) as pool:
-        for resource in RESOURCES:
-            batch = by_resource.get(resource, [])
-            results.extend(pool.map(lambda r: _post(client, r), batch))
-    return results
+def _find_id(client: ApiClient, resource: str, record_key: str) -> str | None:
+    """The ODS id of a record known only by its natural key (query by example on the key)."""
+    values = json.loads(record_key)
+    params = {path.rsplit(".", 1)[-1]: value for path, value in zip(NATURAL_KEYS[resource], values, strict=True)}
+    response = client.request("GET", f"{DATA_PATH}/{resource}", params=params)
+    for document in response.body or []:
+        if natural_key(resource, document) == record_key:
+            return document.get("id")
+    return None
 
 
-def state_after(
-    previous_sent: list[PlannedRecord],
-    results: list[RecordResult],
-    current: dict[StateKey, str],
-    previous: dict[StateKey, str],
-) -> dict[StateKey, str]:
-    """Unchanged records keep their hash; sent ones take the new hash only if accepted."""
-    failed = {(r.resource, r.record_key) for r in results if r.outcome == "failed"}
+def _delete(client: ApiClient, resource: str, record_key: str, ods_id: str | None) -> RecordResult:
+    try:
+        ods_id = ods_id or _find_id(client, resource, record_key)
+        if ods_id is None:
+            return RecordResult(resource, record_key, "deleted", None, "not in the ODS")
+        response = client.request("DELETE", f"{DATA_PATH}/{resource}/{ods_id}", ok_statuses=_DELETE_ANSWERED)
+    except ApiError as error:
+        return RecordResult(resource, record_key, "failed", None, error.problem)
+    if response.status in (200, 204):
+        return RecordResult(resource, record_key, "deleted", response.status, "")
+    if response.status == 404:  # gone already: what we wanted
+        return RecordResult(resource, record_key, "deleted", 404, "not in the ODS")
+    return RecordResult(resource, record_key, "failed", response.status, _problem(response.body))
+
+
+def _rounds(items: Iterable[_T], resource_of: Callable[[_T], str]) -> Iterator[list[_T]]:
+    """Rounds of at most CHUNK items of one resource, in the order given."""
+    round_: list[_T] = []
+    for item in items:
+        if round_ and (resource_of(round_[0]) != resource_of(item) or len(round_) >= CHUNK):
+            yield round_
+            round_ = []
+        round_.append(item)
+    if round_:
+        yield round_
+
+
+def _spooled(spool: Path) -> Iterator[PlannedRecord]:
+    with spool.open(encoding="utf-8") as lines:
+        for line in lines:
+            yield PlannedRecord(*json.loads(line))
+
+
+def load(
+    client: ApiClient, plan: LoadPlan, ids: dict[StateKey, str], *, max_parallel: int, results_path: Path
+) -> LoadSummary:
+    """POST the spooled records resource by resource in dependency order, then DELETE the records
+    gone from the warehouse in reverse order, up to `max_parallel` requests at once; every
+    outcome is written to `results_path` as it comes."""
+    summary = LoadSummary()
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    with results_path.open("w", newline="", encoding="utf-8") as f, ThreadPoolExecutor(max_parallel) as pool:
+        writer = csv.writer(f)
+        writer.writerow(RESULT_COLUMNS)
+
+        def record(results: Iterable[RecordResult], *, deleting: bool = False) -> None:
+            for r in results:
+                writer.writerow([r.resource, r.record_key, r.outcome, r.http_status or "", r.message])
+                key = (r.resource, r.record_key)
+                if r.outcome == "failed":
+                    summary.failed[r.resource] += 1
+                    if not deleting:
+                        summary.failed_sends[r.resource] += 1
+                    summary.failed_keys.add(key)
+                elif r.outcome == "deleted":
+                    summary.deleted[r.resource] += 1
+                elif r.ods_id:
+                    summary.ids[key] = r.ods_id
+
+        for records in _rounds(_spooled(plan.spool), lambda r: r.resource):
+            summary.sent[records[0].resource] += len(records)
+            record(pool.map(lambda r: _post(client, r), records))
+        for keys in _rounds(plan.to_delete, lambda k: k[0]):
+            record(pool.map(lambda k: _delete(client, k[0], k[1], ids.get(k)), keys), deleting=True)
+    return summary
+
+
+def state_after(plan: LoadPlan, summary: LoadSummary, previous: dict[StateKey, str]) -> dict[StateKey, str]:
+    """Sent records take their new hash only if accepted (a refused one keeps what the ODS holds,
+    so it is sent again); a record whose DELETE failed stays, to be deleted next time."""
     state = {}
-    for key, digest in current.items():
-        if key in failed:
+    for key, digest in plan.current.items():
+        if key in summary.failed_keys:
             if key in previous:
                 state[key] = previous[key]
             continue
         state[key] = digest
+    for key in plan.to_delete:
+        if key in summary.failed_keys:
+            state[key] = previous[key]
     return state
 
 
-def write_results(path: Path, results: list[RecordResult]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["resource", "record_key", "outcome", "http_status", "message"])
-        for r in results:
-            writer.writerow([r.resource, r.record_key, r.outcome, r.http_status or "", r.message])
+def ids_after(state: dict[StateKey, str], ids: dict[StateKey, str], summary: LoadSummary) -> dict[StateKey, str]:
+    """The ODS id of every record in the state that we know one for."""
+    known = {**ids, **summary.ids}
+    return {key: known[key] for key in state if key in known}

@@ -339,6 +339,13 @@ def write_bundle(
         )
         for name, rows in files.items():
             header = columns(version, name, with_programs=with_programs)
-            zf.writestr(f"{name}.csv", csv_bytes(header, rows))
+            # Written row by row into the zip member: the file's text is never held whole.
+            with zf.open(f"{name}.csv", "w", force_zip64=True) as raw:
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+                writer = csv.writer(text, lineterminator="\r\n")
+                writer.writerow(header)
+                writer.writerows([_text(row.get(column)) for column in header] for row in rows)
+                text.flush()
+                text.detach()
             counts[f"{name}.csv"] = len(rows)
     return counts

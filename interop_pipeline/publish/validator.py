@@ -25,7 +25,6 @@ import csv
 import io
 import re
 import zipfile
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -222,16 +221,22 @@ def validate_bundle(path: Path) -> Report:
         version, modes = _check_manifest(zf, names, report)
         if version is None:
             return report
-        tables: dict[str, _Table] = {}
-        for file_name, spec in SPECS[version].items():
-            member = f"{file_name}.csv"
-            if member in names and modes.get(file_name) in ("bulk", "delta"):
-                table = _read_table(zf, member, spec, modes[file_name], report)
-                if table is not None:
-                    tables[spec.entity] = table
-        report.rows_checked = sum(len(t.rows) for t in tables.values())
-        _check_references(tables, SPECS[version], report)
-        _check_cross_file_rules(tables, report)
+        present = {
+            f"{file_name}.csv": (spec, modes[file_name])
+            for file_name, spec in SPECS[version].items()
+            if f"{file_name}.csv" in names and modes.get(file_name) in ("bulk", "delta")
+        }
+        # Two passes, each streaming the CSVs row by row: the first keeps only what references
+        # and cross-file rules need (id sets, org and session types, role and enrolment pairs),
+        # the second checks every row against its file's rules and those indexes.
+        indexes = {
+            spec.entity: index
+            for member, (spec, mode) in present.items()
+            if (index := _index_table(zf, member, spec, mode, present)) is not None
+        }
+        cross = _CrossFileRules(indexes)
+        for member, (spec, mode) in present.items():
+            report.rows_checked += _check_table(zf, member, spec, mode, report, indexes, SPECS[version], cross)
     return report
 
 
@@ -280,47 +285,96 @@ def _check_manifest(zf: zipfile.ZipFile, names: set[str], report: Report) -> tup
 
 
 @dataclass
-class _Table:
-    spec: FileSpec
+class _Index:
+    """What other files need of one file, kept while it streams past: never its rows."""
+
     mode: str
-    rows: list[tuple[int, dict[str, str]]]  # (line, record) of rows not marked tobedeleted
-
-    def ids(self) -> set[str]:
-        return {r["sourcedId"] for _, r in self.rows}
-
-
-def _records(text: str) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    for row in reader:
-        yield reader.line_num, row
+    ids: set[str] = field(default_factory=set)  # sourcedIds of rows not marked tobedeleted
+    types: dict[str, str] = field(default_factory=dict)  # orgs, academic sessions: sourcedId → type
+    pairs: set[tuple[str, str]] = field(default_factory=set)  # roles (user, org); enrollments (user, class)
+    classes: dict[str, str] = field(default_factory=dict)  # line items: sourcedId → class
 
 
-def _read_table(zf: zipfile.ZipFile, member: str, spec: FileSpec, mode: str, report: Report) -> _Table | None:
+def _rows(zf: zipfile.ZipFile, member: str) -> Iterator[tuple[int, list[str]]]:
+    """(CSV line, values) of a member, decoded and parsed as it is read (BOM dropped)."""
+    with zf.open(member) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text, strict=True)
+        for row in reader:
+            yield reader.line_num, row
+
+
+def _index_table(
+    zf: zipfile.ZipFile, member: str, spec: FileSpec, mode: str, present: dict[str, tuple[FileSpec, str]]
+) -> _Index | None:
+    """The first pass: silent (the second reports); None when the file cannot be read as a table."""
+    wants_pairs = spec.entity == "roles" or (spec.entity == "enrollments" and "results.csv" in present)
+    index = _Index(mode)
     try:
-        text = zf.read(member).decode("utf-8")
-    except UnicodeDecodeError:
-        report.add(member, None, "csv.encoding", "not UTF-8")
-        return None
-    text = text.removeprefix("\ufeff")
-    records = _records(text)
-    try:
-        first = next(records, None)
-        if first is None:
-            report.add(member, 1, "header.columns", "the file is empty")
+        rows = _rows(zf, member)
+        first = next(rows, None)
+        if first is None or not _header_ok(spec, first[1]):
             return None
         header = first[1]
+        for _, values in rows:
+            if len(values) != len(header):
+                continue
+            record = dict(zip(header, values, strict=True))
+            if record["status"] == "tobedeleted":
+                continue
+            index.ids.add(record["sourcedId"])
+            if spec.entity in ("orgs", "academic_sessions"):
+                index.types[record["sourcedId"]] = record.get("type", "")
+            elif wants_pairs and spec.entity == "roles":
+                index.pairs.add((record["userSourcedId"], record["orgSourcedId"]))
+            elif wants_pairs:
+                index.pairs.add((record["userSourcedId"], record["classSourcedId"]))
+            elif spec.entity == "line_items":
+                index.classes[record["sourcedId"]] = record["classSourcedId"]
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    return index
+
+
+def _check_table(
+    zf: zipfile.ZipFile,
+    member: str,
+    spec: FileSpec,
+    mode: str,
+    report: Report,
+    indexes: dict[str, _Index],
+    specs: dict[str, FileSpec],
+    cross: _CrossFileRules,
+) -> int:
+    """The second pass over one file; returns the rows checked (not marked tobedeleted)."""
+    checked = 0
+    try:
+        rows = _rows(zf, member)
+        first = next(rows, None)
+        if first is None:
+            report.add(member, 1, "header.columns", "the file is empty")
+            return 0
+        header = first[1]
         if not _check_header(member, spec, header, report):
-            return None
+            return 0
         checker = _RowChecker(member, spec, mode, header, report)
-        table = _Table(spec, mode, [])
-        for line, values in records:
+        for line, values in rows:
             record = checker.check(line, values)
             if record is not None:
-                table.rows.append((line, record))
+                checked += 1
+                _check_row_references(member, line, record, spec, indexes, specs, report)
+                cross.check(spec.entity, line, record, report)
+    except UnicodeDecodeError:
+        report.add(member, None, "csv.encoding", "not UTF-8")
     except csv.Error:
         report.add(member, None, "csv.malformed", "not RFC 4180 CSV (unbalanced quotes)")
-        return None
-    return table
+    return checked
+
+
+def _header_ok(spec: FileSpec, header: list[str]) -> bool:
+    expected = list(spec.columns)
+    extra = header[len(expected) :]
+    return header[: len(expected)] == expected and all(METADATA.fullmatch(name) for name in extra)
 
 
 def _check_header(member: str, spec: FileSpec, header: list[str], report: Report) -> bool:
@@ -423,64 +477,55 @@ def _is_datetime(value: str) -> bool:
     return True
 
 
-def _check_references(tables: dict[str, _Table], specs: dict[str, FileSpec], report: Report) -> None:
+def _check_row_references(
+    member: str,
+    line: int,
+    record: dict[str, str],
+    spec: FileSpec,
+    indexes: dict[str, _Index],
+    specs: dict[str, FileSpec],
+    report: Report,
+) -> None:
     """A reference must resolve within the bundle; references into a file delivered as a delta or
     absent are not checked (their targets are in the recipient's earlier deliveries)."""
-    entity_file = {s.entity: s.file_name for s in specs.values()}
-    types = {
-        entity: {r["sourcedId"]: r.get("type", "") for _, r in tables[entity].rows}
-        for entity in ("orgs", "academic_sessions")
-        if entity in tables
-    }
-    for table in tables.values():
-        member = f"{table.spec.file_name}.csv"
-        for ref in table.spec.refs:
-            target = tables.get(ref.target)
-            if target is None or target.mode != "bulk":
-                continue
-            target_ids = types.get(ref.target) or target.ids()
-            for line, record in table.rows:
-                value = record[ref.field]
-                for item in (value.split(",") if ref.many else [value]) if value else []:
-                    if item not in target_ids:
-                        report.add(
-                            member, line, "ref.missing", f"{ref.field} has no row in {entity_file[ref.target]}.csv"
-                        )
-                    elif ref.target_type and types[ref.target][item] != ref.target_type:
-                        report.add(member, line, "ref.type", f"{ref.field} must point to a {ref.target_type}")
+    for ref in spec.refs:
+        target = indexes.get(ref.target)
+        value = record[ref.field]
+        if target is None or target.mode != "bulk" or not value:
+            continue
+        for item in value.split(",") if ref.many else [value]:
+            if item not in target.ids:
+                target_file = next(s.file_name for s in specs.values() if s.entity == ref.target)
+                report.add(member, line, "ref.missing", f"{ref.field} has no row in {target_file}.csv")
+            elif ref.target_type and target.types.get(item) != ref.target_type:
+                report.add(member, line, "ref.type", f"{ref.field} must point to a {ref.target_type}")
 
 
-def _check_cross_file_rules(tables: dict[str, _Table], report: Report) -> None:
-    roles = tables.get("roles")
-    if roles is not None:
-        primaries: dict[tuple[str, str], int] = defaultdict(int)
-        for line, r in roles.rows:
-            if r["roleType"] == "primary":
-                key = (r["userSourcedId"], r["orgSourcedId"])
-                primaries[key] += 1
-                if primaries[key] == 2:
-                    report.add("roles.csv", line, "roles.one_primary", "a second primary role for this user and org")
-    users = tables.get("users")
-    if users is not None and roles is not None and roles.mode == "bulk" and "primaryOrgSourcedId" in users.spec.columns:
-        held = {(r["userSourcedId"], r["orgSourcedId"]) for _, r in roles.rows}
-        for line, u in users.rows:
-            org = u["primaryOrgSourcedId"]
-            if org and (u["sourcedId"], org) not in held:
+class _CrossFileRules:
+    """Rules across files, checked row by row against the first pass's indexes."""
+
+    def __init__(self, indexes: dict[str, _Index]):
+        self.indexes = indexes
+        self.primaries: set[tuple[str, str]] = set()
+        roles = indexes.get("roles")
+        self.held_roles = roles.pairs if roles is not None and roles.mode == "bulk" else None
+        enrollments = indexes.get("enrollments")
+        self.enrolled = enrollments.pairs if enrollments is not None and enrollments.mode == "bulk" else None
+        line_items = indexes.get("line_items")
+        self.line_item_class = line_items.classes if line_items is not None else {}
+
+    def check(self, entity: str, line: int, r: dict[str, str], report: Report) -> None:
+        if entity == "roles" and r["roleType"] == "primary":
+            key = (r["userSourcedId"], r["orgSourcedId"])
+            if key in self.primaries:
+                report.add("roles.csv", line, "roles.one_primary", "a second primary role for this user and org")
+            self.primaries.add(key)
+        elif entity == "users" and self.held_roles is not None and r.get("primaryOrgSourcedId"):
+            if (r["sourcedId"], r["primaryOrgSourcedId"]) not in self.held_roles:
                 report.add("users.csv", line, "users.primary_org_role", "primaryOrgSourcedId has no matching role")
-    enrollments = tables.get("enrollments")
-    if enrollments is not None:
-        for line, e in enrollments.rows:
-            if e["primary"] and e["role"] != "teacher":
-                report.add("enrollments.csv", line, "enrollments.primary_not_teacher", "primary is for teachers only")
-    results = tables.get("results")
-    if results is not None and enrollments is not None and enrollments.mode == "bulk":
-        enrolled = {(e["userSourcedId"], e["classSourcedId"]) for _, e in enrollments.rows}
-        line_items = (
-            {r["sourcedId"]: r["classSourcedId"] for _, r in tables["line_items"].rows}
-            if "line_items" in tables
-            else {}
-        )
-        for line, r in results.rows:
-            klass = r.get("classSourcedId") or line_items.get(r["lineItemSourcedId"], "")
-            if klass and (r["studentSourcedId"], klass) not in enrolled:
+        elif entity == "enrollments" and r["primary"] and r["role"] != "teacher":
+            report.add("enrollments.csv", line, "enrollments.primary_not_teacher", "primary is for teachers only")
+        elif entity == "results" and self.enrolled is not None:
+            klass = r.get("classSourcedId") or self.line_item_class.get(r["lineItemSourcedId"], "")
+            if klass and (r["studentSourcedId"], klass) not in self.enrolled:
                 report.add("results.csv", line, "results.not_enrolled", "the student is not enrolled in the class")

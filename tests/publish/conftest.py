@@ -1,6 +1,8 @@
 """One small district, generated, landed and built by a real dbt run, shared by every publish
-test (session scope: the dbt build is the slow part). Tests never write its warehouse; each
-publishes into its own copy of the config whose data dir points at the shared warehouse."""
+test (session scope: the dbt build is the slow part). Identity resolution runs after the build and
+the marts that read its crosswalk are rebuilt, as in the pipeline, so assessment results carry
+their students. Tests never write its warehouse; each publishes into its own copy of the config
+whose data dir points at the shared warehouse."""
 
 from __future__ import annotations
 
@@ -51,7 +53,17 @@ def _land_all(config: DistrictConfig) -> None:
     ensure_identity_placeholders(config.landing_dir)
 
 
-def _dbt_build(config: DistrictConfig, target: Path) -> None:
+def _resolve_identities(config: DistrictConfig) -> None:
+    """The identity asset, as the pipeline runs it between the two dbt steps."""
+    from dagster import DagsterInstance, materialize
+
+    from interop_pipeline.assets.identity.resolution import build_identity_assets
+
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([build_identity_assets(config)], instance=instance).success
+
+
+def _dbt_build(config: DistrictConfig, target: Path, *select: str) -> None:
     from interop_pipeline.transform.dbt import DBT_PROJECT_DIR, dbt_environment, dbt_vars
 
     config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +73,7 @@ def _dbt_build(config: DistrictConfig, target: Path) -> None:
             str(dbt),
             "build",
             "--quiet",
+            *(["--select", *select] if select else []),
             "--vars",
             json.dumps(dbt_vars(config)),
             "--target-path",
@@ -89,7 +102,10 @@ def built_district(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = load_config(write_config(folder, students=STUDENTS))
     write_district(config, students=STUDENTS, seed=11)
     _land_all(config)
-    _dbt_build(config, tmp_path_factory.mktemp("dbt_target"))
+    target = tmp_path_factory.mktemp("dbt_target")
+    _dbt_build(config, target)
+    _resolve_identities(config)
+    _dbt_build(config, target, "source:identity+,+fct_assessment_result")  # what publishing reads of it
     return folder
 
 
@@ -98,7 +114,8 @@ def publish_config(built_district: Path, tmp_path: Path, monkeypatch: pytest.Mon
     """The demo's recipients over the shared warehouse; deliveries, state and audit in tmp_path."""
     raw = yaml.safe_load((built_district / "district.yaml").read_text())
     raw["output"]["data_dir"] = str(tmp_path)
-    raw["recipients"]["state_ods"]["backoff_seconds"] = 0.01  # faults on: keep the retries quick
+    # Faults on, deterministic and dense (four in ten requests): retries quick and a few more of them.
+    raw["recipients"]["state_ods"].update(backoff_seconds=0.01, max_retries=10)
     path = tmp_path / "district.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     (tmp_path / "warehouse").mkdir()

@@ -4,7 +4,7 @@ failing check fails the step and delivers nothing."""
 from __future__ import annotations
 
 import pytest
-from dagster import AssetKey, materialize
+from dagster import AssetCheckSeverity, AssetKey, materialize
 
 from interop_pipeline.assets.publish.recipients import build_recipient_asset
 from interop_pipeline.config import DistrictConfig
@@ -33,3 +33,9 @@ def test_asset_with_a_failing_check_delivers_nothing(
     assert not result.success
     folder = publish_config.delivery_folder(publish_config.recipients["reading_vendor"])
     assert list(folder.iterdir()) == []
+    # The UI shows which check refused the delivery, and why (file, row and rule).
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: e.passed for name, e in evaluations.items()} == {"oneroster_valid": False, "within_agreement": True}
+    refused = evaluations["oneroster_valid"]
+    assert refused.severity == AssetCheckSeverity.ERROR
+    assert "orgs.csv row 2: field.enum" in refused.metadata["detail"].value

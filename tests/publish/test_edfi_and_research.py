@@ -8,6 +8,7 @@ import json
 import zipfile
 from datetime import UTC, datetime
 
+import duckdb
 import pytest
 
 from interop_pipeline.config import DistrictConfig
@@ -16,6 +17,7 @@ from interop_pipeline.publish.deliver import publish_recipient, stage_extract
 from interop_pipeline.publish.edfi import natural_key
 from interop_pipeline.publish.research import research_students
 from interop_pipeline.publish.roster import open_warehouse
+from interop_pipeline.publish.state import load_state, save_state, state_path
 from interop_pipeline.simulators.apis import running_recipient_apis
 from interop_pipeline.simulators.http_server import Faults
 
@@ -39,7 +41,7 @@ def test_edfi_load_with_faults_holds_exactly_the_intended_records(publish_config
         with open_warehouse(str(publish_config.build_warehouse_path)) as con:
             from interop_pipeline.publish.edfi_publish import _documents
 
-            intended = _documents(con, publish_config.recipients["state_ods"])
+            intended = list(_documents(con, publish_config.recipients["state_ods"]))
         by_resource: dict[str, dict[str, dict]] = {}
         for resource, document in intended:
             by_resource.setdefault(resource, {})[natural_key(resource, document)] = document
@@ -49,9 +51,14 @@ def test_edfi_load_with_faults_holds_exactly_the_intended_records(publish_config
                 for d in store.documents(resource)
             }
             assert held == documents, resource
-        assert {"students", "studentSchoolAttendanceEvents", "studentEducationOrganizationAssociations"} <= set(
-            by_resource
-        )
+        assert {
+            "students",
+            "studentSchoolAttendanceEvents",
+            "studentEducationOrganizationAssociations",
+            "assessments",
+            "studentAssessments",
+        } <= set(by_resource)
+        assert len(by_resource["studentAssessments"]) > len(by_resource["students"])  # several results each
         assert {r: len(store.records(r)) for r in descriptors_before} == descriptors_before
         results = list(csv.DictReader(open(staged.metadata["results_file"], encoding="utf-8")))
         assert len(results) == len(intended) and {r["outcome"] for r in results} == {"created"}
@@ -138,3 +145,63 @@ def test_research_keys_differ_between_recipients_and_are_stable(
     assert about["suppression_min_n"] == minimum
     assert any(c["is_suppressed"] == "True" for c in cells)
     assert all(c["students_measured"] == "" or int(c["students_measured"]) >= minimum for c in cells)
+
+
+def test_edfi_records_gone_from_the_warehouse_are_deleted_from_the_ods(publish_config: DistrictConfig) -> None:
+    """A withdrawn student's section association and a withdrawn assessment result leave the
+    warehouse: the next load DELETEs them (by the id the ODS gave, or found by natural key when
+    that id is not known) and records it; the load after that sends nothing."""
+    config = with_recipient(publish_config, "state_ods", schools=["org-101"])  # one school: a quicker load
+    with running_recipient_apis(config) as apis:
+        store = apis["state_ods"].store
+        first = publish_recipient(config, "state_ods", now=datetime(2025, 9, 1, tzinfo=UTC))
+        assert first.metadata["failed"] == 0 and first.metadata["to_delete"] == 0
+        held = {r: {natural_key(r, d) for d in store.documents(r)} for r in ("studentSectionAssociations",)}
+        with duckdb.connect(str(config.build_warehouse_path)) as con:  # this test's own copy
+            gone_enrollment = con.execute(
+                "delete from main.fct_section_enrollment where section_enrollment_key = ("
+                "  select min(section_enrollment_key) from main.fct_section_enrollment as e"
+                "  join main.dim_school as s using (school_key) where s.sis_school_id = 'org-101')"
+                " returning student_key, section_key"
+            ).fetchall()
+            gone_result = con.execute(
+                "delete from main.fct_assessment_result where assessment_result_key = ("
+                "  select min(assessment_result_key) from main.fct_assessment_result as r"
+                "  join main.fct_school_enrollment as e using (student_key)"
+                "  join main.dim_school as s on s.school_key = e.school_key where s.sis_school_id = 'org-101')"
+                " returning assessment_result_key"
+            ).fetchall()
+        assert len(gone_enrollment) == 1 and len(gone_result) == 1
+        # Forget the ODS id of the assessment result: the writer finds it by natural key.
+        ids_path = state_path(config.data_dir, "state_ods", "edfi_api_ids")
+        ids = load_state(ids_path)
+        assert ids is not None
+        result_key = next(k for k in ids if k[0] == "studentAssessments" and gone_result[0][0] in k[1])
+        del ids[result_key]
+        save_state(ids_path, ids)
+
+        second = publish_recipient(config, "state_ods", now=datetime(2025, 9, 2, tzinfo=UTC))
+        assert second.metadata["to_send"] == 0 and second.metadata["to_delete"] == 2
+        assert second.metadata["deleted"] == 2 and second.metadata["failed"] == 0
+        after = {natural_key("studentSectionAssociations", d) for d in store.documents("studentSectionAssociations")}
+        assert len(held["studentSectionAssociations"] - after) == 1 and after < held["studentSectionAssociations"]
+        held_results = {d["studentAssessmentIdentifier"] for d in store.documents("studentAssessments")}
+        assert gone_result[0][0] not in held_results
+        results = list(csv.DictReader(open(second.metadata["results_file"], encoding="utf-8")))
+        assert sorted((r["resource"], r["outcome"]) for r in results) == [
+            ("studentAssessments", "deleted"),
+            ("studentSectionAssociations", "deleted"),
+        ]
+        third = publish_recipient(config, "state_ods", now=datetime(2025, 9, 3, tzinfo=UTC))
+        assert third.metadata["to_send"] == 0 and third.metadata["to_delete"] == 0 and third.metadata["requests"] == 0
+    audit = read_audit_log(config.data_dir).to_pylist()
+    deleted = {a["file_name"]: a["row_count"] for a in audit if a["file_name"].endswith(":deleted")}
+    assert deleted == {"studentSectionAssociations:deleted": 1, "studentAssessments:deleted": 1}
+
+
+def with_recipient(config: DistrictConfig, name: str, **changes) -> DistrictConfig:
+    """The config with one recipient's agreement changed."""
+    recipient = type(config.recipients[name])(**{**config.recipients[name].model_dump(), **changes})
+    changed = config.model_copy(update={"recipients": {**config.recipients, name: recipient}})
+    changed._config_path = config.config_path
+    return changed

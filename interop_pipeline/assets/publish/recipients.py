@@ -6,6 +6,8 @@ temporary names (reading the warehouse read-only, in the warehouse pool), report
 and either renames the files into place or removes them and fails the step.
 """
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -94,13 +96,16 @@ def build_recipient_asset(
             "delivery_folder": MetadataValue.path(str(config.delivery_folder(recipient))),
         },
     )
-    def publish_extract(context: AssetExecutionContext) -> MaterializeResult:
+    def publish_extract(context: AssetExecutionContext) -> Iterator[AssetCheckResult | MaterializeResult]:
         staged = stage_extract(config, name)
         if not staged.ok:
             staged.discard()  # nothing reaches the delivery folder
+            # Each check's result is recorded before the step fails, so the UI shows which check
+            # refused the delivery and why (file, row and rule).
+            yield from _check_results(key, staged)
             raise Failure(description=staged.refusal())
         staged.commit()
-        return MaterializeResult(
+        yield MaterializeResult(
             metadata={
                 "mode": staged.mode,
                 "destination": staged.destination,
