@@ -235,3 +235,22 @@ def test_identity_links_every_system_precisely_and_never_merges_twins(demo_run):
     for system, (records, precision, recall, twins) in quality.items():
         assert records > 0, system
         assert precision >= 0.999 and recall >= 0.99 and twins == 0, (system, precision, recall, twins)
+
+
+def test_every_demo_recipient_gets_its_delivery_and_every_bundle_is_valid(demo_run):
+    from interop_pipeline.publish.audit import read_audit_log
+    from interop_pipeline.publish.validator import validate_bundle
+
+    config, _ = demo_run
+    audit = read_audit_log(config.data_dir).to_pylist()
+    delivered = {(row["recipient"], row["format"]) for row in audit if row["status"] == "delivered"}
+    assert {(name, recipient.format) for name, recipient in config.enabled_recipients().items()} <= delivered
+    assert {fmt for _, fmt in delivered} >= {"oneroster_1.2", "oneroster_1.1", "edfi_api", "research"}
+    bundles = [Path(row["destination"]) for row in audit if row["format"].startswith("oneroster")]
+    assert bundles
+    for bundle in {b for b in bundles if b.suffix == ".zip"}:
+        report = validate_bundle(bundle)
+        assert report.ok, report.summary()
+    # Every row the Ed-Fi load sent is accounted for in the audit log, file by resource.
+    edfi_rows = [row for row in audit if row["format"] == "edfi_api"]
+    assert sum(row["row_count"] for row in edfi_rows) > 0
