@@ -128,7 +128,24 @@ def summary(config: DistrictConfig) -> str:
         for label, sql in SUMMARY_ROWS.items():
             lines.append(f"  {label:<19} {con.execute(sql).fetchone()[0]:>9,}")
     lines[-1] += "  (every delivery; see staging.stg_landing__rejects)"
+    lines += delivery_lines(config)
     return "\n".join(lines)
+
+
+def delivery_lines(config: DistrictConfig) -> list[str]:
+    """Each recipient's latest delivery from the publish audit log."""
+    from interop_pipeline.publish.audit import read_audit_log
+
+    latest: dict[str, dict] = {}
+    for row in read_audit_log(config.data_dir).to_pylist():
+        if row["recipient"] not in latest or row["delivered_at"] > latest[row["recipient"]]["delivered_at"]:
+            latest[row["recipient"]] = row
+    if not latest:
+        return []
+    lines = ["Deliveries (publish audit log):"]
+    for name, row in sorted(latest.items()):
+        lines.append(f"  {name:<19} {row['format']:<14} {row['mode']:<6} {row['status']:<10} {row['destination']}")
+    return lines
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
