@@ -8,3 +8,34 @@
         else upper(trim({{ column }}))
     end
 {%- endmacro %}
+
+{#- The newest identity run's crosswalk of one person type ('student' or 'staff'): every record
+    any source ever sent, with the district person key it resolved to (null: queued for review
+    or unlinked). The person key is the SIS sourcedId, so the warehouse key is the same
+    surrogate key dim_student / dim_staff build from that natural key. -#}
+{% macro identity_xwalk(person_type) -%}
+with landed as (
+    select * from {{ current_snapshot_records('identity', person_type ~ '_xwalk') }} as newest
+),
+
+final as (
+    select
+        _district_code as district_code,
+        source_system,
+        source_id,
+        person_key,
+        case when person_key is not null
+            then {{ surrogate_key(['_district_code', "'sis'", 'person_key']) }}
+        end as {{ person_type }}_key,
+        method,
+        cast(score as double) as match_score,
+        person_key is not null as is_linked,
+        cast(first_seen_at as timestamp) as first_seen_at,
+        cast(last_seen_at as timestamp) as last_seen_at,
+        is_current = 'true' as is_current,
+        _batch_id as identity_batch_id
+    from landed
+)
+
+select * from final
+{%- endmacro %}

@@ -85,3 +85,15 @@
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {% endtest %}
+
+{#- The margins of a report by school (null: the district), grade ('all': every grade) and ESSA
+    subgroup (race/ethnicity groups add up to all students; program groups overlap and add up to
+    nothing), as suppress_small_cells takes them. Its conditions read subgroup_type, so pass
+    condition_columns=['subgroup_type'] with it. -#}
+{% macro school_grade_subgroup_margins() -%}
+    {{ return([
+        {'dimension': 'grade_level', 'total': "grade_level = 'all'", 'members': "grade_level <> 'all'"},
+        {'dimension': 'school_key', 'total': 'school_key is null', 'members': 'school_key is not null'},
+        {'dimension': 'subgroup', 'total': "subgroup = 'all_students'", 'members': "subgroup_type = 'race_ethnicity'"},
+    ]) }}
+{%- endmacro %}

@@ -3,11 +3,7 @@
 -- complementary cells with it, so no suppressed cell can be recomputed from the published cells
 -- and totals (grades → all grades, schools → district, race/ethnicity groups → all students).
 -- Counts and rates of a suppressed cell are both NULL. See macros/suppression.sql.
-{% set margins = [
-    {'dimension': 'grade_level', 'total': "grade_level = 'all'", 'members': "grade_level <> 'all'"},
-    {'dimension': 'school_key', 'total': 'school_key is null', 'members': 'school_key is not null'},
-    {'dimension': 'subgroup', 'total': "subgroup = 'all_students'", 'members': "subgroup_type = 'race_ethnicity'"},
-] %}
+{% set margins = school_grade_subgroup_margins() %}
 
 with cells as (
     select * from {{ ref('int_chronic_absence__aggregated') }}
