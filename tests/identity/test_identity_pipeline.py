@@ -14,15 +14,13 @@ from dagster import DagsterInstance, materialize
 
 from interop_pipeline.assets.identity.landing import ENTITY_COLUMNS, EVIDENCE_LEVELS, ensure_identity_placeholders
 from interop_pipeline.assets.identity.resolution import build_identity_assets
-from interop_pipeline.config import ApiSource, DistrictConfig, load_config
-from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
-from interop_pipeline.connectors.api_sources import api_connector
-from interop_pipeline.connectors.landing import ensure_placeholders
+from interop_pipeline.config import DistrictConfig, load_config
 from interop_pipeline.identity import resolve
 from interop_pipeline.identity.decisions import Decision, append_decision
 from interop_pipeline.simulators.generate import write_district
+from interop_pipeline.transform.placeholders import ensure_api_source_placeholders
 from tests.conftest import write_config
-from tests.warehouse.conftest import land_everything, run_dbt
+from tests.district_build import DBT_PROJECT_DIR, land_everything, run_dbt
 
 STUDENTS = 300
 SEED = 5
@@ -70,10 +68,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
     write_district(district.config, students=STUDENTS, seed=SEED)
     land_everything(district.config)
     # The REST sources have delivered nothing yet: their landing folders hold only placeholders.
-    for name, source in district.config.enabled_sources().items():
-        if isinstance(source, ApiSource):
-            walks = api_connector(source.kind).entity_walks(source)
-            ensure_placeholders(district.config.landing_dir, name, {w.entity: API_RECORD_COLUMNS for w in walks})
+    ensure_api_source_placeholders(district.config.landing_dir, DBT_PROJECT_DIR / "models")
     district.config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_identity_placeholders(district.config.landing_dir)  # as the dbt steps do
     # Only what identity and the marts after it read (other sources' models have their own tests).

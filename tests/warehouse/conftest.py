@@ -5,35 +5,26 @@ landing assets land them; the LMSs and the Ed-Fi ODS are walked from their simul
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from interop_pipeline.assets.extract.file_drops import land_file, source_declarations
-from interop_pipeline.assets.extract.sis_roster import land_bundle
 from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
 from interop_pipeline.config import (
-    PROJECT_ROOT,
     ApiSource,
     DistrictConfig,
-    FileDropSource,
-    OneRosterCsvSource,
     load_config,
 )
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, land_entity_walk
 from interop_pipeline.connectors.api_sources import api_connector, source_client
-from interop_pipeline.connectors.landing import ensure_placeholders, pending_files
+from interop_pipeline.connectors.landing import ensure_placeholders
 from interop_pipeline.simulators.generate import write_district
 from tests.conftest import write_config
+from tests.district_build import land_everything, resolve_identities, run_dbt
 
-DBT = Path(sys.executable).parent / "dbt"
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"  # as transform/dbt.py has it, without importing Dagster
 STUDENTS = 300
 SEED = 5
 # The conformed warehouse and analytics marts with everything upstream of them (and their tests):
@@ -72,20 +63,6 @@ class BuiltDistrict:
             return con.execute(sql, params or []).fetchall()
 
 
-def land_everything(config: DistrictConfig) -> None:
-    """Land every file drop of every enabled source, in delivery order, as the landing assets do
-    (REST sources are not part of these marts yet)."""
-    for name, source in config.enabled_sources().items():
-        if not isinstance(source, OneRosterCsvSource | FileDropSource):
-            continue
-        declarations = source_declarations(config, name, source) if isinstance(source, FileDropSource) else None
-        for path in pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, name):
-            if declarations is not None:
-                land_file(config, source, declarations, path)
-            else:
-                land_bundle(config, name, source, path)
-
-
 def land_api_sources(config: DistrictConfig) -> None:
     """One full walk of every entity of the LMSs and Ed-Fi from their simulators; the other REST
     sources get the zero-row files they have before a first walk. The simulators' base-URL and
@@ -117,37 +94,6 @@ def land_api_sources(config: DistrictConfig) -> None:
     for name, source in sources.items():
         walks = api_connector(source.kind).entity_walks(source)
         ensure_placeholders(config.landing_dir, name, {w.entity: API_RECORD_COLUMNS for w in walks})
-
-
-def resolve_identities(config: DistrictConfig) -> None:
-    """The identity asset, as the pipeline runs it between the two dbt steps."""
-    from dagster import DagsterInstance, materialize
-
-    from interop_pipeline.assets.identity.resolution import build_identity_assets
-
-    with DagsterInstance.ephemeral() as instance:
-        assert materialize([build_identity_assets(config)], instance=instance).success
-
-
-def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.CompletedProcess:
-    from interop_pipeline.transform.dbt import dbt_environment, dbt_vars
-
-    command = [
-        str(DBT),
-        *args,
-        "--vars",
-        json.dumps(dbt_vars(config)),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target / "logs"),
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-    ]
-    env = {**os.environ, **dbt_environment(config)}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="session")

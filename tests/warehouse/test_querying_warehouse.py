@@ -11,7 +11,7 @@ import pytest
 
 from interop_pipeline.assets.release import publish_warehouse
 from interop_pipeline.config import PROJECT_ROOT
-from tests.warehouse.conftest import run_dbt
+from tests.district_build import run_dbt
 
 README = PROJECT_ROOT / "README.md"
 MY_MODEL_FOLDERS = (

@@ -1,0 +1,64 @@
+"""Building a small generated district for tests the way the pipeline builds it: the landing
+connectors, real dbt runs and the identity asset. Shared by the warehouse, identity and publish
+tests (each builds its own district once per session or module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from interop_pipeline.assets.extract.file_drops import land_file, source_declarations
+from interop_pipeline.assets.extract.sis_roster import land_bundle
+from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource, OneRosterCsvSource
+from interop_pipeline.connectors.landing import pending_files
+
+DBT = Path(sys.executable).parent / "dbt"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"  # as transform/dbt.py has it, without importing Dagster
+
+
+def land_everything(config: DistrictConfig) -> None:
+    """Land every file drop of every enabled source, in delivery order, as the landing assets do
+    (REST sources are walked, or given their zero-row files, by the caller)."""
+    for name, source in config.enabled_sources().items():
+        if not isinstance(source, OneRosterCsvSource | FileDropSource):
+            continue
+        declarations = source_declarations(config, name, source) if isinstance(source, FileDropSource) else None
+        for path in pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, name):
+            if declarations is not None:
+                land_file(config, source, declarations, path)
+            else:
+                land_bundle(config, name, source, path)
+
+
+def resolve_identities(config: DistrictConfig) -> None:
+    """The identity asset, as the pipeline runs it between the two dbt steps."""
+    from dagster import DagsterInstance, materialize
+
+    from interop_pipeline.assets.identity.resolution import build_identity_assets
+
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([build_identity_assets(config)], instance=instance).success
+
+
+def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.CompletedProcess:
+    from interop_pipeline.transform.dbt import dbt_environment, dbt_vars
+
+    command = [
+        str(DBT),
+        *args,
+        "--vars",
+        json.dumps(dbt_vars(config)),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target / "logs"),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
+    env = {**os.environ, **dbt_environment(config)}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
