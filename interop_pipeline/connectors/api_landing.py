@@ -103,9 +103,15 @@ class CursorState:
     batches: list[dict] = field(default_factory=list)
 
 
-def cursor_state(landing_root: Path | str, source_system: str, entity: str) -> CursorState:
+def cursor_state(
+    landing_root: Path | str, source_system: str, entity: str, batch_records: list[dict] | None = None
+) -> CursorState:
+    """`batch_records`: the source's committed batch records when the caller has read them
+    already (one read for all of a system's walks, not one per entity)."""
     state = CursorState()
-    for record in read_batch_records(landing_root, source_system):
+    if batch_records is None:
+        batch_records = read_batch_records(landing_root, source_system)
+    for record in batch_records:
         details = record["details"]
         if details.get("entity") != entity:
             continue
@@ -137,11 +143,12 @@ def land_entity_walk(
     full_refresh_days: int = 7,
     force_full: bool = False,
     now: datetime | None = None,
+    batch_records: list[dict] | None = None,
 ) -> WalkResult:
     """Walk one entity page by page into a landing batch; commit it only if the walk completes."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    state = cursor_state(landing_root, source_system, walk.entity)
+    state = cursor_state(landing_root, source_system, walk.entity, batch_records)
     mode = FULL if force_full else choose_mode(state, walk, now, full_refresh_days)
     since = state.cursor if mode == INCREMENTAL else None
     retries_before, requests_before = client.retries, client.requests

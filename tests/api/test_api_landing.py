@@ -75,6 +75,9 @@ def test_first_walk_is_full_then_incremental_with_the_stored_cursor(tmp_path: Pa
     assert (second.mode, second.records, second.tombstones) == (INCREMENTAL, 3, 1)
     current = landed_current_records(tmp_path, "widgets_api", "widgets")
     assert {k: v["value"] for k, v in current.items()} == {"w0": 0, "w1": 100, "w3": 3, "w4": 4, "w9": 9}
+    # Batch records read once for several walks give each walk the same state as its own read.
+    records = read_batch_records(tmp_path, "widgets_api")
+    assert cursor_state(tmp_path, "widgets_api", "widgets", records) == cursor_state(tmp_path, "widgets_api", "widgets")
 
 
 def test_a_walk_that_breaks_midway_lands_nothing_and_keeps_the_cursor(tmp_path: Path):

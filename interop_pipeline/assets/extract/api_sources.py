@@ -29,7 +29,7 @@ from interop_pipeline.config import ApiSource, DistrictConfig
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, EntityWalk, WalkResult, land_entity_walk
 from interop_pipeline.connectors.api_sources import api_connector, source_client
 from interop_pipeline.connectors.http import ApiError
-from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders
+from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders, read_batch_records
 from interop_pipeline.transform.dbt import DATA_TEAM
 
 API_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
@@ -110,6 +110,10 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
 def _walk_all(
     config: DistrictConfig, source_name: str, source: ApiSource, walks: list[EntityWalk]
 ) -> tuple[dict[str, WalkResult], list[str]]:
+    # Read once for every walk: each needs only its own entity's earlier batches, which no
+    # concurrent walk of another entity changes.
+    batch_records = read_batch_records(config.landing_dir, source_name)
+
     def walk_one(walk: EntityWalk) -> WalkResult:
         client = source_client(config, source_name, source)
         try:
@@ -120,6 +124,7 @@ def _walk_all(
                 source_system=source_name,
                 district_code=config.district.code,
                 full_refresh_days=source.full_refresh_days,
+                batch_records=batch_records,
             )
         finally:
             client.close()
