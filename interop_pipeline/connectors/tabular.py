@@ -12,6 +12,36 @@ Row-level problems become rejects (``field_count``, ``quoting``, ``type``, ``not
 ``unmapped_code``, ``derive``, ``duplicate_row``); every other row lands. Files are streamed
 through ``csv`` and flushed by :class:`LandingBatch`; only record keys stay in memory.
 
+Tolerated defects land and are counted as warnings (``EntityLanding.warnings`` and the batch
+details' ``entities.<entity>.warnings``), counted over landed rows only:
+
+``trailing_empty_fields``
+    rows with empty cells beyond the header (spreadsheet exports add them): the cells are
+    ignored. A non-empty cell beyond the header still rejects the row (``field_count``).
+``short_last_record``
+    the file's last record is short only by trailing fields that are optional (neither
+    ``required`` nor ``not_null``, or columns no field reads): the missing values land as
+    null. A last record that lacks a required or not_null field is a ``field_count`` reject,
+    and without a final line break the file is refused as truncated; so is a file that ends
+    inside a quoted field. A short record before the last is a ``field_count`` reject.
+``null_sentinel:<field>``
+    values that are a vendor's way of writing "no value" (``N/A``, ``Not Provided``, ...),
+    landed as null. In a ``not_null`` field a sentinel rejects the row (``not_null``).
+
+Null sentinels: :data:`DEFAULT_NULL_VALUES`, plus the declaration's top-level ``null_values``,
+form the shared list; it applies to every typed field (integer, decimal, date, time, boolean,
+lexile, quantile) and to no string field, unless the field says otherwise with
+``null_sentinels: true`` / ``false``. A field's own ``null_values`` are sentinels for that
+field whatever its type. Matching is case-insensitive on the trimmed value; a value the field
+itself declares (a ``code_map`` key, a ``true_values``/``false_values`` spelling) is data, not
+a sentinel. Example::
+
+    null_values: ["Not Tested"]            # added to the shared list for this file
+    fields:
+      - {name: score, columns: Score, type: integer}            # N/A, Not Tested -> null
+      - {name: level, columns: Level, null_sentinels: true}     # a string that opts in
+      - {name: home_language, columns: Language, null_values: [Unknown]}  # only Unknown
+
 Privacy: values of fields declared ``personal`` never appear in reject details or errors.
 """
 
@@ -36,6 +66,7 @@ from typing import IO, Annotated, Literal, NamedTuple
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,6 +100,10 @@ _DEFAULT_FALSE = ("false", "f", "no", "n", "0")
 _DELIMITER_WORDS = {"tab": "\t", "comma": ",", "pipe": "|", "semicolon": ";"}
 _SHOWN_CHARS = 40  # longest value quoted back in a reject detail
 _DERIVED_VALUES_KEPT = 20  # distinct derived values recorded per field in the batch details
+# What vendors write for "no value" in a typed column. Beyond the common spellings: "N/A*"
+# (FastBridge percentiles), "-" (Cambridge levels, SC READY item scores), "Not Provided"
+# (i-Ready flags), "No Score" and "*" (suppressed or missing scores). Blank is null anyway.
+DEFAULT_NULL_VALUES: tuple[str, ...] = ("Not Provided", "N/A", "N/A*", "NA", "-", "--", "*", "NULL", "No Score")
 
 
 class DeclarationError(ValueError):
@@ -196,6 +231,18 @@ def _as_list(value: object) -> object:
 Names = Annotated[list[Annotated[str, StringConstraints(min_length=1)]], BeforeValidator(_as_list)]
 
 
+def _trimmed_sentinel(value: str) -> str:
+    # Values are compared trimmed, so a blank or padded sentinel could never match.
+    if not value.strip():
+        raise ValueError("a null value cannot be blank (blank cells are null already)")
+    if value != value.strip():
+        raise ValueError("a null value cannot start or end with spaces (cells are compared trimmed)")
+    return value
+
+
+NullValues = Annotated[list[Annotated[str, AfterValidator(_trimmed_sentinel)]], BeforeValidator(_as_list)]
+
+
 class FieldSpec(_Strict):
     """One landing column: where it comes from in the header, its type and its row rules."""
 
@@ -211,6 +258,28 @@ class FieldSpec(_Strict):
     unmapped: Literal["keep", "reject"] = "keep"
     constant: str | None = Field(default=None, description="the same value for every row; no column")
     personal: bool = Field(default=False, description="values never appear in messages")
+    null_values: NullValues = Field(
+        default_factory=list,
+        description="this field's own null sentinels (case-insensitive), landed as null whatever the type",
+    )
+    null_sentinels: bool | None = Field(
+        default=None,
+        description="whether the shared sentinels (built-in list and the declaration's null_values) apply; "
+        "default: yes for typed fields, no for string fields",
+    )
+
+    @property
+    def takes_shared_sentinels(self) -> bool:
+        # Typed fields: a sentinel can never be a valid integer, date or flag, so it can only mean
+        # "no value". String fields: "NA" may be a real value (initials, a code, a name), so
+        # they take the shared list only when the declaration says so.
+        return self.type != "string" if self.null_sentinels is None else self.null_sentinels
+
+    @property
+    def explicit_values(self) -> frozenset[str]:
+        """Values the field itself declares (casefolded): these are data, never sentinels."""
+        declared = [*(self.code_map or {}), *self.true_values, *self.false_values]
+        return frozenset(value.strip().casefold() for value in declared)
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
@@ -241,6 +310,9 @@ class FieldSpec(_Strict):
         overlap = {v.casefold() for v in self.true_values} & {v.casefold() for v in self.false_values}
         if overlap:
             raise ValueError(f"values both true and false: {', '.join(sorted(overlap))}")
+        both = sorted({v.casefold() for v in self.null_values} & self.explicit_values)
+        if both:
+            raise ValueError(f"null_values also in code_map or true/false values: {', '.join(both)}")
         return self
 
     @model_validator(mode="after")
@@ -349,6 +421,15 @@ class FileDeclaration(_Strict):
     derive: list[DeriveSpec] = Field(default_factory=list)
     key: list[SnakeName] = Field(default_factory=list)
     layouts: list[LayoutSpec] = Field(default_factory=list)
+    null_values: NullValues = Field(
+        default_factory=list,
+        description="null sentinels added to the built-in list for the fields that take the shared list",
+    )
+
+    @property
+    def shared_null_values(self) -> frozenset[str]:
+        """The shared sentinels, casefolded: the built-in list and this declaration's own."""
+        return frozenset(value.casefold() for value in (*DEFAULT_NULL_VALUES, *self.null_values))
 
     @field_validator("delimiter", mode="before")
     @classmethod
@@ -499,6 +580,9 @@ class EntityLanding:
     mode: str
     rows_landed: int
     rows_rejected: int
+    # Tolerated defects counted over landed rows: trailing_empty_fields, short_last_record and
+    # null_sentinel:<field> (values landed as null); only keys with a count appear.
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -510,6 +594,11 @@ class VendorFileResult(BatchCounts):
     already_landed: bool
     entities: dict[str, EntityLanding] = field(default_factory=dict)
     files_not_ingested: list[str] = field(default_factory=list)
+
+    @property
+    def warnings_by_entity(self) -> dict[str, dict[str, int]]:
+        """Each entity's warning counts (see EntityLanding.warnings), for entities that have any."""
+        return {name: dict(landed.warnings) for name, landed in self.entities.items() if landed.warnings}
 
 
 # --------------------------------------------------------------------------------------------
@@ -886,11 +975,21 @@ class _Problem(NamedTuple):
     detail: str
 
 
+# Warning keys (counts over landed rows; see the module docstring).
+TRAILING_EMPTY_FIELDS = "trailing_empty_fields"
+SHORT_LAST_RECORD = "short_last_record"
+NULL_SENTINEL = "null_sentinel:"  # + field name
+
+
 @dataclass(frozen=True)
 class _FieldRule:
     spec: FieldSpec
     position: int | None  # None: a constant, or a column the header lacks
     code_map: dict[str, str] | None  # casefolded keys
+    sentinels: frozenset[str]  # casefolded values that mean "no value" in this field
+    # Look sentinels up before conversion (strings, or a sentinel that would parse, e.g. "999");
+    # otherwise only once a value fails to convert, which keeps the per-value cost off good rows.
+    sentinels_first: bool
 
     @property
     def fixed(self) -> str:
@@ -900,33 +999,71 @@ class _FieldRule:
     @property
     def as_is(self) -> bool:
         """Plain strings need no conversion: the hot path skips it."""
-        return self.spec.type == "string" and self.code_map is None
+        return self.spec.type == "string" and self.code_map is None and not self.sentinels
+
+    @property
+    def sentinel_warning(self) -> str:
+        return NULL_SENTINEL + self.spec.name
 
     def normalise(self, raw: str) -> tuple[str | None, _Problem | None]:
+        """The landed value (None: null) and the rule it fails. A null sentinel in an optional
+        field comes back as (None, None) like a blank; :meth:`is_sentinel` tells them apart."""
         spec = self.spec
         if not raw:
             if spec.not_null:
                 return None, _Problem("not_null", spec.name, f"{spec.name} is blank but must have a value")
             return None, None
+        if self.sentinels_first and raw.casefold() in self.sentinels:
+            return self._sentinel()
         value = raw
         if self.code_map is not None:
             mapped = self.code_map.get(raw.casefold())
             if mapped is not None:
                 value = mapped
             elif spec.unmapped == "reject":
+                if self.is_sentinel(raw):
+                    return self._sentinel()
                 expected = ", ".join(spec.code_map or {})
                 detail = f"{spec.name}{self._shown(raw)} is not in the code map (expected one of {expected})"
                 return None, _Problem("unmapped_code", spec.name, detail)
         try:
             return _CONVERTERS[spec.type](spec, value), None
         except _BadValue as bad:
+            if self.is_sentinel(raw):
+                return self._sentinel()
             shown = self._shown(value) or " a value that does not parse (personal: not shown)"
             detail = f"{spec.name}: expected {bad.expected}, found{shown}"
             return None, _Problem("type", spec.name, detail)
 
+    def is_sentinel(self, raw: str) -> bool:
+        return bool(self.sentinels) and raw.casefold() in self.sentinels
+
+    def _sentinel(self) -> tuple[None, _Problem | None]:
+        spec = self.spec
+        if spec.not_null:
+            # The sentinel itself is not quoted: in a personal field even "N/A" says something.
+            return None, _Problem("not_null", spec.name, f"{spec.name}: required value is a null sentinel")
+        return None, None
+
     def _shown(self, value: str) -> str:
         # Codes and scores are worth quoting back; personal values never are.
         return "" if self.spec.personal else f" {value[:_SHOWN_CHARS]!r}"
+
+
+def _field_rule(spec: FieldSpec, position: int | None, shared: frozenset[str]) -> _FieldRule:
+    own = {value.casefold() for value in spec.null_values}
+    taken = own | shared if spec.takes_shared_sentinels else own
+    sentinels = frozenset(taken - spec.explicit_values)
+    first = bool(sentinels) and (spec.type == "string" or any(_converts(spec, value) for value in sentinels))
+    return _FieldRule(spec, position, _folded(spec.code_map), sentinels, first)
+
+
+def _converts(spec: FieldSpec, value: str) -> bool:
+    try:
+        _CONVERTERS[spec.type](spec, value)
+    except _BadValue:
+        return False
+    return True
 
 
 class _Output(NamedTuple):
@@ -975,9 +1112,16 @@ class _RowRules:
 
     def __init__(self, declaration: FileDeclaration, plan: _HeaderPlan):
         self.width = plan.width
-        self.fields = [
-            _FieldRule(spec, plan.positions[spec.name], _folded(spec.code_map)) for spec in declaration.fields
+        shared = declaration.shared_null_values
+        self.fields = [_field_rule(spec, plan.positions[spec.name], shared) for spec in declaration.fields]
+        # Columns a record cannot end before: those of required or not_null fields. A last record
+        # that stops after all of them is short only by optional fields (see short_of).
+        needed = [
+            (rule.position, rule.spec.name)
+            for rule in self.fields
+            if rule.position is not None and (rule.spec.required or rule.spec.not_null)
         ]
+        self._needed = sorted(needed)
         # (position, fixed value, plain string, rule) per field, resolved once for the row loop.
         self._plan = [(rule.position, rule.fixed, rule.as_is, rule) for rule in self.fields]
         names = declaration.output_columns
@@ -995,11 +1139,15 @@ class _RowRules:
         self.key_at = [names.index(name) for name in declaration.key]
         self.key_names = list(declaration.key)
 
-    def apply(self, values: list[str]) -> tuple[list[str | None], list[_Problem]]:
-        """The normalised output row and every rule it fails (most basic first)."""
-        if not self._width_ok(values):
-            detail = f"expected {self.width} fields as in the header, found {len(values)}"
-            return [], [_Problem("field_count", None, detail)]
+    def apply(self, values: list[str], warnings: list[str]) -> tuple[list[str | None], list[_Problem]]:
+        """The normalised output row and every rule it fails (most basic first); the defects it
+        tolerates are appended to `warnings` (counted by the caller if the row lands)."""
+        if len(values) != self.width:
+            # Spreadsheet exports often end rows with extra empty cells; those carry no data.
+            if len(values) < self.width or not _is_blank(values[self.width :]):
+                detail = f"expected {self.width} fields as in the header, found {len(values)}"
+                return [], [_Problem("field_count", None, detail)]
+            warnings.append(TRAILING_EMPTY_FIELDS)
         row: list[str | None] = []
         problems: list[_Problem] = []
         for position, fixed, as_is, rule in self._plan:
@@ -1011,6 +1159,8 @@ class _RowRules:
             row.append(value)
             if problem:
                 problems.append(problem)
+            elif value is None and raw and rule.is_sentinel(raw):
+                warnings.append(rule.sentinel_warning)
         for derive in self.derives:
             derived, problem = derive.apply(row)
             row.extend(derived)
@@ -1025,9 +1175,10 @@ class _RowRules:
         joined = "\x1f".join("\x1e" if row[i] is None else str(row[i]) for i in self.key_at)
         return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).digest()
 
-    def _width_ok(self, values: list[str]) -> bool:
-        # Spreadsheet exports often end rows with extra empty cells; those carry no data.
-        return len(values) == self.width or (len(values) > self.width and _is_blank(values[self.width :]))
+    def short_of(self, count: int) -> list[str]:
+        """The required or not_null fields a record of `count` values lacks (empty: it is short
+        only by optional fields, or by columns no field reads)."""
+        return [name for position, name in self._needed if position >= count]
 
 
 def _folded(code_map: dict[str, str] | None) -> dict[str, str] | None:
@@ -1047,7 +1198,9 @@ class _Tally:
     rejected: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
     derived: dict[str, set[str]] = field(default_factory=dict)
-    last_values: list[str] | None = None
+    warnings: dict[str, int] = field(default_factory=dict)
+    # The last record lacks required or not_null fields: (values it has, the fields it lacks).
+    short_last: tuple[int, list[str]] | None = None
 
 
 def _land_source(batch: LandingBatch, source: _Source, forced: str | None) -> tuple[EntityLanding, dict]:
@@ -1081,6 +1234,7 @@ def _land_source(batch: LandingBatch, source: _Source, forced: str | None) -> tu
         mode=declaration.mode,
         rows_landed=tally.landed,
         rows_rejected=tally.rejected,
+        warnings=dict(sorted(tally.warnings.items())),
     )
     return landed, _entity_details(landed, source, declaration, tally)
 
@@ -1117,18 +1271,10 @@ def _land_rows(
     seen_keys: dict[bytes, int] = {}
     derived_names = [name for rule in declaration.derive for name in rule.fields]
     tracked = _tracked_derived(declaration)
-    for record in records:
+
+    def land_record(record: _Record, values: list[str], warnings: list[str]) -> None:
         ref = f"{source.label}:{record.line}"
-        if record.values is None:
-            tally.data_rows += 1
-            _reject(batch, tally, declaration, ref, _Problem("quoting", None, f"not valid CSV: {record.problem}"), {})
-            continue
-        if _is_blank(record.values):
-            tally.blank_rows += 1
-            continue
-        tally.data_rows += 1
-        tally.last_values = record.values
-        row, problems = rules.apply(record.values)
+        row, problems = rules.apply(values, warnings)
         key = rules.key_of(row) if not problems else None
         if key is not None and key in seen_keys:
             detail = f"same key ({', '.join(rules.key_names)}) as line {seen_keys[key]}"
@@ -1136,16 +1282,55 @@ def _land_rows(
         if problems:
             detail = "; ".join(p.detail for p in problems)
             first = problems[0]
-            _reject(
-                batch, tally, declaration, ref, _Problem(first.rule, first.field, detail), _raw(header, record.values)
-            )
-            continue
+            _reject(batch, tally, declaration, ref, _Problem(first.rule, first.field, detail), _raw(header, values))
+            return
         if key is not None:
             seen_keys[key] = record.line
         writer.append(row, ref)
         tally.landed += 1
+        for warning in warnings:  # counted only for rows that land
+            tally.warnings[warning] = tally.warnings.get(warning, 0) + 1
         _note_derived(tally, derived_names, tracked, row[len(declaration.fields) :])
+
+    # A short record is held until the next data record shows it is not the file's last: only
+    # the last may be short (by optional fields). One record at most is held, so this streams.
+    held: tuple[_Record, list[str]] | None = None
+    for record in records:
+        values = record.values
+        if values is not None and _is_blank(values):
+            tally.blank_rows += 1
+            continue
+        tally.data_rows += 1
+        if held is not None:
+            land_record(*held, [])  # not the last record: a field_count reject
+            held = None
+        if values is None:
+            problem = _Problem("quoting", None, f"not valid CSV: {record.problem}")
+            _reject(batch, tally, declaration, f"{source.label}:{record.line}", problem, {})
+        elif len(values) < rules.width:
+            held = (record, values)
+        else:
+            land_record(record, values, [])
+    if held is not None:
+        _land_last_short(*held, rules, tally, land_record)
     return tally
+
+
+def _land_last_short(
+    record: _Record,
+    values: list[str],
+    rules: _RowRules,
+    tally: _Tally,
+    land_record: Callable[[_Record, list[str], list[str]], None],
+) -> None:
+    """The file's last record has fewer fields than the header (some exporters drop the final
+    empty cells and line break). Short only by optional fields, it lands with them null."""
+    lacking = rules.short_of(len(values))
+    if lacking:
+        tally.short_last = (len(values), lacking)  # refused as truncated without a final line break
+        land_record(record, values, [])  # otherwise a field_count reject, like any short record
+        return
+    land_record(record, values + [""] * (rules.width - len(values)), [SHORT_LAST_RECORD])
 
 
 def _reject(
@@ -1179,11 +1364,11 @@ def _note_derived(tally: _Tally, names: list[str], tracked: set[str], values: li
 
 def _check_complete(tally: _Tally, lines: _Lines, width: int, label: str, declaration: FileDeclaration) -> None:
     """File-level checks that need the whole file read: raising here discards the batch."""
-    last = tally.last_values
-    if last is not None and not lines.ends_with_newline and len(last) < width:
+    if tally.short_last is not None and not lines.ends_with_newline:
+        count, lacking = tally.short_last
         raise VendorFileError(
-            f"{label}: truncated file: the last record (line {lines.count}) has {len(last)} of {width} fields "
-            "and no final line break (an incomplete download?)"
+            f"{label}: truncated file: the last record (line {lines.count}) has {count} of {width} fields "
+            f"and no final line break (an incomplete download?); it lacks required fields {', '.join(lacking)}"
         )
     if tally.data_rows == 0:
         raise VendorFileError(
@@ -1213,4 +1398,5 @@ def _entity_details(landed: EntityLanding, source: _Source, declaration: FileDec
         "delimiter": declaration.delimiter,
         "blank_rows": tally.blank_rows,
         "derived_values": {name: sorted(values) for name, values in sorted(tally.derived.items())},
+        "warnings": landed.warnings,
     }

@@ -395,6 +395,7 @@ def test_blank_lines_and_trailing_empty_cells_are_tolerated(
     result = land(write(tmp_path, "scores.csv", scores_csv(rows)), [scores], root)
     assert result.rows_landed == {"scores": 2} and result.rejects_by_rule == {}
     assert batch_details(root, result.batch_id)["entities"]["scores"]["blank_rows"] == 2
+    assert result.entities["scores"].warnings == {"trailing_empty_fields": 1}
 
 
 # ------------------------------------------------------------------------------------------
@@ -639,3 +640,305 @@ def test_zip_too_large_is_refused(tmp_path: Path, scores: FileDeclaration, root:
     with pytest.raises(VendorFileError, match="exceeds the limit"):
         land(archive, [scores], root, max_uncompressed_bytes=10)
     assert_nothing_landed(root)
+
+
+# ------------------------------------------------------------------------------------------
+# Tolerated defects: they land and are counted as warnings
+# ------------------------------------------------------------------------------------------
+
+
+def entity_warnings(root: Path, batch_id: str, entity: str = "scores") -> dict[str, int]:
+    return batch_details(root, batch_id)["entities"][entity]["warnings"]
+
+
+def test_clean_file_has_no_warnings(tmp_path: Path, scores: FileDeclaration, root: Path) -> None:
+    result = land(write(tmp_path, "scores.csv", scores_csv()), [scores], root)
+    assert result.entities["scores"].warnings == {} and result.warnings_by_entity == {}
+    assert entity_warnings(root, result.batch_id) == {}
+
+
+def test_trailing_empty_fields_beyond_the_header_are_ignored_and_counted(
+    tmp_path: Path, scores: FileDeclaration, root: Path
+) -> None:
+    rows = [GOOD[0] + ",", GOOD[1] + ", ,,"]
+    result = land(write(tmp_path, "scores.csv", scores_csv(rows)), [scores], root)
+    assert result.rows_landed == {"scores": 2} and result.rejects_by_rule == {}
+    first, second = read(root, "demo_vendor", "scores", result.batch_id)
+    assert first["grade"] == "0" and second["grade"] == "3"
+    assert result.entities["scores"].warnings == {"trailing_empty_fields": 2}
+    assert result.warnings_by_entity == {"scores": {"trailing_empty_fields": 2}}
+    assert entity_warnings(root, result.batch_id) == {"trailing_empty_fields": 2}
+
+
+def test_a_non_empty_field_beyond_the_header_still_rejects_the_row(
+    tmp_path: Path, scores: FileDeclaration, root: Path
+) -> None:
+    rows = [GOOD[0], GOOD[1] + ",,extra"]
+    result = land(write(tmp_path, "scores.csv", scores_csv(rows)), [scores], root)
+    assert result.rows_landed == {"scores": 1} and result.rejects_by_rule == {"field_count": 1}
+    (reject,) = rejects(root, result.batch_id)
+    assert reject["rule"] == "field_count" and reject["field"] is None
+    assert reject["_source_ref"] == "scores.csv:3"
+    assert reject["detail"] == "expected 12 fields as in the header, found 14"
+    assert json.loads(reject["raw_record"])["_extra_2"] == "extra"
+    assert result.entities["scores"].warnings == {}
+
+
+@pytest.mark.parametrize("final_newline", [False, True])
+def test_last_record_short_by_optional_fields_lands_with_them_null(
+    tmp_path: Path, scores: FileDeclaration, root: Path, final_newline: bool
+) -> None:
+    # The exporter dropped the last record's final cells (Level, Grade): both are optional.
+    short = "00125,Lee,Fall 2025-2026,09/17/2025,,190,,,,"
+    text = scores_csv([*GOOD, short]).rstrip("\n") + ("\n" if final_newline else "")
+    result = land(write(tmp_path, "scores.csv", text), [scores], root)
+    assert result.rows_landed == {"scores": 3} and result.rejects_by_rule == {}
+    last = read(root, "demo_vendor", "scores", result.batch_id)[-1]
+    assert last["student_id"] == "00125" and last["score"] == "190"
+    assert last["level"] is None and last["grade"] is None and last["vendor"] == "Demo"
+    assert last["_source_ref"] == "scores.csv:4"
+    assert result.entities["scores"].warnings == {"short_last_record": 1}
+    assert entity_warnings(root, result.batch_id) == {"short_last_record": 1}
+
+
+def test_short_record_before_the_last_is_still_rejected(tmp_path: Path, scores: FileDeclaration, root: Path) -> None:
+    short = "00125,Lee,Fall 2025-2026,09/17/2025,,190,,,,"
+    result = land(write(tmp_path, "scores.csv", scores_csv([GOOD[0], short, "", GOOD[1]])), [scores], root)
+    assert result.rows_landed == {"scores": 2} and result.rejects_by_rule == {"field_count": 1}
+    (reject,) = rejects(root, result.batch_id)
+    assert reject["_source_ref"] == "scores.csv:3"
+    assert [r["_source_ref"] for r in read(root, "demo_vendor", "scores", result.batch_id)] == [
+        "scores.csv:2",
+        "scores.csv:5",
+    ]
+    assert result.entities["scores"].warnings == {}
+
+
+def test_last_record_short_by_a_required_field_is_refused_as_truncated(
+    tmp_path: Path, scores: FileDeclaration, root: Path
+) -> None:
+    # Stops before Score (required, not_null): a cut download, whatever the rest would have held.
+    text = scores_csv() + "00150,Cut,Fall 2025-2026,09/17/2025,"
+    with pytest.raises(VendorFileError) as info:
+        land(write(tmp_path, "scores.csv", text), [scores], root)
+    message = str(info.value)
+    assert "scores.csv: truncated file: the last record (line 4) has 5 of 12 fields" in message
+    assert "lacks required fields score" in message and "00150" not in message
+    assert_nothing_landed(root)
+
+
+def test_last_record_short_by_a_required_field_with_a_final_newline_is_a_reject(
+    tmp_path: Path, scores: FileDeclaration, root: Path
+) -> None:
+    text = scores_csv([*GOOD, "00150,Cut,Fall 2025-2026,09/17/2025,"])
+    result = land(write(tmp_path, "scores.csv", text), [scores], root)
+    assert result.rows_landed == {"scores": 2} and result.rejects_by_rule == {"field_count": 1}
+    assert result.entities["scores"].warnings == {}
+
+
+def test_a_short_last_record_that_fails_a_rule_is_rejected_not_counted(
+    tmp_path: Path, scores: FileDeclaration, root: Path
+) -> None:
+    text = scores_csv([*GOOD, "00125,Lee,Fall 2025-2026,09/17/2025,,high,,,,"]).rstrip("\n")
+    result = land(write(tmp_path, "scores.csv", text), [scores], root)
+    assert result.rows_landed == {"scores": 2} and result.rejects_by_rule == {"type": 1}
+    assert result.entities["scores"].warnings == {}
+
+
+# A score file whose typed and string fields meet vendor sentinels.
+SENTINEL_HEADER = "Student ID,Student Name,Window,Test Date,Score,SEM,Completed,Test Time,Grade,Level"
+
+
+def sentinel_yaml(extra_top: str = "", sem: str = "", level: str = "") -> str:
+    return f"""\
+name: demo_sentinels
+system: demo_vendor
+entity: scores
+description: Score export with vendor null sentinels.
+file_pattern: "scores*.csv"
+mode: append
+{extra_top}
+fields:
+  - {{name: student_id, columns: Student ID, required: true, not_null: true, personal: true}}
+  - {{name: student_name, columns: Student Name, personal: true}}
+  - {{name: window, columns: Window, required: true, not_null: true}}
+  - {{name: test_date, columns: Test Date, type: date, formats: ["%m/%d/%Y"], required: true}}
+  - {{name: score, columns: Score, type: integer, required: true, not_null: true}}
+  - {{name: std_error, columns: SEM, type: decimal{sem}}}
+  - {{name: completed, columns: Completed, type: boolean, true_values: [Y], false_values: [N]}}
+  - {{name: test_time, columns: Test Time, type: time}}
+  - {{name: grade, columns: Grade}}
+  - {{name: level, columns: Level{level}}}
+"""
+
+
+def sentinel_csv(rows: list[str]) -> str:
+    return "\n".join([SENTINEL_HEADER, *rows]) + "\n"
+
+
+def test_sentinels_in_optional_typed_fields_land_as_null_and_are_counted(tmp_path: Path, root: Path) -> None:
+    decl = declaration(tmp_path, sentinel_yaml())
+    rows = [
+        "1,NA,Fall 2025-2026,09/15/2025,201,N/A,Not Provided,--,NA,N/A",
+        "2,Ava,Fall 2025-2026,09/15/2025,202,n/a,*,NULL,3,On",
+        "3,Bo,Fall 2025-2026,09/15/2025,203,No Score,N/A*,-,4,On",
+        "4,Cy,Fall 2025-2026,  NA  ,204,3.1,Y,,5,On",
+    ]
+    result = land(write(tmp_path, "scores.csv", sentinel_csv(rows)), [decl], root)
+    assert result.rows_landed == {"scores": 4} and result.rejects_by_rule == {}
+    first, second, third, fourth = read(root, "demo_vendor", "scores", result.batch_id)
+    for row in (first, second, third):
+        assert row["std_error"] is None and row["completed"] is None and row["test_time"] is None
+    assert fourth["test_date"] is None and fourth["std_error"] == "3.1" and fourth["completed"] == "true"
+    # String fields keep the text: "NA" may be initials, a grade code or a real level.
+    assert first["student_name"] == "NA" and first["grade"] == "NA" and first["level"] == "N/A"
+    expected = {
+        "null_sentinel:completed": 3,
+        "null_sentinel:std_error": 3,
+        "null_sentinel:test_date": 1,
+        "null_sentinel:test_time": 3,
+    }
+    assert result.entities["scores"].warnings == expected
+    assert entity_warnings(root, result.batch_id) == expected
+
+
+def test_sentinel_in_a_not_null_field_rejects_the_row_without_quoting_values(tmp_path: Path, root: Path) -> None:
+    # student_id is a string: it takes the shared sentinels only because it opts in.
+    text = sentinel_yaml().replace(
+        "not_null: true, personal: true}", "not_null: true, personal: true, null_sentinels: true}"
+    )
+    decl = declaration(tmp_path, text)
+    rows = [
+        "1,Ava,Fall 2025-2026,09/15/2025,201,,Y,,3,On",
+        "2,Bo Secret,Fall 2025-2026,09/15/2025,N/A,N/A,Y,,3,On",  # required score is N/A
+        "N/A,Cy Secret,Fall 2025-2026,09/15/2025,203,,Y,,3,On",  # required personal id is N/A
+    ]
+    result = land(write(tmp_path, "scores.csv", sentinel_csv(rows)), [decl], root)
+    assert result.rows_landed == {"scores": 1} and result.rejects_by_rule == {"not_null": 2}
+    by_line = {r["_source_ref"]: r for r in rejects(root, result.batch_id)}
+    score = by_line["scores.csv:3"]
+    assert score["rule"] == "not_null" and score["field"] == "score"
+    assert score["detail"] == "score: required value is a null sentinel"
+    student = by_line["scores.csv:4"]
+    assert student["field"] == "student_id" and student["detail"] == "student_id: required value is a null sentinel"
+    for reject in by_line.values():
+        assert "Secret" not in reject["detail"] and "N/A" not in reject["detail"]
+    # The rejected row's optional sentinel (std_error N/A) is not counted: nothing of it landed.
+    assert result.entities["scores"].warnings == {}
+
+
+def test_declaration_level_custom_sentinel(tmp_path: Path, root: Path) -> None:
+    rows = ["1,Ava,Fall 2025-2026,09/15/2025,201,Not Tested,not tested,,3,Not Tested"]
+    plain = declaration(tmp_path, sentinel_yaml(), name="plain.yaml")
+    refused = land(write(tmp_path, "scores.csv", sentinel_csv(rows)), [plain], tmp_path / "a")
+    assert refused.rejects_by_rule == {"type": 1}  # without the declaration's list: not a decimal
+
+    custom = declaration(tmp_path, sentinel_yaml('null_values: ["Not Tested"]'), name="custom.yaml")
+    result = land(write(tmp_path, "scores.csv", sentinel_csv(rows)), [custom], root)
+    assert result.rows_landed == {"scores": 1} and result.rejects_by_rule == {}
+    (row,) = read(root, "demo_vendor", "scores", result.batch_id)
+    assert row["std_error"] is None and row["completed"] is None
+    assert row["level"] == "Not Tested"  # a string field takes the shared list only when it opts in
+    assert result.entities["scores"].warnings == {"null_sentinel:completed": 1, "null_sentinel:std_error": 1}
+
+
+def test_field_level_sentinels_opt_in_opt_out_and_own_values(tmp_path: Path, root: Path) -> None:
+    # std_error opts out of the shared list but has its own sentinel, one that parses as a number.
+    text = sentinel_yaml(
+        sem=", null_sentinels: false, null_values: ['-1']", level=", null_sentinels: true, null_values: [Unknown]"
+    )
+    text = text.replace("{name: grade, columns: Grade}", "{name: grade, columns: Grade, null_values: [Ungraded]}")
+    decl = declaration(tmp_path, text)
+    rows = [
+        "1,Ava,Fall 2025-2026,09/15/2025,201,-1,Y,,Ungraded,N/A",
+        "2,Bo,Fall 2025-2026,09/15/2025,202,-1.5,Y,,NA,unknown",
+        "3,Cy,Fall 2025-2026,09/15/2025,203,N/A,Y,,3,On",  # std_error opted out: N/A is a type error
+    ]
+    result = land(write(tmp_path, "scores.csv", sentinel_csv(rows)), [decl], root)
+    assert result.rows_landed == {"scores": 2} and result.rejects_by_rule == {"type": 1}
+    first, second = read(root, "demo_vendor", "scores", result.batch_id)
+    assert first["std_error"] is None and second["std_error"] == "-1.5"
+    assert first["grade"] is None and first["level"] is None
+    assert second["grade"] == "NA" and second["level"] is None  # grade has only its own sentinel
+    assert result.entities["scores"].warnings == {
+        "null_sentinel:grade": 1,
+        "null_sentinel:level": 2,
+        "null_sentinel:std_error": 1,
+    }
+
+
+def test_values_a_field_declares_are_data_not_sentinels(tmp_path: Path, root: Path) -> None:
+    text = sentinel_yaml().replace("true_values: [Y], false_values: [N]", 'true_values: [Y], false_values: [N, "N/A"]')
+    text = text.replace(
+        "{name: grade, columns: Grade}", '{name: grade, columns: Grade, code_map: {"NA": "0"}, null_sentinels: true}'
+    )
+    decl = declaration(tmp_path, text)
+    rows = ["1,Ava,Fall 2025-2026,09/15/2025,201,,N/A,,NA,On", "2,Bo,Fall 2025-2026,09/15/2025,202,,Y,,N/A,On"]
+    result = land(write(tmp_path, "scores.csv", sentinel_csv(rows)), [decl], root)
+    first, second = read(root, "demo_vendor", "scores", result.batch_id)
+    assert first["completed"] == "false" and first["grade"] == "0"
+    assert second["grade"] is None
+    assert result.entities["scores"].warnings == {"null_sentinel:grade": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            '{name: grade, columns: Grade, null_values: [""]}',
+            "fields[8].null_values[0] (field grade): a null value cannot be blank",
+        ),
+        (
+            "{name: grade, columns: Grade, null_values: [' NA']}",
+            "fields[8].null_values[0] (field grade): a null value cannot start or end with spaces",
+        ),
+        (
+            '{name: grade, columns: Grade, code_map: {NA: "0"}, null_values: [na]}',
+            "null_values also in code_map or true/false values: na",
+        ),
+        ("{name: grade, columns: Grade, null_sentinels: maybe}", "fields[8].null_sentinels (field grade)"),
+    ],
+)
+def test_invalid_sentinel_declarations_are_refused(tmp_path: Path, change: str, expected: str) -> None:
+    with pytest.raises(DeclarationError) as info:
+        declaration(tmp_path, sentinel_yaml().replace("{name: grade, columns: Grade}", change))
+    assert expected in str(info.value)
+
+
+def test_invalid_declaration_level_sentinel_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DeclarationError, match=r"null_values\[1\]: a null value cannot be blank"):
+        declaration(tmp_path, sentinel_yaml("null_values: [Absent, '  ']"))
+
+
+VENDOR_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
+FASTBRIDGE_YAML = """\
+name: fastbridge_areading
+system: fastbridge
+entity: areading
+description: FastBridge aReading screening export (a few of its columns).
+file_pattern: "*aReading*.csv"
+mode: append
+fields:
+  - {name: local_id, columns: Local ID, required: true, not_null: true, personal: true}
+  - {name: grade, columns: Grade}
+  - {name: fall_theta, columns: Fall aReading Test Theta, type: decimal}
+  - {name: fall_percentile_school, columns: Fall aReading Percentile at School, type: decimal}
+  - {name: fall_percentile_lea, columns: Fall aReading Percentile at LEA, type: decimal}
+  - {name: fall_percentile_nation, columns: Fall aReading Percentile at Nation, type: decimal}
+  - {name: fall_final_date, columns: Fall aReading Final Date, type: date, formats: ["%m/%d/%Y"]}
+"""
+
+
+@pytest.mark.skipif(not VENDOR_SAMPLES.is_dir(), reason="shared vendor samples not present")
+def test_real_fastbridge_export_with_na_star_percentiles_lands(tmp_path: Path) -> None:
+    # FastBridge writes "N/A*" where a percentile has too few students behind it (a real,
+    # anonymized sample, Apache-2.0, from Education Analytics' earthmover_edfi_bundles).
+    sample = VENDOR_SAMPLES / "FastBridgeCAT" / "sample_anonymized_aReading.csv"
+    root = tmp_path / "landing"
+    result = land(sample, [declaration(tmp_path, FASTBRIDGE_YAML)], root)
+    assert result.rows_landed == {"areading": 9} and result.rejects_by_rule == {}
+    warnings = result.entities["areading"].warnings
+    assert warnings["null_sentinel:fall_percentile_school"] == 1
+    assert warnings["null_sentinel:fall_percentile_lea"] == 1
+    rows = read(root, "fastbridge", "areading", result.batch_id)
+    assert any(r["fall_percentile_nation"] == "17.0" and r["fall_percentile_lea"] is None for r in rows)

@@ -217,6 +217,60 @@ def test_map_late_file_for_last_term_adds_a_batch(tmp_path: Path, builtins: dict
     assert details(root, "nwea_map", late.batch_id)["entities"]["assessment_results"]["mode"] == "append"
 
 
+# A CDF whose last column is a declared optional field (QuantileMax), six test events; the
+# last event's QuantileMax is empty.
+MAP_SIX_HEADER = MAP_CURRENT_HEADER[:-2]
+MAP_SIX_ROWS = [
+    [*row[:14], f"{row[14]}{n}", *row[15:-2]] for n in range(2) for row in MAP_CURRENT_ROWS
+]  # fmt: skip
+
+
+def map_six_results() -> str:
+    text = quoted([MAP_SIX_HEADER, *MAP_SIX_ROWS])
+    assert MAP_SIX_ROWS[-1][-1] == "" and text.endswith(',""\r\n')
+    return text
+
+
+def test_map_last_record_short_by_one_optional_field_lands_every_row(
+    tmp_path: Path, builtins: dict[str, FileDeclaration]
+) -> None:
+    # As delivered: the last record lacks its final empty cell and the file its final line break.
+    root = tmp_path / "landing"
+    text = map_six_results().removesuffix(',""\r\n')
+    result = land(write(tmp_path / "drop" / "AssessmentResults.csv", text), nwea(builtins), root)
+
+    assert result.rows_landed == {"assessment_results": 6} and result.rejects_by_rule == {}
+    rows = read(root, "nwea_map", "assessment_results", result.batch_id)
+    last = rows[-1]
+    assert last["_source_ref"] == "AssessmentResults.csv:7" and last["student_id"] == "000077"
+    assert last["test_rit_score"] == "215" and last["lexile_max"] == "635" and last["quantile_max"] is None
+    assert result.entities["assessment_results"].warnings == {"short_last_record": 1}
+    facts = details(root, "nwea_map", result.batch_id)["entities"]["assessment_results"]
+    assert facts["warnings"] == {"short_last_record": 1}
+
+
+def test_map_file_cut_inside_a_quoted_field_is_refused(tmp_path: Path, builtins: dict[str, FileDeclaration]) -> None:
+    root = tmp_path / "landing"
+    full = map_six_results()
+    text = full[: full.rindex('"635L"') + 3]  # ends '"63': inside the last record's LexileMax
+    with pytest.raises(VendorFileError, match="truncated file: the record starting at line 7 is still inside a quoted"):
+        land(write(tmp_path / "drop" / "AssessmentResults.csv", text), nwea(builtins), root)
+    assert not root.exists() or not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_map_file_cut_before_a_required_field_is_refused(tmp_path: Path, builtins: dict[str, FileDeclaration]) -> None:
+    # Cut right after a closing quote: the record parses, but TestRITScore (required) is missing.
+    root = tmp_path / "landing"
+    full = map_six_results()
+    text = full[: full.rindex('"09/17/2025"') + len('"09/17/2025"')]
+    with pytest.raises(VendorFileError) as info:
+        land(write(tmp_path / "drop" / "AssessmentResults.csv", text), nwea(builtins), root)
+    message = str(info.value)
+    assert "AssessmentResults.csv: truncated file: the last record (line 7) has 16 of 34 fields" in message
+    assert "lacks required fields test_rit_score" in message and "000077" not in message
+    assert not root.exists() or not any(p.is_file() for p in root.rglob("*"))
+
+
 # ------------------------------------------------------------------------------------------
 # i-Ready Diagnostic
 # ------------------------------------------------------------------------------------------
@@ -307,6 +361,43 @@ def test_iready_academic_year_that_does_not_parse_is_rejected(
     assert result.rows_landed == {"diagnostic_math": 1} and result.rejects_by_rule == {"derive": 1}
     (reject,) = read(root, "iready", "_rejects", result.batch_id)
     assert reject["field"] == "academic_year" and reject["_source_ref"] == "diagnostic_results_math.csv:3"
+
+
+def test_iready_ela_not_provided_reading_difficulty_indicator_lands_as_null(
+    tmp_path: Path, builtins: dict[str, FileDeclaration]
+) -> None:
+    root = tmp_path / "landing"
+    header = [*IREADY_COMMON, "Lexile Measure", "Reading Difficulty Indicator"]
+    flags = ["Not Provided", "Y", "Not Provided", "N", "Not Provided"]
+    rows = [iready_row(f"00{n}", "Early 3", f"9/1{n}/2025", ["585L", flag]) for n, flag in enumerate(flags)]
+    path = write(tmp_path / "drop" / "diagnostic_results_ela.csv", "\ufeff" + plain([header, *rows]))
+    result = land(path, iready(builtins), root)
+
+    assert result.rows_landed == {"diagnostic_ela": 5} and result.rejects_by_rule == {}
+    landed = read(root, "iready", "diagnostic_ela", result.batch_id)
+    assert [r["reading_difficulty_indicator"] for r in landed] == [None, "true", None, "false", None]
+    expected = {"null_sentinel:reading_difficulty_indicator": 3}
+    assert result.entities["diagnostic_ela"].warnings == expected
+    assert result.warnings_by_entity == {"diagnostic_ela": expected}
+    assert details(root, "iready", result.batch_id)["entities"]["diagnostic_ela"]["warnings"] == expected
+
+
+def test_iready_required_score_that_is_na_is_rejected(tmp_path: Path, builtins: dict[str, FileDeclaration]) -> None:
+    root = tmp_path / "landing"
+    rows = [iready_row("1", "Early 3", "9/10/2025", []), iready_row("2", "Early 3", "9/11/2025", [])]
+    rows[0][19] = "N/A"  # Percentile: optional, lands as null
+    rows[1][16] = "N/A"  # Overall Scale Score: required
+    path = write(tmp_path / "drop" / "diagnostic_results_math.csv", plain([IREADY_COMMON, *rows]))
+    result = land(path, iready(builtins), root)
+
+    assert result.rows_landed == {"diagnostic_math": 1} and result.rejects_by_rule == {"not_null": 1}
+    (row,) = read(root, "iready", "diagnostic_math", result.batch_id)
+    assert row["percentile"] is None and row["overall_scale_score"] == "452"
+    (reject,) = read(root, "iready", "_rejects", result.batch_id)
+    assert reject["rule"] == "not_null" and reject["field"] == "overall_scale_score"
+    assert reject["detail"] == "overall_scale_score: required value is a null sentinel"
+    assert reject["_source_ref"] == "diagnostic_results_math.csv:3"
+    assert result.entities["diagnostic_math"].warnings == {"null_sentinel:percentile": 1}
 
 
 # ------------------------------------------------------------------------------------------
