@@ -65,12 +65,28 @@ class OutputSettings(_Strict):
     data_dir: Path = Field(description="Folder for landing/, warehouse/, published/, drops/")
 
 
-class OneRosterCsvSource(_Strict):
+class _SourceSettings(_Strict):
+    """What every source has, whatever its kind: whether the district uses it, whether the
+    release waits for it, and how old its newest data may grow."""
+
+    enabled: bool = True
+    system_name: str = Field(min_length=1)
+    required: bool = Field(
+        default=False,
+        description="a refused delivery or failed walk of this source holds the release back; any "
+        "other source's trouble is quarantined and the warehouse is released with its last good data",
+    )
+    freshness_limit_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="the source is stale when its newest landed batch is older than this; None: never stale",
+    )
+
+
+class OneRosterCsvSource(_SourceSettings):
     """A folder where the SIS drops OneRoster CSV bundles (zip; 1.1 or 1.2, bulk or delta)."""
 
     kind: Literal["oneroster_csv"]
-    enabled: bool = True
-    system_name: str = Field(min_length=1)
     drop_folder: Path
     file_pattern: str = "*.zip"
     max_uncompressed_mb: int = Field(default=2048, gt=0)
@@ -93,13 +109,11 @@ class FileDropChecks(_Strict):
     )
 
 
-class FileDropSource(_Strict):
+class FileDropSource(_SourceSettings):
     """A folder where a vendor drops CSV/TSV files (or zips of them), ingested by declaration:
     built-in formats by name, and district-written declarations by path."""
 
     kind: Literal["file_drop"]
-    enabled: bool = True
-    system_name: str = Field(min_length=1)
     drop_folder: Path
     file_pattern: str = "*"
     formats: list[str] = Field(
@@ -118,14 +132,12 @@ class FileDropSource(_Strict):
         return self
 
 
-class ApiSource(_Strict):
+class ApiSource(_SourceSettings):
     """A system reached over its REST API. Credentials come from environment variables named
     here, never from this file; `INTEROP_<SOURCE>_BASE_URL` overrides `base_url` (the demo and
     the tests point it at the simulators)."""
 
     kind: Literal["oneroster_api", "edfi_api", "canvas", "google_classroom"]
-    enabled: bool = True
-    system_name: str = Field(min_length=1)
     base_url: str = Field(pattern=r"^https?://", description="API root, e.g. https://lms.example.org")
     client_id_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="env var holding the client id / key")
     client_secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="env var holding the secret / token")
@@ -333,6 +345,27 @@ class ProficiencyCutScores(_Strict):
         return self
 
 
+# A OneRoster userIds type, as in {Local:863}: matched case-insensitively.
+UserIdType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
+
+
+class SisUserIdTypes(_Strict):
+    """Which OneRoster userIds items ({type:identifier}) carry a user's district (local) and
+    state ID, in order of preference: read when the user's own field is blank (identifier for
+    the local ID, userMasterIdentifier for the state ID), as in rostering hubs' 1.1 exports."""
+
+    local: list[UserIdType] = Field(default=["Local", "SIS", "District"])
+    state: list[UserIdType] = Field(default=["State"])
+
+    @model_validator(mode="after")
+    def _each_type_once(self) -> SisUserIdTypes:
+        named = [t.casefold() for t in (*self.local, *self.state)]
+        repeated = sorted({t for t in named if named.count(t) > 1})
+        if repeated:
+            raise ValueError(f"userIds types named twice (local and state lists together): {', '.join(repeated)}")
+        return self
+
+
 class BusinessRules(_Strict):
     attendance: AttendanceRules = AttendanceRules()
     chronic_absence: list[ChronicAbsenceDefinition] = Field(default_factory=_default_chronic_definitions, min_length=1)
@@ -346,6 +379,7 @@ class BusinessRules(_Strict):
         min_length=1,
         description="for each SIS entity, the first of these channels that has delivered it is authoritative",
     )
+    sis_user_id_types: SisUserIdTypes = SisUserIdTypes()
 
     @model_validator(mode="after")
     def _unique_names(self) -> BusinessRules:

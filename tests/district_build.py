@@ -33,6 +33,37 @@ def land_everything(config: DistrictConfig) -> None:
                 land_bundle(config, name, source, path)
 
 
+def walk_api_sources(config: DistrictConfig, names: tuple[str, ...]) -> None:
+    """One full walk of every entity of the named REST sources from their simulators on
+    127.0.0.1, as the landing assets walk them. The simulators' base-URL and credential
+    variables are set only while they run."""
+    from interop_pipeline.connectors.api_landing import land_entity_walk
+    from interop_pipeline.connectors.api_sources import api_connector, source_client
+    from interop_pipeline.simulators.apis import running_simulators
+
+    saved = dict(os.environ)
+    try:
+        with running_simulators(config):
+            for name in names:
+                source = config.sources[name]
+                client = source_client(config, name, source)
+                try:
+                    for walk in api_connector(source.kind).entity_walks(source):
+                        land_entity_walk(
+                            client,
+                            walk,
+                            landing_root=config.landing_dir,
+                            source_system=name,
+                            district_code=config.district.code,
+                            force_full=True,
+                        )
+                finally:
+                    client.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def resolve_identities(config: DistrictConfig) -> None:
     """The identity asset, as the pipeline runs it between the two dbt steps."""
     from dagster import DagsterInstance, materialize
@@ -62,3 +93,21 @@ def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.Comp
     ]
     env = {**os.environ, **dbt_environment(config)}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def build_warehouse(config: DistrictConfig, target: Path) -> None:
+    """The pipeline's warehouse steps in order, outside Dagster: zero-row files for the sources
+    with nothing landed, dbt build up to identity, identity resolution, dbt build after it (the
+    same split as transform/dbt.py's two @dbt_assets)."""
+    from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
+    from interop_pipeline.transform.dbt import AFTER_IDENTITY, district_declarations
+    from interop_pipeline.transform.placeholders import ensure_source_placeholders
+
+    config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_identity_placeholders(config.landing_dir)
+    ensure_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config))
+    for step in (("--exclude", AFTER_IDENTITY), ("--select", AFTER_IDENTITY)):
+        run = run_dbt(config, target, "build", *step)
+        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+        if step[0] == "--exclude":
+            resolve_identities(config)

@@ -2,7 +2,8 @@
 
 The current state of an entity is its newest bulk batch plus every later delta batch, newest
 version per sourcedId, deletions moved to stg_oneroster_csv__deletions; OneRoster 1.1 users
-yield roles. Each test lands into its own folder and builds its own DuckDB file.
+yield roles; a user's local and state IDs come from userIds where a hub leaves the fields blank
+(the hub district fixture). Each test lands into its own folder and builds its own DuckDB file.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from interop_pipeline.config import PROJECT_ROOT
+from interop_pipeline.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT
+from interop_pipeline.connectors.landing import ensure_placeholders
 from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
-from interop_pipeline.transform.placeholders import ensure_api_source_placeholders
+from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file, load_declaration
+from interop_pipeline.identity.records import RECORD_COLUMNS
+from interop_pipeline.identity.resolve import resolve
+from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from tests.connectors.test_oneroster_csv import CHANGED, ROWS, bundle, csv_text, delta_bundle
+from tests.hub_fixture import build_nwea_map_cdf, build_oneroster_bundle, copy_iready_exports
 
 SYSTEM = "oneroster_csv"
 DBT = Path(sys.executable).parent / "dbt"
@@ -50,7 +56,7 @@ def land(zip_path: Path, landing: Path, day: int):
 def dbt_build(tmp_path: Path, target: Path, *select: str) -> Path:
     warehouse = tmp_path / "build.duckdb"
     # The marts read the SIS through both channels; the REST one has not been walked here.
-    ensure_api_source_placeholders(tmp_path / "landing", DBT_PROJECT_DIR / "models")
+    ensure_source_placeholders(tmp_path / "landing", DBT_PROJECT_DIR / "models")
     env = {**os.environ, "INTEROP_LANDING_DIR": str(tmp_path / "landing"), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
     args = [
         "build",
@@ -170,3 +176,116 @@ def test_1_1_bundle_derives_roles_and_feeds_the_marts(tmp_path: Path, dbt_target
            join dim_school s on f.school_key = s.school_key""",
     ) == [("u1", "s1", "u1-s1")]
     assert rows(warehouse, "select sis_staff_id, staff_role from dim_staff") == [("u2", "teacher")]
+
+
+# ------------------------------------------------------------------------------------------
+# The hub district: identifier blank, the district's numbers in userIds
+# ------------------------------------------------------------------------------------------
+
+# Per student sourcedId of tests/fixtures/hub_district/oneroster/users.csv: (local, state) ID
+# as its userIds item {Local:...} / {State:...} carries it (identifier is blank throughout).
+HUB_STUDENT_IDS = {
+    "stu-4f2a91": ("863", None),
+    "stu-7b1c03": ("871", "6023118457"),
+    "stu-2e9d44": ("874", None),
+    "stu-9a0f17": ("880", "6023118502"),
+    "stu-5c3e82": ("886", None),
+    "stu-1d7b65": ("892", "6023118633"),
+    "stu-8e4a20": ("905", None),
+    "stu-3f6c58": ("771", "6019847210"),
+    "stu-6a2d39": ("778", "6019847318"),
+    "stu-0b8e71": ("783", None),
+    "stu-4c5f06": ("790", "6019847455"),  # {State:...} before {Local:...}
+    "stu-7d9a13": ("796", None),
+    "stu-2a4b97": ("802", None),
+    "stu-9f1e26": ("1012", "6019850117"),
+    "stu-5e7c48": ("1019", None),
+    "stu-1a3d72": ("1025", "6018733290"),
+    "stu-8c6f35": ("1031", "6018733348"),
+    "stu-3b0a84": ("1038", "6018733401"),
+    "stu-6d8e59": ("1044", "6018733476"),
+    "stu-0e2c67": ("1050", None),
+}
+HUB_STAFF_IDS = {"tch-a81f": "40112", "tch-c27d": "40187", "tch-e904": "40203"}
+# A student the SIS sends with no usable district number: identifier blank, userIds holding an
+# empty Local item and a type the district does not configure.
+UNNUMBERED = (
+    'stu-b70e15,,,true,org-s102,student,grace.hall,"{Local:},{Portal:88120}",Grace,Hall,,,'
+    "grace.hall@students.phusd.org,,,,05,"
+)
+UNNUMBERED_DEMOGRAPHICS = "stu-b70e15,,,2015-04-30,female,false,false,false,false,true,false,false,US,CA,,"
+MAP_ONLY = "1057"  # tested by NWEA at Bell Ridge, on no SIS roster
+
+
+# The fixture's vendor quirks (its README): MAP's last record one optional field short, i-Ready's
+# "Not Provided" reading difficulty indicator. Where the file engine does not read past them yet
+# it refuses just those rows; no other row may be refused.
+VENDOR_QUIRKS = {("field_count", None), ("type", "reading_difficulty_indicator")}
+
+
+def land_vendor_file_of(system: str, path: Path, landing: Path) -> None:
+    """Land one delivery with its system's built-in declarations, as the file-drop assets do."""
+    declarations = [d for d in builtin_declarations().values() if d.system == system]
+    result = land_vendor_file(path, declarations, landing, district_code="D001", max_uncompressed_bytes=10_000_000)
+    refused = pq.read_table(landing / system / "_rejects" / f"{result.batch_id}.parquet").to_pylist()
+    assert {(r["rule"], r["field"]) for r in refused} <= VENDOR_QUIRKS, refused
+
+
+def ensure_vendor_placeholders(landing: Path) -> None:
+    """Zero-row files for the declared vendor files nothing landed here (the person records read
+    every vendor)."""
+    state = load_declaration(DEFAULT_CONFIG_PATH.parent / "declared" / "state_summative.yaml")
+    for declaration in [*builtin_declarations().values(), state]:
+        ensure_placeholders(landing, declaration.system, {declaration.entity: declaration.output_columns})
+
+
+def test_hub_bundle_takes_local_and_state_ids_from_user_ids(tmp_path: Path, dbt_target: Path) -> None:
+    landing = tmp_path / "landing"
+    extra = {"users.csv": [UNNUMBERED], "demographics.csv": [UNNUMBERED_DEMOGRAPHICS]}
+    result = land(build_oneroster_bundle(tmp_path, extra_rows=extra), landing, day=1)
+    assert result.warnings == {"trailing_empty_fields": 5}
+    land_vendor_file_of("nwea_map", build_nwea_map_cdf(tmp_path), landing)
+    for export in copy_iready_exports(tmp_path / "iready"):
+        land_vendor_file_of("iready", export, landing)
+    ensure_vendor_placeholders(landing)
+    warehouse = dbt_build(tmp_path, dbt_target, "+dim_student", "+dim_staff", "+int_person_records__students")
+
+    # Every hub student has its district number from userIds; the one without still is a
+    # student, keyed by its sourcedId (the not_null test on local_student_id only warns).
+    students = rows(
+        warehouse, "select sis_student_id, local_student_id, state_student_id, student_key from dim_student"
+    )
+    assert {sid: (local, state) for sid, local, state, _ in students} == {
+        **HUB_STUDENT_IDS,
+        "stu-b70e15": (None, None),
+    }
+    [(key,)] = rows(warehouse, "select student_key from dim_student where sis_student_id = 'stu-b70e15'")
+    assert key == rows(warehouse, "select md5('D001|sis|stu-b70e15')")[0][0]
+    assert len({k for *_, k in students}) == len(students)
+    assert rows(warehouse, "select sis_staff_id, local_staff_id from dim_staff order by 1") == sorted(
+        HUB_STAFF_IDS.items()
+    )
+
+    # Identity reads the same numbers: the SIS spine has a record for every student (the
+    # unnumbered one too), and the vendors' StudentIDs resolve to them.
+    records = person_records(warehouse)
+    spine = {r["source_id"]: r["sis_id"] for r in records.to_pylist() if r["source_system"] == "sis"}
+    assert spine == {sid: local for sid, (local, _) in HUB_STUDENT_IDS.items()} | {"stu-b70e15": None}
+    crosswalk = resolve(records).crosswalk.to_pylist()
+    person_of_local = {local: sid for sid, (local, _) in HUB_STUDENT_IDS.items()}
+    vendors = [r for r in crosswalk if r["source_system"] != "sis"]
+    assert sorted({r["source_system"] for r in vendors}) == ["iready", "nwea_map"]
+    assert len([r for r in vendors if r["source_system"] == "nwea_map"]) == 16  # 15 rostered, 1 not
+    assert len([r for r in vendors if r["source_system"] == "iready"]) == 12
+    for r in vendors:
+        if r["source_id"] == MAP_ONLY:
+            assert r["person_key"] is None, r  # no SIS record to link to: unresolved
+        else:
+            assert (r["person_key"], r["method"]) == (person_of_local[r["source_id"]], "sis_local_id"), r
+
+
+def person_records(warehouse: Path) -> pa.Table:
+    """The students' person records the identity step reads, from the build warehouse."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = ", ".join(RECORD_COLUMNS)
+        return con.sql(f"select {columns} from main.int_person_records__students").to_arrow_table()

@@ -5,6 +5,7 @@ Layout under ``landing_root``::
     <source_system>/<entity>/<batch_id>.parquet     landed rows (data columns as strings)
     <source_system>/_rejects/<batch_id>.parquet     rows that failed a rule, with the reason
     <source_system>/_batches/<batch_id>.parquet     one row per batch, written LAST
+    <source_system>/_refusals/<refusal>.parquet     a delivery or walk that landed nothing, and why
     <source_system>/.tmp-<batch_id>/                work area while a batch is being written
 
 A batch counts as landed only once its ``_batches`` record exists, so a crash at any point
@@ -37,6 +38,7 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 REJECT_COLUMNS: tuple[str, ...] = ("entity", "rule", "field", "detail", "raw_record")
 REJECTS_DIR = "_rejects"
 BATCHES_DIR = "_batches"
+REFUSALS_DIR = "_refusals"
 FLUSH_ROWS = 50_000
 _CHUNK_BYTES = 1024 * 1024
 
@@ -64,6 +66,20 @@ _BATCH_SCHEMA = pa.schema(
         pa.field("rows_rejected", pa.int64()),
         # Connector-specific facts about the batch as JSON: header seen, layout, bulk/delta…
         pa.field("details", pa.string()),
+    ]
+)
+# A whole delivery (file) or API walk that landed nothing. Kept beside the batches so the
+# warehouse can say which source is quarantined and why; a refusal never holds a data value.
+_REFUSAL_SCHEMA = pa.schema(
+    [
+        pa.field("district_code", pa.string()),
+        pa.field("source_system", pa.string()),
+        pa.field("kind", pa.string()),  # 'file' or 'walk'
+        pa.field("entity", pa.string()),  # the API entity walked; null for a file
+        pa.field("subject", pa.string()),  # file name, or endpoint
+        pa.field("fingerprint_sha256", pa.string()),  # the file's content; null for a walk
+        pa.field("reason", pa.string()),
+        pa.field("refused_at", _TIMESTAMP),
     ]
 )
 
@@ -134,6 +150,61 @@ def pending_files(folder: Path, pattern: str, landing_root: Path | str, source_s
     return [p for p in files if find_landed_batch(landing_root, source_system, sha256_file(p)) is None]
 
 
+def record_refusal(
+    landing_root: Path | str,
+    source_system: str,
+    *,
+    district_code: str,
+    kind: str,
+    subject: str,
+    reason: str,
+    fingerprint: str | None = None,
+    entity: str | None = None,
+    refused_at: datetime | None = None,
+) -> Path:
+    """Record that a delivered file (kind 'file') or an API walk (kind 'walk') landed nothing.
+
+    A file is recorded once per content, when it was first refused (its fingerprint names the
+    record; the same file refused again on later runs changes nothing, so a corrected file
+    landed after it ends the quarantine); each failed walk is a record of its own. Written
+    atomically: the record is complete or absent.
+    """
+    moment = _as_utc(refused_at or datetime.now(UTC))
+    folder = Path(landing_root) / source_system / REFUSALS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    if fingerprint:
+        name = f"file-{fingerprint[:32]}.parquet"
+    else:
+        _check_name("entity", entity or "walk")
+        name = f"walk-{entity or 'all'}-{moment.strftime('%Y%m%dT%H%M%S%fZ')}.parquet"
+    row = {
+        "district_code": district_code,
+        "source_system": source_system,
+        "kind": kind,
+        "entity": entity,
+        "subject": subject,
+        "fingerprint_sha256": fingerprint,
+        "reason": reason,
+        "refused_at": moment,
+    }
+    path = folder / name
+    if path.exists():
+        return path
+    staged = folder / f".{name}.partial"
+    pq.write_table(pa.Table.from_pylist([row], schema=_REFUSAL_SCHEMA), staged)
+    os.replace(staged, path)
+    return path
+
+
+def read_refusals(landing_root: Path | str, source_system: str) -> list[dict]:
+    """Every refusal recorded for a source system, oldest first."""
+    folder = Path(landing_root) / source_system / REFUSALS_DIR
+    rows = (
+        [row for path in folder.glob("*.parquet") for row in pq.read_table(path).to_pylist()] if folder.is_dir() else []
+    )
+    return sorted(rows, key=lambda r: r["refused_at"])
+
+
 PLACEHOLDER_NAME = "_empty.parquet"
 
 
@@ -148,6 +219,7 @@ def ensure_placeholders(landing_root: Path | str, source_system: str, entities: 
     }
     schemas[REJECTS_DIR] = pa.schema([*(pa.field(c, pa.string()) for c in REJECT_COLUMNS), *_LINEAGE_FIELDS])
     schemas[BATCHES_DIR] = _BATCH_SCHEMA
+    schemas[REFUSALS_DIR] = _REFUSAL_SCHEMA
     for folder, schema in schemas.items():
         path = system_dir / folder / PLACEHOLDER_NAME
         if not path.exists():

@@ -15,8 +15,8 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
-from interop_pipeline.config import PROJECT_ROOT, DistrictConfig
-from interop_pipeline.transform.placeholders import ensure_api_source_placeholders
+from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
+from interop_pipeline.transform.placeholders import ensure_source_placeholders
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -85,6 +85,19 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return [DATA_TEAM]
 
 
+def district_declarations(config: DistrictConfig) -> list:
+    """The declarations of the district's own declared files (built-in formats are known anyway)."""
+    from interop_pipeline.connectors.tabular import load_declarations
+
+    paths = [
+        path
+        for source in config.sources.values()
+        if isinstance(source, FileDropSource)
+        for path in config.declaration_paths(source)
+    ]
+    return list(load_declarations(paths).values()) if paths else []
+
+
 def dbt_environment(config: DistrictConfig) -> dict[str, str]:
     """Where dbt reads landed data and writes the warehouse (see dbt_project/profiles.yml)."""
     return {
@@ -109,6 +122,22 @@ def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
         "early_warning": rules.early_warning.model_dump(),
         "proficiency_cut_scores": [c.model_dump() for c in rules.proficiency_cut_scores],
         "sis_channel_precedence": rules.sis_channel_precedence,
+        "sis_user_id_types": rules.sis_user_id_types.model_dump(),
+        # Which systems this district uses: mart_data_quality reports the others as not configured.
+        "sources": source_settings(config),
+    }
+
+
+def source_settings(config: DistrictConfig) -> dict[str, dict[str, Any]]:
+    """Per configured source (enabled or not): what the data-quality mart reports it against."""
+    return {
+        name: {
+            "system_name": source.system_name,
+            "enabled": source.enabled,
+            "required": source.required,
+            "freshness_limit_hours": source.freshness_limit_hours,
+        }
+        for name, source in config.sources.items()
     }
 
 
@@ -125,10 +154,18 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
 
     def build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
         config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        # A fresh landing zone has no identity batch yet, and a REST source may not have been
-        # walked (or is not used by this district): the warehouse still builds, empty there.
+        # A fresh landing zone has no identity batch yet, and a source may have delivered nothing
+        # yet or not be used by this district: the warehouse still builds, empty there.
         ensure_identity_placeholders(config.landing_dir)
-        ensure_api_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models")
+        empty = ensure_source_placeholders(
+            config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config)
+        )
+        unused = sorted(set(empty) - set(config.enabled_sources()))
+        if unused:
+            context.log.info(f"Not configured for this district, built empty: {', '.join(unused)}")
+        waiting = sorted(set(empty) & set(config.enabled_sources()))
+        if waiting:
+            context.log.warning(f"Configured but nothing landed yet, built empty: {', '.join(waiting)}")
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)

@@ -47,20 +47,29 @@ def staging_sql(declaration: FileDeclaration) -> str:
     )
 
 
-def sources_yml(source: str, system_name: str, entities: list[str]) -> str:
-    tables = "".join(f"      - name: {entity}\n" for entity in entities)
+def sources_yml(source: str, system_name: str, declarations: list[FileDeclaration]) -> str:
+    """The dbt source of a declared-file system: one table per entity with its landed columns
+    (what a district without this system builds its zero-row placeholder from)."""
+    columns = {d.entity: d.output_columns for d in declarations}
+    tables = "".join(
+        f"      - name: {entity}\n        columns:\n" + "".join(f"          - name: {c}\n" for c in columns[entity])
+        for entity in sorted(columns)
+    )
     return (
         "version: 2\n\n"
         "sources:\n"
         f"  - name: {source}\n"
         f"    description: Files from {system_name}, landed by the landing/{source}/* assets.\n"
         "    meta:\n"
+        "      landing_format: declared_files   # landed by connectors/tabular.py; zero-row files while nothing has"
+        " landed\n"
         "      external_location: \"read_parquet('{{ env_var('INTEROP_LANDING_DIR', '../data/landing') }}"
         f"/{source}/{{identifier}}/*.parquet', union_by_name = true)\"\n"
         "    tables:\n"
         f"{tables}"
         "      - name: rejects\n        identifier: _rejects\n"
         "      - name: batches\n        identifier: _batches\n"
+        "      - name: refusals\n        identifier: _refusals\n"
     )
 
 
@@ -70,9 +79,7 @@ def scaffold_staging(
     """Write the source's staging files; existing files are kept unless `overwrite`."""
     folder = models_dir / "staging" / source
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        folder / f"_{source}__sources.yml": sources_yml(source, system_name, sorted({d.entity for d in declarations}))
-    }
+    files = {folder / f"_{source}__sources.yml": sources_yml(source, system_name, declarations)}
     files |= {folder / f"stg_{source}__{d.entity}.sql": staging_sql(d) for d in declarations}
     written = []
     for path, text in files.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from dagster import AssetSelection, DagsterInstance, Definitions, materialize
 from dagster import build_sensor_context as build_context
 
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets, source_declarations
+from interop_pipeline.assets.extract.source_health import source_health_results
 from interop_pipeline.config import load_config
+from interop_pipeline.connectors.landing import read_batch_records, read_refusals
 from interop_pipeline.sensors import build_drop_folder_sensor, scan_drop_folder
 from interop_pipeline.simulators.generate import write_district
 from tests.conftest import write_config
@@ -71,16 +74,57 @@ def test_files_land_in_delivery_order_and_checks_report_drift_and_rejects(attend
     assert materialization.metadata["files_landed"].value == 0
 
 
-def test_a_refused_file_fails_the_step_but_the_good_files_still_land(attendance):
+def test_a_refused_file_quarantines_the_source_and_the_good_files_still_land(attendance):
+    """Not required: the step succeeds, `delivery_accepted` fails naming the file, and the
+    refusal is recorded once per file content for the data-quality mart."""
     config, source, folder = attendance
     _drop(folder, "attendance_2025-09.csv", "", 120)  # empty: refused
     _drop(folder, "attendance_2025-10.csv", HEADER + "0012345,0601,10/01/2025,T,Tardy,Present,15\r\n")
-    result, _ = _run(config, source)
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.error.message
-    assert "attendance_2025-09.csv" in failure
+    result, checks = _run(config, source)
+    assert result.success
+    delivery = checks["delivery_accepted"]
+    assert not delivery.passed and delivery.severity.value == "ERROR"
+    assert "attendance_2025-09.csv" in delivery.metadata["refusals"].value
+    assert "quarantined" in delivery.metadata["consequence"].value
+    assert checks["fresh_within_limit"].passed  # the good file just landed
     landed = list((config.landing_dir / "sis_attendance" / "daily_attendance").glob("2*.parquet"))
     assert len(landed) == 1
+    refusals = read_refusals(config.landing_dir, "sis_attendance")
+    assert [(r["kind"], r["subject"]) for r in refusals] == [("file", "attendance_2025-09.csv")]
+
+    # The same file refused again on the next run is still reported, and recorded once.
+    result, checks = _run(config, source)
+    assert result.success and not checks["delivery_accepted"].passed
+    assert len(read_refusals(config.landing_dir, "sis_attendance")) == 1
+
+
+def test_a_required_source_refusal_fails_the_step(attendance):
+    config, source, folder = attendance
+    required = source.model_copy(update={"required": True})
+    _drop(folder, "attendance_2025-09.csv", "", 120)
+    asset = build_file_drop_assets(config, "sis_attendance", required)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([asset], instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "required" in failure and "attendance_2025-09.csv" in failure
+
+
+def test_freshness_check_fails_past_the_configured_limit(attendance):
+    config, source, folder = attendance
+    _drop(folder, "attendance_2025-09.csv", HEADER + "0012345,0601,09/02/2025,A,Unexcused Absence,Absent,390\r\n")
+    _run(config, source)
+    records = read_batch_records(config.landing_dir, "sis_attendance")
+    keys = build_file_drop_assets(config, "sis_attendance", source).keys
+    batches_key = next(k for k in keys if k.path[-1] == "batches")
+    limited = source.model_copy(update={"freshness_limit_hours": 24})
+    later = records[-1]["extracted_at"] + timedelta(hours=30)
+    fresh, stale = (
+        list(source_health_results(config, "sis_attendance", limited, batches_key, [], now=now))[1]
+        for now in (records[-1]["extracted_at"] + timedelta(hours=1), later)
+    )
+    assert fresh.passed and not stale.passed
+    assert stale.metadata["newest_batch_age_hours"].value == 30.0
 
 
 def test_generated_vendor_files_land_without_rejects(tmp_path):

@@ -18,7 +18,7 @@ from interop_pipeline.config import DistrictConfig, load_config
 from interop_pipeline.identity import resolve
 from interop_pipeline.identity.decisions import Decision, append_decision
 from interop_pipeline.simulators.generate import write_district
-from interop_pipeline.transform.placeholders import ensure_api_source_placeholders
+from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from tests.conftest import write_config
 from tests.district_build import DBT_PROJECT_DIR, land_everything, run_dbt
 
@@ -68,7 +68,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
     write_district(district.config, students=STUDENTS, seed=SEED)
     land_everything(district.config)
     # The REST sources have delivered nothing yet: their landing folders hold only placeholders.
-    ensure_api_source_placeholders(district.config.landing_dir, DBT_PROJECT_DIR / "models")
+    ensure_source_placeholders(district.config.landing_dir, DBT_PROJECT_DIR / "models")
     district.config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_identity_placeholders(district.config.landing_dir)  # as the dbt steps do
     # Only what identity and the marts after it read (other sources' models have their own tests).

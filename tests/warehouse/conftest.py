@@ -5,7 +5,6 @@ landing assets land them; the LMSs and the Ed-Fi ODS are walked from their simul
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +17,12 @@ from interop_pipeline.config import (
     DistrictConfig,
     load_config,
 )
-from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, land_entity_walk
-from interop_pipeline.connectors.api_sources import api_connector, source_client
+from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
+from interop_pipeline.connectors.api_sources import api_connector
 from interop_pipeline.connectors.landing import ensure_placeholders
 from interop_pipeline.simulators.generate import write_district
 from tests.conftest import write_config
-from tests.district_build import land_everything, resolve_identities, run_dbt
+from tests.district_build import land_everything, resolve_identities, run_dbt, walk_api_sources
 
 STUDENTS = 300
 SEED = 5
@@ -65,35 +64,12 @@ class BuiltDistrict:
 
 def land_api_sources(config: DistrictConfig) -> None:
     """One full walk of every entity of the LMSs and Ed-Fi from their simulators; the other REST
-    sources get the zero-row files they have before a first walk. The simulators' base-URL and
-    credential variables are set only while they run."""
-    from interop_pipeline.simulators.apis import running_simulators
-
-    sources = {name: s for name, s in config.enabled_sources().items() if isinstance(s, ApiSource)}
-    saved = dict(os.environ)
-    try:
-        with running_simulators(config):
-            for name in WALKED_API_SOURCES:
-                source = sources[name]
-                client = source_client(config, name, source)
-                try:
-                    for walk in api_connector(source.kind).entity_walks(source):
-                        land_entity_walk(
-                            client,
-                            walk,
-                            landing_root=config.landing_dir,
-                            source_system=name,
-                            district_code=config.district.code,
-                            force_full=True,
-                        )
-                finally:
-                    client.close()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    for name, source in sources.items():
-        walks = api_connector(source.kind).entity_walks(source)
-        ensure_placeholders(config.landing_dir, name, {w.entity: API_RECORD_COLUMNS for w in walks})
+    sources get the zero-row files they have before a first walk."""
+    walk_api_sources(config, WALKED_API_SOURCES)
+    for name, source in config.enabled_sources().items():
+        if isinstance(source, ApiSource):
+            walks = api_connector(source.kind).entity_walks(source)
+            ensure_placeholders(config.landing_dir, name, {w.entity: API_RECORD_COLUMNS for w in walks})
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,11 @@ incrementally from the cursor of its last committed batch, fully on the first ru
 `full_refresh_days`. The entities of one system are one multi-asset (one run step, so a run
 does not pay a worker process per entity), walked concurrently, each with its own client; any
 subset can be materialized. A walk that fails lands nothing and keeps its cursor, the others
-still commit, and the step fails naming it so the RetryPolicy tries again. Runs outside the
-warehouse pool: it writes Parquet, never DuckDB.
+still commit, and the step fails naming it so the RetryPolicy tries again. On the last try a
+walk that still fails quarantines the source (source_health.py): it is recorded with its reason,
+the `delivery_accepted` check fails, and the warehouse is released with the source's last good
+data; only a required source fails its step then. Runs outside the warehouse pool: it writes
+Parquet, never DuckDB.
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the context annotation at runtime.
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -25,6 +29,13 @@ from dagster import (
     multi_asset,
 )
 
+from interop_pipeline.assets.extract.source_health import (
+    Refusal,
+    hold_release_if_required,
+    record_refusals,
+    source_health_check_specs,
+    source_health_results,
+)
 from interop_pipeline.config import ApiSource, DistrictConfig
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, EntityWalk, WalkResult, land_entity_walk
 from interop_pipeline.connectors.api_sources import api_connector, source_client
@@ -76,11 +87,12 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
     @multi_asset(
         name=f"land_{source_name}_api",
         specs=specs,
+        check_specs=source_health_check_specs(source_name, source, bookkeeping["batches"]),
         can_subset=True,
         retry_policy=API_RETRY_POLICY,
         description=f"Walk {source.system_name}'s API entities into the landing zone.",
     )
-    def land_api(context: AssetExecutionContext) -> Iterator[MaterializeResult]:
+    def land_api(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         selected = [entity for entity, key in keys.items() if key in context.selected_asset_keys]
         ensure_placeholders(config.landing_dir, source_name, {entity: API_RECORD_COLUMNS for entity in walks})
         results, failures = _walk_all(config, source_name, source, [walks[e] for e in selected])
@@ -97,19 +109,30 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
                 yield MaterializeResult(
                     asset_key=key, metadata={"batches": ", ".join(r.batch_id for r in results.values()) or "none"}
                 )
-        if failures:
+        last_try = context.retry_number >= API_RETRY_POLICY.max_retries
+        if failures and not last_try:
             # Each message names system, endpoint and page; nothing of those walks landed.
             raise Failure(
                 description=f"{len(failures)} of {len(selected)} {source.system_name} walks failed; "
-                "their data and cursors are unchanged:\n" + "\n".join(failures)
+                "their data and cursors are unchanged, the step is tried again:\n"
+                + "\n".join(f"{entity}: {message}" for entity, message in sorted(failures.items()))
             )
+        refused = [
+            Refusal(subject=walks[entity].endpoint, reason=message, entity=entity)
+            for entity, message in sorted(failures.items())
+        ]
+        record_refusals(config, source_name, refused)
+        health_keys = {check.key for check in land_api.check_specs}
+        if health_keys & set(context.selected_asset_check_keys):
+            yield from source_health_results(config, source_name, source, bookkeeping["batches"], refused)
+        hold_release_if_required(source, refused)
 
     return land_api
 
 
 def _walk_all(
     config: DistrictConfig, source_name: str, source: ApiSource, walks: list[EntityWalk]
-) -> tuple[dict[str, WalkResult], list[str]]:
+) -> tuple[dict[str, WalkResult], dict[str, str]]:
     # Read once for every walk: each needs only its own entity's earlier batches, which no
     # concurrent walk of another entity changes.
     batch_records = read_batch_records(config.landing_dir, source_name)
@@ -130,12 +153,14 @@ def _walk_all(
             client.close()
 
     results: dict[str, WalkResult] = {}
-    failures: list[str] = []
+    failures: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=CONCURRENT_WALKS) as pool:
         futures = {walk.entity: pool.submit(walk_one, walk) for walk in walks}
         for entity, future in futures.items():
             try:
                 results[entity] = future.result()
             except ApiError as error:
-                failures.append(str(error))
+                failures[entity] = str(error)
+            except Exception as error:  # a defect in one walk must not take the others down
+                failures[entity] = f"{entity}: unexpected {type(error).__name__} during the walk (see the run log)"
     return results, failures

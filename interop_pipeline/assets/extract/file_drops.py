@@ -2,7 +2,8 @@
 
 One multi-asset per drop folder: every file not landed yet is landed in delivery order, one
 batch per file; a refused file (empty, truncated, wrong format) lands nothing, the others still
-land, and the step fails naming it, so the previous data stays what dbt reads. Checks per
+land, and the source is quarantined (source_health.py): a failed check names the file and why,
+and the previous data stays what dbt reads; only a required source fails its step. Checks per
 entity: schema drift against the previous file, row-count drop (snapshot files) and reject rate.
 Runs outside the warehouse pool: it writes Parquet, never DuckDB.
 """
@@ -19,12 +20,18 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
+from interop_pipeline.assets.extract.source_health import (
+    Refusal,
+    hold_release_if_required,
+    record_refusals,
+    source_health_check_specs,
+    source_health_results,
+)
 from interop_pipeline.config import DistrictConfig, FileDropSource
 from interop_pipeline.connectors.landing import (
     BATCHES_DIR,
@@ -32,6 +39,7 @@ from interop_pipeline.connectors.landing import (
     ensure_placeholders,
     pending_files,
     read_batch_records,
+    sha256_file,
 )
 from interop_pipeline.connectors.tabular import (
     FileDeclaration,
@@ -153,7 +161,7 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
             )
             for entity, key in keys.items()
         ],
-        check_specs=list(checks.values()),
+        check_specs=[*checks.values(), *source_health_check_specs(source_name, source, keys[BATCHES_ENTITY])],
         description=f"Land every new file in {source.system_name}'s drop folder by declaration.",
     )
     def land_files(context: AssetExecutionContext) -> Iterator:
@@ -161,15 +169,20 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
         ensure_placeholders(config.landing_dir, source_name, {d.entity: d.output_columns for d in declarations})
         files = pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, source_name)
         tallies = {entity: _EntityTally() for entity in entities}
-        refused: list[str] = []
+        refused: list[Refusal] = []
         batches: list[str] = []
         records = read_batch_records(config.landing_dir, source_name)  # once: new batches are appended below
         for path in files:
             try:
                 result = land_file(config, source, declarations, path)
             except VendorFileError as exc:
-                refused.append(str(exc))
+                refused.append(Refusal(subject=path.name, reason=str(exc), fingerprint=sha256_file(path)))
                 context.log.error(f"Refused, nothing landed: {exc}")
+                continue
+            except Exception as exc:  # a defect must not stop the other files or sources either
+                context.log.exception(f"{path.name}: unexpected {type(exc).__name__}; nothing of it landed")
+                reason = f"{path.name}: unexpected {type(exc).__name__} while landing; nothing landed (see the run log)"
+                refused.append(Refusal(subject=path.name, reason=reason, fingerprint=sha256_file(path)))
                 continue
             batches.append(result.batch_id)
             for entity in result.entities:
@@ -199,13 +212,12 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
             metadata={**common, "dagster/row_count": sum(t.rows_rejected for t in tallies.values())},
         )
         yield MaterializeResult(
-            asset_key=keys[BATCHES_ENTITY], metadata={**common, "batches": ", ".join(batches) or "none"}
+            asset_key=keys[BATCHES_ENTITY],
+            metadata={**common, "batches": ", ".join(batches) or "none", "files_refused": len(refused)},
         )
-        if refused:
-            raise Failure(
-                description=f"{len(refused)} file(s) refused; earlier data is unchanged:\n" + "\n".join(refused),
-                allow_retries=False,
-            )
+        record_refusals(config, source_name, refused)
+        yield from source_health_results(config, source_name, source, keys[BATCHES_ENTITY], refused)
+        hold_release_if_required(source, refused)
 
     return land_files
 

@@ -1,7 +1,10 @@
 """Land the SIS roster from the OneRoster CSV bundles (1.1 or 1.2, bulk or delta) dropped in its
 folder: every bundle not landed yet, in delivery order, so no delta is skipped.
 
-Runs outside the warehouse pool: it writes Parquet to the landing zone, never DuckDB.
+A refused bundle lands nothing and, since later deltas build on it, later bundles wait behind
+it; the source is quarantined (source_health.py: a failed check names the bundle and why, and the
+roster landed before stays what dbt reads) unless the district marks it required, when the step
+fails and the release waits. Runs outside the warehouse pool: it writes Parquet, never DuckDB.
 """
 
 import time
@@ -15,14 +18,26 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
+from interop_pipeline.assets.extract.source_health import (
+    Refusal,
+    hold_release_if_required,
+    record_refusals,
+    source_health_check_specs,
+    source_health_results,
+)
 from interop_pipeline.config import DistrictConfig, OneRosterCsvSource
-from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders, pending_files
+from interop_pipeline.connectors.landing import (
+    BATCHES_DIR,
+    REJECTS_DIR,
+    ensure_placeholders,
+    pending_files,
+    sha256_file,
+)
 from interop_pipeline.connectors.oneroster_csv import (
     CANONICAL_COLUMNS,
     DEFAULT_EXTENSION_COLUMNS,
@@ -77,7 +92,7 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
             )
             for entity, key in keys.items()
         ],
-        check_specs=[rejects_check],
+        check_specs=[rejects_check, *source_health_check_specs(source_name, source, keys[BATCHES_ENTITY])],
         description=f"Validate and land every new OneRoster bundle dropped by {source.system_name}, in order.",
     )
     def land_bundles(context: AssetExecutionContext) -> Iterator:
@@ -90,13 +105,18 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
         )
         bundles = pending_files(config.drop_folder(source), source.file_pattern, config.landing_dir, source_name)
         results: list[BundleLandingResult] = []
-        for bundle in bundles:
+        refused: list[Refusal] = []
+        for position, bundle in enumerate(bundles):
             try:
                 result = land_bundle(config, source_name, source, bundle)
             except OneRosterBundleError as exc:
-                # Nothing of it landed, and later deltas build on it: stop here. dbt still reads
+                # Nothing of it landed, and later deltas build on it: they wait. dbt still reads
                 # the batches landed before.
-                raise Failure(description=str(exc), allow_retries=False) from None
+                waiting = [b.name for b in bundles[position + 1 :]]
+                reason = str(exc) + (f" (waiting behind it: {', '.join(waiting)})" if waiting else "")
+                refused.append(Refusal(subject=bundle.name, reason=reason, fingerprint=sha256_file(bundle)))
+                context.log.error(f"Refused, nothing landed: {reason}")
+                break
             results.append(result)
             context.log.info(f"{bundle.name}: batch {result.batch_id}, {sum(result.rows_landed.values())} rows")
 
@@ -135,5 +155,8 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
             severity=AssetCheckSeverity.WARN,
             metadata={"rows_rejected": total_rejected, "by_rule": MetadataValue.json(by_rule)},
         )
+        record_refusals(config, source_name, refused)
+        yield from source_health_results(config, source_name, source, keys[BATCHES_ENTITY], refused)
+        hold_release_if_required(source, refused)
 
     return land_bundles

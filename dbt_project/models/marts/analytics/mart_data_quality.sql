@@ -1,15 +1,26 @@
 -- Data quality per source system and landed entity: rows landed and rejected over every
 -- committed batch, the last successful extract, and unmapped codes. A batch counts once its
--- _batches record exists (the commit point); a file refused as a whole lands no batch and shows
--- in the landing step's failure, not here.
+-- _batches record exists (the commit point).
 -- Every source system the staging layer reads (macro landed_source_systems) has rows: one that
 -- has delivered nothing yet shows as entity '(nothing landed)' with zero rows.
+-- Each row also carries its source's status as of this build: whether the district configures
+-- and requires it, the age of its newest landed batch against its freshness limit, and its latest
+-- refusal (a file refused as a whole, or a walk that failed) when that came after the newest
+-- batch: the source is then quarantined, and the warehouse holds its last good data.
 -- Unresolved identities come from the identity crosswalks: per source system (other than the SIS,
 -- the spine every other record is linked to), current records linked to no person, on rows of
 -- their own, entity 'student_identities' and 'staff_identities'.
 {% set systems = landed_source_systems() %}
 with batch_entities as (
     select * from {{ ref('stg_landing__batch_entities') }}
+),
+
+refusals as (
+    select * from {{ ref('stg_landing__refusals') }}
+),
+
+configured_sources as (
+    {{ configured_source_rows() }}
 ),
 
 rejects as (
@@ -28,11 +39,60 @@ staff_xwalk as (
     select * from {{ ref('staff_identity_xwalk') }}
 ),
 
-configured_systems as (
-    {% for system in systems %}
-    select '{{ system }}' as source_system
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+source_batches as (
+    select source_system, max(extracted_at) as newest_batch_at
+    from batch_entities
+    group by source_system
+),
+
+ranked_refusals as (
+    select
+        refusals.*,
+        row_number() over (partition by source_system order by refused_at desc) as refusal_rank,
+        count(*) over (partition by source_system) as refusals
+    from refusals
+),
+
+source_status as (
+    select
+        configured_sources.source_system,
+        configured_sources.system_name,
+        configured_sources.is_enabled,
+        configured_sources.is_required,
+        configured_sources.freshness_limit_hours,
+        source_batches.newest_batch_at,
+        {{ dbt.datediff('source_batches.newest_batch_at', dbt.current_timestamp(), 'second') }} / 3600.0
+            as newest_batch_age_hours,
+        coalesce(ranked_refusals.refusals, 0) as refusals,
+        ranked_refusals.refused_at as last_refusal_at,
+        ranked_refusals.subject as last_refusal_subject,
+        ranked_refusals.reason as last_refusal_reason
+    from configured_sources
+    left join source_batches on configured_sources.source_system = source_batches.source_system
+    left join ranked_refusals
+        on configured_sources.source_system = ranked_refusals.source_system
+        and ranked_refusals.refusal_rank = 1
+),
+
+source_freshness as (
+    select
+        source_status.*,
+        coalesce(
+            source_status.freshness_limit_hours is not null
+            and source_status.newest_batch_age_hours > source_status.freshness_limit_hours,
+            false
+        ) as is_stale,
+        case
+            when not source_status.is_enabled then 'not_configured'
+            when source_status.last_refusal_at is not null
+                and (source_status.newest_batch_at is null or source_status.last_refusal_at > source_status.newest_batch_at)
+                then 'quarantined'
+            when source_status.newest_batch_at is null then 'awaiting_first_delivery'
+            when source_status.freshness_limit_hours is not null
+                and source_status.newest_batch_age_hours > source_status.freshness_limit_hours then 'stale'
+            else 'current'
+        end as source_status
+    from source_status
 ),
 
 identities as (
@@ -91,10 +151,10 @@ reported as (
 silent_systems as (
     select
         '{{ var("district_code") }}' as district_code,
-        configured_systems.source_system,
+        configured_sources.source_system,
         '(nothing landed)' as entity
-    from configured_systems
-    where configured_systems.source_system not in (select source_system from reported)
+    from configured_sources
+    where configured_sources.source_system not in (select source_system from reported)
 ),
 
 source_entities as (
@@ -121,8 +181,21 @@ final as (
         coalesce(unmapped_codes.unmapped_codes, 0) as unmapped_codes,
         coalesce(unmapped_codes.rows_with_unmapped_code, 0) as rows_with_unmapped_code,
         identities.identity_records,
-        identities.unresolved_identities
+        identities.unresolved_identities,
+        source_freshness.source_status,
+        source_freshness.system_name,
+        source_freshness.is_enabled,
+        source_freshness.is_required,
+        source_freshness.newest_batch_at as source_newest_batch_at,
+        source_freshness.newest_batch_age_hours as source_newest_batch_age_hours,
+        source_freshness.freshness_limit_hours,
+        source_freshness.is_stale,
+        source_freshness.refusals as source_refusals,
+        source_freshness.last_refusal_at,
+        source_freshness.last_refusal_subject,
+        source_freshness.last_refusal_reason
     from source_entities
+    inner join source_freshness on source_entities.source_system = source_freshness.source_system
     left join landed
         on source_entities.district_code = landed.district_code
         and source_entities.source_system = landed.source_system

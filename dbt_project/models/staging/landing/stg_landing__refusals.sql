@@ -1,0 +1,25 @@
+-- Every delivery (a whole file) or API walk that landed nothing, from every source system, with
+-- the reason: what quarantines a source while the rest of the warehouse is released.
+{% set systems = landed_source_systems() %}
+
+with refusals as (
+    {% for system in systems %}
+    select * from {{ source(system, 'refusals') }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select
+        district_code,
+        source_system,
+        kind as refusal_kind,
+        entity,
+        subject,
+        fingerprint_sha256,
+        reason,
+        refused_at
+    from refusals
+)
+
+select * from final

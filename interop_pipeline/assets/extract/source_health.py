@@ -1,0 +1,125 @@
+"""Quarantine and freshness, shared by every landing step (file drops, OneRoster bundles, APIs).
+
+One source's bad day must not stop the others: a refused file or a walk that failed for good is
+recorded (landing/<source>/_refusals/), reported as a failed `delivery_accepted` check on the
+source's `_batches` asset naming file or endpoint and why, and the step succeeds, so the
+warehouse builds and is released with that source's last good data. Only a source the district
+marks `required: true` fails its step instead, which holds the build and the release back.
+`fresh_within_limit` reports the age of the source's newest landed batch against its
+configured limit, so the UI shows which source is stale and since when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue
+
+from interop_pipeline.config import DistrictConfig, SourceSettings
+from interop_pipeline.connectors.landing import read_batch_records, record_refusal
+
+DELIVERY_CHECK = "delivery_accepted"
+FRESHNESS_CHECK = "fresh_within_limit"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    subject: str  # file name, or the endpoint walked
+    reason: str  # names file and row, or endpoint and page; never a personal value
+    fingerprint: str | None = None  # a file's sha256
+    entity: str | None = None  # the API entity walked
+
+
+def source_health_check_specs(source_name: str, source: SourceSettings, batches_key: AssetKey) -> list[AssetCheckSpec]:
+    consequence = (
+        "a required source: a refusal holds the release back"
+        if source.required
+        else "the warehouse is released with this source's last good data"
+    )
+    limit = f"{source.freshness_limit_hours:g} hours" if source.freshness_limit_hours else "no limit configured"
+    return [
+        AssetCheckSpec(
+            DELIVERY_CHECK,
+            asset=batches_key,
+            description=f"Every new delivery or walk of {source.system_name} landed; fails naming what was refused "
+            f"and why ({consequence}).",
+        ),
+        AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset=batches_key,
+            description=f"{source.system_name}'s newest landed batch is within its freshness limit ({limit}).",
+        ),
+    ]
+
+
+def record_refusals(config: DistrictConfig, source_name: str, refusals: list[Refusal]) -> None:
+    for refusal in refusals:
+        record_refusal(
+            config.landing_dir,
+            source_name,
+            district_code=config.district.code,
+            kind="file" if refusal.fingerprint else "walk",
+            subject=refusal.subject,
+            reason=refusal.reason,
+            fingerprint=refusal.fingerprint,
+            entity=refusal.entity,
+        )
+
+
+def source_health_results(
+    config: DistrictConfig,
+    source_name: str,
+    source: SourceSettings,
+    batches_key: AssetKey,
+    refusals: list[Refusal],
+    now: datetime | None = None,
+) -> Iterator[AssetCheckResult]:
+    """The two checks' results for this run (refusals already recorded)."""
+    yield AssetCheckResult(
+        asset_key=batches_key,
+        check_name=DELIVERY_CHECK,
+        passed=not refusals,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "refused": len(refusals),
+            "required_source": source.required,
+            "refusals": MetadataValue.md("\n".join(f"- `{r.subject}`: {r.reason}" for r in refusals) or "none"),
+            "consequence": (
+                "none"
+                if not refusals
+                else "release held back (required source)"
+                if source.required
+                else "quarantined: the warehouse keeps this source's last good data"
+            ),
+        },
+    )
+    records = read_batch_records(config.landing_dir, source_name)
+    newest = max((r["extracted_at"] for r in records), default=None)
+    age_hours = ((now or datetime.now(UTC)) - newest).total_seconds() / 3600 if newest else None
+    limit = source.freshness_limit_hours
+    stale = limit is not None and (age_hours is None or age_hours > limit)
+    yield AssetCheckResult(
+        asset_key=batches_key,
+        check_name=FRESHNESS_CHECK,
+        passed=not stale,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "newest_batch_at": newest.isoformat() if newest else "nothing landed yet",
+            "newest_batch_age_hours": MetadataValue.float(round(age_hours, 2)) if age_hours is not None else "n/a",
+            "freshness_limit_hours": MetadataValue.float(float(limit)) if limit is not None else "no limit",
+        },
+    )
+
+
+def hold_release_if_required(source: SourceSettings, refusals: list[Refusal]) -> None:
+    """A required source's refusal fails its step, so nothing downstream (dbt, the release, the
+    extracts) runs; any other source's refusal was reported as a failed check."""
+    if refusals and source.required:
+        raise Failure(
+            description=f"{source.system_name} is required and {len(refusals)} of its deliveries or walks were "
+            "refused; the release waits for it (earlier data is unchanged):\n"
+            + "\n".join(f"{r.subject}: {r.reason}" for r in refusals),
+            allow_retries=False,
+        )
