@@ -5,8 +5,11 @@ Bundle-level problems (not a zip, unsafe member paths, too large, bad manifest, 
 unreadable text) are fatal: :class:`OneRosterBundleError` is raised and nothing lands.
 Row-level problems become reject rows (rule, field, detail, raw record, source ref) and never
 stop the batch. Files are validated in dependency order, so a row that points at a rejected row
-is rejected too (``dangling_reference``). Only id sets (and org/session types) stay in memory;
-every file is streamed from the archive.
+is rejected too (``dangling_reference``). A row that ends with empty fields beyond its file's
+header (rostering hubs write one) is read without them and counted as a
+``trailing_empty_fields`` warning; an extra field holding a value still rejects the row
+(``field_count``). Only id sets (and org/session types) stay in memory; every file is streamed
+from the archive.
 
 Versions: the manifest's ``oneroster.version`` picks 1.1 or 1.2. Whatever the version, every
 landed file of an entity has the same canonical columns (the union of both versions' columns,
@@ -58,6 +61,9 @@ class BundleLandingResult:
     files_not_ingested: list[str] = field(default_factory=list)
     oneroster_version: str = ""  # empty when already landed
     modes: dict[str, str] = field(default_factory=dict)  # entity -> bulk | delta | absent
+    # Quirks read past without losing data: kind -> rows, over the bundle and per file (member).
+    warnings: dict[str, int] = field(default_factory=dict)
+    warnings_by_file: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,8 +443,9 @@ def land_oneroster_bundle(
         return BundleLandingResult(batch_id=earlier, already_landed=True)
 
     archive = zip_path.name
+    warnings = _Warnings()
     with open_checked_zip(zip_path, max_uncompressed_bytes, OneRosterBundleError, "a OneRoster CSV bundle") as zf:
-        plan = _plan_bundle(zf, archive)
+        plan = _plan_bundle(zf, archive, warnings)
         with LandingBatch(
             landing_root,
             source_system,
@@ -450,7 +457,9 @@ def land_oneroster_bundle(
         ) as batch:
             targets = _ReferenceTargets(Path(landing_root), source_system, batch.batch_id)
             for entity in ENTITIES:
-                _land_entity(batch, zf, archive, plan, entity, extensions.get(entity, []), targets)
+                _land_entity(batch, zf, archive, plan, entity, extensions.get(entity, []), targets, warnings)
+            if warnings.by_file:  # a clean bundle's record stays as it always was
+                batch.details.update(warnings=warnings.totals(), warnings_by_file=warnings.by_file)
             batch.commit()
             counts = batch.counts
     return BundleLandingResult(
@@ -462,6 +471,8 @@ def land_oneroster_bundle(
         files_not_ingested=plan.files_not_ingested,
         oneroster_version=plan.version.name,
         modes=plan.modes,
+        warnings=warnings.totals(),
+        warnings_by_file=warnings.by_file,
     )
 
 
@@ -498,7 +509,7 @@ class _BundlePlan:
     files_not_ingested: list[str]
 
 
-def _plan_bundle(zf: zipfile.ZipFile, archive: str) -> _BundlePlan:
+def _plan_bundle(zf: zipfile.ZipFile, archive: str, warnings: _Warnings) -> _BundlePlan:
     files = [i.filename for i in zf.infolist() if not i.is_dir()]
     root_files = {name for name in files if "/" not in name}
     if MANIFEST not in root_files:
@@ -507,7 +518,7 @@ def _plan_bundle(zf: zipfile.ZipFile, archive: str) -> _BundlePlan:
         if nested:
             hint = f"; found {nested[0]!r} - the bundle's files must be at the ZIP root"
         raise OneRosterBundleError(f"{archive}: no {MANIFEST} at the root of the archive{hint}")
-    manifest = _read_manifest(zf, archive)
+    manifest = _read_manifest(zf, archive, warnings)
     version, file_modes = _check_manifest(manifest, archive, root_files)
     headers: dict[str, list[str]] = {}
     for spec in version.specs:
@@ -525,14 +536,17 @@ def _entity_modes(version: OneRosterVersion, file_modes: dict[str, str]) -> dict
     return {entity: modes.get(entity, "absent") for entity in ENTITIES}
 
 
-def _read_manifest(zf: zipfile.ZipFile, archive: str) -> dict[str, str]:
+def _read_manifest(zf: zipfile.ZipFile, archive: str, warnings: _Warnings) -> dict[str, str]:
     properties: dict[str, str] = {}
     records = _records(zf, archive, MANIFEST)
     header = next(records, None)
     if header is None or header[1] != ["propertyName", "value"]:
         found = ",".join(header[1]) if header else "nothing"
         raise OneRosterBundleError(f"{archive}: {MANIFEST} header must be 'propertyName,value'; found {found!r}")
-    for line, values in records:
+    for line, fields in records:
+        values, trimmed = _without_trailing_empty_fields(fields, 2)
+        if trimmed:
+            warnings.count(MANIFEST, TRAILING_EMPTY_FIELDS)
         if len(values) != 2:
             raise OneRosterBundleError(f"{archive}: {MANIFEST} line {line} has {len(values)} fields; expected 2")
         name, value = values
@@ -728,10 +742,14 @@ class _DataFile:
     header: list[str]
     delta: bool
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
+    def rows(self) -> Iterator[tuple[int, list[str], bool]]:
+        """(line, fields, whether empty fields beyond the header were dropped) per data row."""
         rows = _records(self.zf, self.archive, self.spec.member)
         next(rows)  # the header, already checked
-        return rows
+        width = len(self.header)
+        for line, fields in rows:
+            values, trimmed = _without_trailing_empty_fields(fields, width)
+            yield line, values, trimmed
 
     def source_ref(self, line: int) -> str:
         return f"{self.archive}!{self.spec.member}:{line}"
@@ -739,6 +757,39 @@ class _DataFile:
 
 def _is_deletion(values: list[str]) -> bool:
     return values[1] == DELETED
+
+
+TRAILING_EMPTY_FIELDS = "trailing_empty_fields"
+
+
+def _without_trailing_empty_fields(values: list[str], width: int) -> tuple[list[str], bool]:
+    """The row without empty fields beyond the header's ``width``, and whether there were any.
+
+    Rostering hubs end some rows with one empty field more than the header has: it carries no
+    data, so the row is read without it. A row whose extra field holds a value is left as it is
+    (the field-count rule rejects it: which column the value belongs to is unknown).
+    """
+    if len(values) > width and not any(value.strip() for value in values[width:]):
+        return values[:width], True
+    return values, False
+
+
+@dataclass
+class _Warnings:
+    """Rows read past a harmless quirk, per file and kind: reported, never rejected."""
+
+    by_file: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, member: str, kind: str) -> None:
+        kinds = self.by_file.setdefault(member, {})
+        kinds[kind] = kinds.get(kind, 0) + 1
+
+    def totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for kinds in self.by_file.values():
+            for kind, rows in kinds.items():
+                totals[kind] = totals.get(kind, 0) + rows
+        return totals
 
 
 class _RowChecker:
@@ -942,6 +993,7 @@ def _land_entity(
     entity: str,
     extensions: list[str],
     targets: _ReferenceTargets,
+    warnings: _Warnings,
 ) -> None:
     spec = plan.version.spec_for(entity)
     header = plan.headers.get(spec.member) if spec is not None else None
@@ -949,10 +1001,13 @@ def _land_entity(
     if spec is None or header is None:  # absent, or no such file in this version: land it empty
         batch.entity_writer(entity, columns).close()
         return
-    _land_file(batch, _DataFile(zf, archive, spec, header, plan.modes[entity] == "delta"), columns, targets)
+    file = _DataFile(zf, archive, spec, header, plan.modes[entity] == "delta")
+    _land_file(batch, file, columns, targets, warnings)
 
 
-def _land_file(batch: LandingBatch, file: _DataFile, columns: list[str], targets: _ReferenceTargets) -> None:
+def _land_file(
+    batch: LandingBatch, file: _DataFile, columns: list[str], targets: _ReferenceTargets, warnings: _Warnings
+) -> None:
     spec = file.spec
     # A delta changes the landed state; a bulk file replaces it.
     state = dict(targets.ids(spec.entity)) if file.delta and spec.referenced else {}
@@ -964,7 +1019,9 @@ def _land_file(batch: LandingBatch, file: _DataFile, columns: list[str], targets
     at = {name: i for i, name in enumerate(file.header)}
     positions = [at.get(name) for name in columns]  # None: a column this file lacks
     type_at = spec.columns.index(spec.type_field) if spec.type_field else None
-    for line, values in file.rows():
+    for line, values, trimmed in file.rows():
+        if trimmed:
+            warnings.count(spec.member, TRAILING_EMPTY_FIELDS)
         source_ref = file.source_ref(line)
         problems = checker.problems(values, same_file)
         if problems:
@@ -1001,7 +1058,7 @@ def _valid_ids_with_self_references(
     candidates: dict[str, str] = {}
     deleted: set[str] = set()
     edges: dict[str, list[str]] = {}
-    for _, values in file.rows():
+    for _, values, _ in file.rows():
         if checker.problems(values, None):
             continue
         sid = values[0]

@@ -16,6 +16,7 @@ from interop_pipeline.connectors.oneroster_csv import (
     OneRosterBundleError,
     land_oneroster_bundle,
 )
+from tests.hub_fixture import build_oneroster_bundle
 
 AT = datetime(2025, 8, 18, 6, 0, 0, tzinfo=UTC)
 LATER = datetime(2025, 9, 1, 6, 0, 0, tzinfo=UTC)
@@ -231,6 +232,7 @@ def test_valid_bundle_lands_every_entity_with_lineage(tmp_path: Path) -> None:
     details = json.loads(record[0]["details"])
     assert details == {"oneroster_version": "1.2", "modes": {entity: "bulk" for entity in ENTITY.values()}}
     assert result.modes == details["modes"] and result.oneroster_version == "1.2"
+    assert result.warnings == {} and result.warnings_by_file == {}
     assert rejects(root, result.batch_id) == []
     assert not list((root / "sis").glob(".tmp-*"))
 
@@ -619,6 +621,91 @@ def test_failed_bundle_can_land_after_fix(tmp_path: Path) -> None:
         land(bundle(tmp_path, name="bad.zip", roles_csv=None), root)
     result = land(bundle(tmp_path, name="good.zip"), root)
     assert not result.already_landed and result.rows_landed["roles"] == 3
+
+
+# ------------------------------------------------------------------------------------------
+# Trailing empty fields (rostering hubs end some rows with one field more than the header)
+# ------------------------------------------------------------------------------------------
+
+
+def test_trailing_empty_fields_are_ignored_and_counted(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    users = [ROWS_11["users.csv"][0] + ",", *ROWS_11["users.csv"][1:2], ROWS_11["users.csv"][2] + ",,"]
+    enrollments = [ROWS["enrollments.csv"][0] + ",", ROWS["enrollments.csv"][1]]
+    manifest = manifest_text(version="1.1").replace("file.users,bulk\n", "file.users,bulk,\n")
+    path = bundle(
+        tmp_path,
+        version="1.1",
+        manifest_csv=manifest,
+        users_csv=csv_text("users.csv", users, version="1.1"),
+        enrollments_csv=csv_text("enrollments.csv", enrollments, version="1.1"),
+    )
+    result = land(path, root)
+
+    assert result.rejects_by_rule == {}
+    assert result.rows_landed["users"] == 3 and result.rows_landed["enrollments"] == 2
+    assert result.warnings == {"trailing_empty_fields": 4}
+    assert result.warnings_by_file == {
+        "manifest.csv": {"trailing_empty_fields": 1},
+        "users.csv": {"trailing_empty_fields": 2},
+        "enrollments.csv": {"trailing_empty_fields": 1},
+    }
+    # The rows land as if the extra fields were never there.
+    clean = land(bundle(tmp_path, name="clean.zip", version="1.1"), tmp_path / "clean")
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]  # noqa: E731
+    for entity in ("users", "enrollments"):
+        assert strip(read(root, entity, result.batch_id)) == strip(read(tmp_path / "clean", entity, clean.batch_id))
+    details = json.loads(read(root, "_batches", result.batch_id)[0]["details"])
+    assert details["warnings"] == result.warnings and details["warnings_by_file"] == result.warnings_by_file
+
+
+def test_an_extra_field_with_a_value_still_rejects_the_row(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    users = [ROWS_11["users.csv"][0] + ",863", *ROWS_11["users.csv"][1:]]
+    result = land(bundle(tmp_path, version="1.1", users_csv=csv_text("users.csv", users, version="1.1")), root)
+
+    assert result.warnings == {}
+    bad = {r["entity"]: r for r in rejects(root, result.batch_id)}
+    assert (bad["users"]["rule"], bad["users"]["detail"]) == (
+        "field_count",
+        "expected 18 fields as in the header, found 19",
+    )
+    assert json.loads(bad["users"]["raw_record"])["_extra_1"] == "863"
+    # The user is gone, so are its enrollment and demographics.
+    assert (bad["enrollments"]["rule"], bad["enrollments"]["field"]) == ("dangling_reference", "userSourcedId")
+    assert (bad["demographics"]["rule"], bad["demographics"]["field"]) == ("dangling_reference", "sourcedId")
+
+
+def test_whitespace_beyond_the_header_counts_as_empty(tmp_path: Path) -> None:
+    orgs = [ROWS["orgs.csv"][0], ROWS["orgs.csv"][1] + ",  "]
+    result = land(bundle(tmp_path, orgs_csv=csv_text("orgs.csv", orgs)), tmp_path / "landing")
+    assert result.rows_landed["orgs"] == 2 and result.warnings == {"trailing_empty_fields": 1}
+
+
+def test_hub_district_bundle_lands_without_rejects(tmp_path: Path) -> None:
+    root = tmp_path / "landing"
+    result = land(build_oneroster_bundle(tmp_path), root)
+
+    assert result.oneroster_version == "1.1" and result.rejects_by_rule == {}
+    assert result.rows_landed == {
+        "orgs": 3,
+        "academic_sessions": 3,
+        "courses": 4,
+        "classes": 4,
+        "users": 23,
+        "roles": 0,
+        "enrollments": 29,
+        "demographics": 20,
+        "user_profiles": 0,
+    }
+    assert result.warnings_by_file == {"users.csv": {"trailing_empty_fields": 5}}
+    users = read(root, "users", result.batch_id)
+    assert all(u["identifier"] is None and u["status"] is None for u in users)
+    assert all(u["userIds"].startswith("{") for u in users)
+    courses = read(root, "courses", result.batch_id)
+    assert {c["orgSourcedId"] for c in courses} == {"org-d0631"}  # the district's course catalog
+    orgs = read(root, "orgs", result.batch_id)
+    assert all(o["identifier"] is None for o in orgs)
 
 
 # ------------------------------------------------------------------------------------------

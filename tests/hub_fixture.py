@@ -1,0 +1,83 @@
+"""The hub district (tests/fixtures/hub_district/): a small district's own deliveries, written by
+hand in the shapes real systems export (see its README.md for every quirk it reproduces).
+
+The fixture keeps each delivery's files unzipped, so they can be read and diffed; these helpers
+pack them as they arrive: the OneRoster bundle and the MAP Comprehensive Data File as zips (files
+at the root, fixed timestamps, so the same bytes on every run), the i-Ready exports as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+HUB_DISTRICT = Path(__file__).resolve().parent / "fixtures" / "hub_district"
+ONEROSTER_DIR = HUB_DISTRICT / "oneroster"
+NWEA_MAP_DIR = HUB_DISTRICT / "nwea_map"
+IREADY_DIR = HUB_DISTRICT / "iready"
+
+ONEROSTER_BUNDLE = "oneroster_bulk_2025-10-01.zip"
+NWEA_MAP_CDF = "MAP_CDF_Fall_2025-2026.zip"
+_ZIP_TIME = (2025, 10, 1, 5, 0, 0)
+
+
+@dataclass(frozen=True)
+class HubDrops:
+    """Where each delivery was written."""
+
+    oneroster: Path
+    nwea_map: Path
+    iready: list[Path]
+
+
+def zip_folder(folder: Path, zip_path: Path, *, replace: Mapping[str, str | bytes] | None = None) -> Path:
+    """Zip every file of ``folder`` (not its subfolders) at the archive root, in name order, with
+    fixed timestamps. ``replace`` gives members other content (name -> text or bytes), or adds
+    members; the bytes of the rest are copied exactly (line endings, a missing final newline)."""
+    members: dict[str, bytes] = {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
+    for name, content in (replace or {}).items():
+        members[name] = content.encode("utf-8") if isinstance(content, str) else content
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, members[name])
+    return zip_path
+
+
+def build_oneroster_bundle(
+    folder: Path, *, name: str = ONEROSTER_BUNDLE, extra_rows: Mapping[str, list[str]] | None = None
+) -> Path:
+    """The hub's OneRoster 1.1 bulk bundle in ``folder``; ``extra_rows`` appends CSV lines to
+    members (``{"users.csv": ["stu-x,,,true,..."]}``)."""
+    replace = {}
+    for member, lines in (extra_rows or {}).items():
+        text = (ONEROSTER_DIR / member).read_text(encoding="utf-8")
+        replace[member] = text + "".join(f"{line}\n" for line in lines)
+    return zip_folder(ONEROSTER_DIR, Path(folder) / name, replace=replace)
+
+
+def build_nwea_map_cdf(folder: Path, *, name: str = NWEA_MAP_CDF) -> Path:
+    """The district's MAP Growth Comprehensive Data File for Fall 2025-2026, in ``folder``."""
+    return zip_folder(NWEA_MAP_DIR, Path(folder) / name)
+
+
+def copy_iready_exports(folder: Path) -> list[Path]:
+    """The i-Ready Diagnostic ELA and Math exports, copied byte for byte into ``folder``."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(path, Path(folder) / path.name)) for path in sorted(IREADY_DIR.glob("*.csv"))]
+
+
+def write_hub_drops(drops_dir: Path) -> HubDrops:
+    """Every delivery into the district's drop folders as the demo config names them:
+    ``drops_dir/sis`` (OneRoster), ``drops_dir/nwea_map`` and ``drops_dir/iready``."""
+    drops_dir = Path(drops_dir)
+    return HubDrops(
+        oneroster=build_oneroster_bundle(drops_dir / "sis"),
+        nwea_map=build_nwea_map_cdf(drops_dir / "nwea_map"),
+        iready=copy_iready_exports(drops_dir / "iready"),
+    )
