@@ -40,7 +40,13 @@ from interop_pipeline.config import ApiSource, DistrictConfig
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, EntityWalk, WalkResult, land_entity_walk
 from interop_pipeline.connectors.api_sources import api_connector, source_client
 from interop_pipeline.connectors.http import ApiError
-from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR, ensure_placeholders, read_batch_records
+from interop_pipeline.connectors.landing import (
+    BATCHES_DIR,
+    REFUSALS_DIR,
+    REJECTS_DIR,
+    ensure_placeholders,
+    read_batch_records,
+)
 from interop_pipeline.transform.dbt import DATA_TEAM
 
 API_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
@@ -51,7 +57,8 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
     walks = {walk.entity: walk for walk in api_connector(source.kind).entity_walks(source)}
     keys = {entity: AssetKey(["landing", source_name, entity]) for entity in walks}
     bookkeeping = {
-        name.lstrip("_"): AssetKey(["landing", source_name, name.lstrip("_")]) for name in (BATCHES_DIR, REJECTS_DIR)
+        name.lstrip("_"): AssetKey(["landing", source_name, name.lstrip("_")])
+        for name in (BATCHES_DIR, REJECTS_DIR, REFUSALS_DIR)
     }
     specs = [
         AssetSpec(
@@ -104,8 +111,8 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
             yield MaterializeResult(
                 asset_key=keys[entity], metadata={"dagster/row_count": result.records, **result.metadata()}
             )
-        for key in bookkeeping.values():
-            if key in context.selected_asset_keys:
+        for name, key in bookkeeping.items():
+            if key in context.selected_asset_keys and name != "refusals":
                 yield MaterializeResult(
                     asset_key=key, metadata={"batches": ", ".join(r.batch_id for r in results.values()) or "none"}
                 )
@@ -121,7 +128,9 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
             Refusal(subject=walks[entity].endpoint, reason=message, entity=entity)
             for entity, message in sorted(failures.items())
         ]
-        record_refusals(config, source_name, refused)
+        refusals = record_refusals(config, source_name, refused, bookkeeping["refusals"])
+        if bookkeeping["refusals"] in context.selected_asset_keys:
+            yield refusals
         health_keys = {check.key for check in land_api.check_specs}
         if health_keys & set(context.selected_asset_check_keys):
             yield from source_health_results(config, source_name, source, bookkeeping["batches"], refused)

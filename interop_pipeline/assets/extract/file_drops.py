@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from interop_pipeline.assets.extract.source_health import (
+    REFUSALS_ENTITY,
     Refusal,
     hold_release_if_required,
     record_refusals,
@@ -83,6 +84,9 @@ class _EntityTally:
     files: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
     drops: list[str] = field(default_factory=list)
+    # Real files' quirks absorbed without losing a row (trailing empty cells, a short last
+    # record, vendor null sentinels), counted by kind.
+    quirks: dict[str, int] = field(default_factory=dict)
 
 
 def _previous(records: list[dict], entity: str, before: str) -> dict | None:
@@ -133,7 +137,9 @@ def _batch_record(result: VendorFileResult) -> dict:
 def build_file_drop_assets(config: DistrictConfig, source_name: str, source: FileDropSource):
     declarations = source_declarations(config, source_name, source)
     entities = sorted({d.entity for d in declarations})
-    keys = {e: AssetKey(["landing", source_name, e]) for e in [*entities, REJECTS_ENTITY, BATCHES_ENTITY]}
+    keys = {
+        e: AssetKey(["landing", source_name, e]) for e in [*entities, REJECTS_ENTITY, BATCHES_ENTITY, REFUSALS_ENTITY]
+    }
     checks = {
         (entity, name): AssetCheckSpec(name, asset=keys[entity], description=text)
         for entity in entities
@@ -190,7 +196,11 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
                 tally.rows_landed += result.rows_landed.get(entity, 0)
                 tally.rows_rejected += result.rows_rejected.get(entity, 0)
                 tally.files.append(path.name)
+                for quirk, count in result.entities[entity].warnings.items():
+                    tally.quirks[quirk] = tally.quirks.get(quirk, 0) + count
                 _compare_with_previous(tally, result, entity, records, source.checks.max_row_count_drop)
+            if result.warnings_by_entity:
+                context.log.warning(f"{path.name}: landed with quirks absorbed: {result.warnings_by_entity}")
             records.append(_batch_record(result))
             context.log.info(f"{path.name}: batch {result.batch_id}, {sum(result.rows_landed.values())} rows")
 
@@ -204,6 +214,7 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
                     "dagster/row_count": tally.rows_landed,
                     "rows_rejected": tally.rows_rejected,
                     "files": ", ".join(tally.files) or "no new files",
+                    "quirks_absorbed": MetadataValue.json(tally.quirks),
                 },
             )
             yield from _entity_checks(keys[entity], tally, source)
@@ -215,7 +226,7 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
             asset_key=keys[BATCHES_ENTITY],
             metadata={**common, "batches": ", ".join(batches) or "none", "files_refused": len(refused)},
         )
-        record_refusals(config, source_name, refused)
+        yield record_refusals(config, source_name, refused, keys[REFUSALS_ENTITY])
         yield from source_health_results(config, source_name, source, keys[BATCHES_ENTITY], refused)
         hold_release_if_required(source, refused)
 

@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from interop_pipeline.assets.extract.source_health import (
+    REFUSALS_ENTITY,
     Refusal,
     hold_release_if_required,
     record_refusals,
@@ -69,7 +70,8 @@ def land_bundle(
 def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: OneRosterCsvSource):
     entities = [spec.entity for spec in SPECS]
     keys = {
-        entity: AssetKey(["landing", source_name, entity]) for entity in [*entities, REJECTS_ENTITY, BATCHES_ENTITY]
+        entity: AssetKey(["landing", source_name, entity])
+        for entity in [*entities, REJECTS_ENTITY, BATCHES_ENTITY, REFUSALS_ENTITY]
     }
     rejects_check = AssetCheckSpec(
         "no_rejected_rows",
@@ -155,7 +157,7 @@ def build_sis_roster_assets(config: DistrictConfig, source_name: str, source: On
             severity=AssetCheckSeverity.WARN,
             metadata={"rows_rejected": total_rejected, "by_rule": MetadataValue.json(by_rule)},
         )
-        record_refusals(config, source_name, refused)
+        yield record_refusals(config, source_name, refused, keys[REFUSALS_ENTITY])
         yield from source_health_results(config, source_name, source, keys[BATCHES_ENTITY], refused)
         hold_release_if_required(source, refused)
 

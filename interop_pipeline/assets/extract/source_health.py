@@ -15,11 +15,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+)
 
 from interop_pipeline.config import DistrictConfig, SourceSettings
-from interop_pipeline.connectors.landing import read_batch_records, record_refusal
+from interop_pipeline.connectors.landing import REFUSALS_DIR, read_batch_records, record_refusal
 
+REFUSALS_ENTITY = REFUSALS_DIR.lstrip("_")  # the asset landing/<source>/refusals
 DELIVERY_CHECK = "delivery_accepted"
 FRESHNESS_CHECK = "fresh_within_limit"
 
@@ -54,7 +63,10 @@ def source_health_check_specs(source_name: str, source: SourceSettings, batches_
     ]
 
 
-def record_refusals(config: DistrictConfig, source_name: str, refusals: list[Refusal]) -> None:
+def record_refusals(
+    config: DistrictConfig, source_name: str, refusals: list[Refusal], refusals_key: AssetKey
+) -> MaterializeResult:
+    """Record this run's refusals; the materialization of landing/<source>/refusals."""
     for refusal in refusals:
         record_refusal(
             config.landing_dir,
@@ -66,6 +78,10 @@ def record_refusals(config: DistrictConfig, source_name: str, refusals: list[Ref
             fingerprint=refusal.fingerprint,
             entity=refusal.entity,
         )
+    return MaterializeResult(
+        asset_key=refusals_key,
+        metadata={"dagster/row_count": len(refusals), "refused": ", ".join(r.subject for r in refusals) or "none"},
+    )
 
 
 def source_health_results(
