@@ -25,10 +25,12 @@ SCHEMA = pa.schema(
         ("recipient", pa.string()),
         ("format", pa.string()),
         ("mode", pa.string()),  # bulk | delta
-        ("status", pa.string()),  # delivered | refused | partial (API records failed)
+        ("status", pa.string()),  # delivered | refused | partial (records failed at the API or refused)
         ("delivered_at", pa.timestamp("ms", tz="UTC")),
         ("destination", pa.string()),  # delivered file or API base URL
-        ("file_name", pa.string()),  # a file in the delivery, or an Ed-Fi resource
+        # a file in the delivery, an Ed-Fi resource, or an outcome count (`students:deleted`,
+        # `students:refused`: records deleted from, or left out of, the recipient's data)
+        ("file_name", pa.string()),
         ("row_count", pa.int64()),
         ("file_sha256", pa.string()),
     ]

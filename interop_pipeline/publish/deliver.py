@@ -60,6 +60,7 @@ class StagedExtract:
     metadata: dict[str, Any] = field(default_factory=dict)
     new_state: dict[StateKey, str] | None = None
     state_kind: str = "records"
+    refused: int = 0  # records left out, each with its reason (Ed-Fi: edfi.Refusals)
     # API recipients: the load itself, run on commit; returns (state, entries, checks, metadata).
     send: Callable[[], tuple[dict[StateKey, str], list[AuditEntry], list[CheckOutcome], dict[str, Any]]] | None = None
 
@@ -84,6 +85,8 @@ class StagedExtract:
             self.checks += checks
             self.metadata.update(metadata)
             status = "delivered" if all(c.passed for c in checks) else "partial"
+        if self.refused:
+            status = "partial"
         for temporary, final in self.staged:
             os.replace(temporary, final)
         if self.new_state is not None:

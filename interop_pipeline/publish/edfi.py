@@ -9,12 +9,23 @@ come, so no consumer has to hold a whole table.
 Identifiers: studentUniqueId and staffUniqueId are the local ids when the agreement allows
 identifiers, otherwise the warehouse key (32 hex characters, no personal data); schoolId is the
 32-bit integer of the LEA's and the school's numbers.
+
+Nothing the warehouse leaves empty stops the load. A record that cannot be keyed (an LEA or a
+school without digits in its id, a person without the id the agreement keys them by) or lacks a
+field the resource requires (a name, a birth date, a course code, a session's dates) is refused
+(`Refusals`: the resource, the record's warehouse reference and the reason, never a value), and
+so is every record that refers to it (a school's sessions and sections, a student's
+associations, attendance events and assessment results), with a reason naming the parent. A
+course without a school (a district course catalog, see dim_course) belongs to the local
+education agency; its courseOfferings are at the schools of its sections.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from typing import Any
@@ -22,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from interop_pipeline.publish.ids import sourced_id
 from interop_pipeline.publish.roster import Roster, Row
 
 NS = "uri://ed-fi.org"
@@ -109,25 +121,115 @@ def natural_key(resource: str, document: dict[str, Any]) -> str:
     return json.dumps(values, separators=(",", ":"), default=str)
 
 
+# --------------------------------------------------------------------------------------------
+# Refusals: records that cannot be keyed or lack a required field
+# --------------------------------------------------------------------------------------------
+
+REFUSAL_COLUMNS = ("resource", "record_key", "reason")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A record left out of the load. `record_key` is the record's warehouse reference (the
+    surrogate keys under their OneRoster prefixes: `stu-…`, `sch-…/ses-…`), `reason` a fixed text
+    naming what is missing (a warehouse column, or the refused parent): neither carries a value."""
+
+    resource: str
+    record_key: str
+    reason: str
+
+
+class Refusals:
+    """What the document builder refused, as it streams: per record, with the reason, and which
+    warehouse entities were refused, so the records depending on them are refused too. With
+    `track_refs`, it also keeps each document's warehouse reference by natural key (`refs`), which
+    lets a load keep in the ODS a record delivered before and refused now, instead of deleting it."""
+
+    def __init__(self, *, track_refs: bool = False) -> None:
+        self.records: list[Refusal] = []
+        self.counts: Counter[str] = Counter()
+        self._refused: set[tuple[str, str]] = set()  # (resource, record_key)
+        self.refs: dict[tuple[str, str], str] | None = {} if track_refs else None
+
+    def refuse(self, resource: str, record_key: str, reason: str) -> None:
+        self.records.append(Refusal(resource, record_key, reason))
+        self.counts[resource] += 1
+        self._refused.add((resource, record_key))
+
+    def refused(self, resource: str, record_key: str) -> bool:
+        return (resource, record_key) in self._refused
+
+    def keep(self, resource: str, record_key: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A document that goes out, under its warehouse reference."""
+        if self.refs is not None:
+            self.refs[(resource, natural_key(resource, document))] = record_key
+        return resource, document
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Refusal]:
+        return iter(self.records)
+
+
+def _missing(row: Row, fields: dict[str, str], table: str) -> str | None:
+    """The reason a row cannot become a document: the first required column it lacks."""
+    for column, name in fields.items():
+        if row.get(column) in (None, ""):
+            return f"no {name} ({table}.{column} is empty)"
+    return None
+
+
+def _parent(refusals: Refusals, resource: str, record_key: str, noun: str) -> str:
+    """Why a record whose parent is not among the documents is refused."""
+    if refusals.refused(resource, record_key):
+        return f"its {noun} was refused"
+    return f"its {noun} is not in the extract"
+
+
+# --------------------------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------------------------
+
+
 def _iso(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit()) or "0"
+def _digits(text: str | None) -> str:
+    return "".join(ch for ch in text or "" if ch.isdigit())
 
 
-def lea_id_number(lea_id: str) -> int:
-    return int(_digits(lea_id)[-9:])
+def lea_id_number(lea_id: str | None) -> int | None:
+    """The LEA's number (its last nine digits); None when it has none (or only zeros)."""
+    digits = _digits(lea_id)
+    number = int(digits[-9:]) if digits else 0
+    return number or None
 
 
-def school_id_number(lea_id: str, state_school_id: str) -> int:
-    """A 32-bit schoolId: the LEA's last six digits, then the school's last three."""
-    return int(_digits(lea_id)[-6:]) * 1000 + int(_digits(state_school_id)[-3:])
+def school_id_number(lea_id: str | None, state_school_id: str | None) -> int | None:
+    """A 32-bit schoolId: the LEA's last six digits, then the school's last three; None when
+    either has no digits."""
+    lea, school = _digits(lea_id), _digits(state_school_id)
+    if not lea or not school:
+        return None
+    return int(lea[-6:]) * 1000 + int(school[-3:])
 
 
-def _unique_id(row: Row, local: str, key: str) -> str:
-    return row.get(local) or row[key][:32]
+MAX_UNIQUE_ID = 32  # studentUniqueId and staffUniqueId
+
+
+def _unique_id(row: Row, local: str, key: str, identifiers: bool, table: str) -> tuple[str | None, str | None]:
+    """(uniqueId, None) or (None, reason). With the identifiers permission the id is the local
+    id, and a person without one cannot be keyed (a warehouse key in its place would become a
+    second person in the ODS once the local id arrives); without it, the warehouse key."""
+    column = local if identifiers else key
+    value = row.get(column)
+    if not value:
+        return None, f"no unique id ({table}.{column} is empty)"
+    if len(value) > MAX_UNIQUE_ID:
+        return None, f"unique id longer than {MAX_UNIQUE_ID} characters ({table}.{column})"
+    return value, None
 
 
 def _term(session: Row) -> str | None:
@@ -138,55 +240,154 @@ def _term(session: Row) -> str | None:
     return None  # grading periods are not Ed-Fi sessions
 
 
+_SESSION_FIELDS = {
+    "session_title": "sessionName",
+    "school_year": "schoolYear",
+    "start_date": "beginDate",
+    "end_date": "endDate",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Documents
+# --------------------------------------------------------------------------------------------
+
+
 def roster_documents(
-    roster: Roster, con: duckdb.DuckDBPyConnection, *, attendance: bool, assessments: bool = False
+    roster: Roster,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    attendance: bool,
+    assessments: bool = False,
+    refusals: Refusals | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(resource, document) for the recipient's roster, in dependency order. `con` holds the
-    roster's scope views (load_roster), which the streamed resources are filtered by."""
-    lea = lea_id_number(roster.district["lea_id"])
-    yield (
-        "localEducationAgencies",
-        {
-            "localEducationAgencyId": lea,
-            "nameOfInstitution": roster.district["district_name"],
-            "localEducationAgencyCategoryDescriptor": descriptor(
-                "LocalEducationAgencyCategory", "Regular public school district"
-            ),
-            "categories": [
-                {
-                    "educationOrganizationCategoryDescriptor": descriptor(
-                        "EducationOrganizationCategory", "Local Education Agency"
-                    )
-                }
-            ],
-        },
-    )
-    school_ids = {
-        s["school_key"]: school_id_number(roster.district["lea_id"], s["state_school_id"]) for s in roster.schools
-    }
-    student_grade = {s["student_key"]: s["grade_level_descriptor"] for s in roster.students}
-    for s in roster.schools:
-        yield (
-            "schools",
+    roster's scope views (load_roster), which the streamed resources are filtered by. A record
+    that cannot be keyed or lacks a required field is not yielded but refused into `refusals`,
+    and so is every record that refers to it; the rest go ahead."""
+    log = refusals if refusals is not None else Refusals()
+    built = _Built()
+    yield from _organizations(roster, log, built)
+    yield from _sessions(roster, con, log, built)
+    yield from _courses(roster, log, built)
+    yield from _people(roster, log, built)
+    yield from _associations(roster, log, built)
+    if attendance:
+        yield from _attendance_events(con, log, built)
+    if assessments:
+        yield from assessment_documents(con, built.student_ids, refusals=log, refused_students=built.refused_students)
+
+
+@dataclass
+class _Built:
+    """The keys of what went out so far, for the records that refer to them."""
+
+    lea: int | None = None
+    lea_ref: str = ""
+    school_ids: dict[str, int] = field(default_factory=dict)  # school_key → schoolId
+    # (school_key, session_key) → (schoolYear, sessionName), and each session's row
+    sessions: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    session_rows: dict[str, Row] = field(default_factory=dict)
+    year_session: Row | None = None
+    semesters: list[Row] = field(default_factory=list)
+    courses: dict[str, tuple[str, int]] = field(default_factory=dict)  # course_key → (courseCode, edOrg id)
+    offerings: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (course, school) → ref
+    section_refs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    section_begins: dict[str, date] = field(default_factory=dict)  # section_key → its session's first day
+    staff_ids: dict[str, str] = field(default_factory=dict)
+    student_ids: dict[str, str] = field(default_factory=dict)
+    refused_students: set[str] = field(default_factory=set)
+    student_grade: dict[str, str | None] = field(default_factory=dict)
+
+
+def _organizations(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+    district = roster.district
+    built.lea_ref = sourced_id("district", district["district_key"]) or "dst-"
+    lea = lea_id_number(district["lea_id"])
+    reason = "no numeric LEA id (dim_district.lea_id)" if lea is None else None
+    reason = reason or _missing(district, {"district_name": "nameOfInstitution"}, "dim_district")
+    if reason:
+        log.refuse("localEducationAgencies", built.lea_ref, reason)
+    else:
+        built.lea = lea
+        yield log.keep(
+            "localEducationAgencies",
+            built.lea_ref,
             {
-                "schoolId": school_ids[s["school_key"]],
+                "localEducationAgencyId": lea,
+                "nameOfInstitution": district["district_name"],
+                "localEducationAgencyCategoryDescriptor": descriptor(
+                    "LocalEducationAgencyCategory", "Regular public school district"
+                ),
+                "categories": [
+                    {
+                        "educationOrganizationCategoryDescriptor": descriptor(
+                            "EducationOrganizationCategory", "Local Education Agency"
+                        )
+                    }
+                ],
+            },
+        )
+    numbers = {s["school_key"]: school_id_number(district["lea_id"], s["state_school_id"]) for s in roster.schools}
+    shared = {n for n, count in Counter(numbers.values()).items() if n is not None and count > 1}
+    for s in roster.schools:
+        ref, number = sourced_id("school", s["school_key"]), numbers[s["school_key"]]
+        if built.lea is None:
+            reason = _parent(log, "localEducationAgencies", built.lea_ref, "local education agency")
+        elif number is None:
+            reason = "no numeric state school id (dim_school.state_school_id)"
+        elif number in shared:
+            # Two schools whose numbers end alike would be one school in the ODS.
+            reason = "its schoolId (LEA and state school id digits) is another school's too"
+        else:
+            reason = _missing(s, {"school_name": "nameOfInstitution"}, "dim_school")
+        if reason:
+            log.refuse("schools", ref, reason)
+            continue
+        assert number is not None
+        built.school_ids[s["school_key"]] = number
+        yield log.keep(
+            "schools",
+            ref,
+            {
+                "schoolId": number,
                 "nameOfInstitution": s["school_name"],
-                "localEducationAgencyReference": {"localEducationAgencyId": lea},
+                "localEducationAgencyReference": {"localEducationAgencyId": built.lea},
                 "educationOrganizationCategories": [
                     {"educationOrganizationCategoryDescriptor": descriptor("EducationOrganizationCategory", "School")}
                 ],
                 "gradeLevels": [{"gradeLevelDescriptor": g} for g in sorted(_school_grades(s["school_key"], roster))],
             },
         )
-    sessions = [s for s in roster.sessions if _term(s)]
-    year = next(s for s in sessions if s["session_type"] == "schoolYear")
-    days = _instructional_days(con, school_ids, sessions)
-    for school_key, school_id in school_ids.items():
-        for s in sessions:
-            yield (
+
+
+def _sessions(
+    roster: Roster, con: duckdb.DuckDBPyConnection, log: Refusals, built: _Built
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """School years and semesters, at every school (grading periods are not Ed-Fi sessions)."""
+    candidates = [s for s in roster.sessions if s["session_type"] in ("schoolYear", "semester")]
+    valid = {s["session_key"]: s for s in candidates if _missing(s, _SESSION_FIELDS, "dim_session") is None}
+    built.session_rows = valid
+    built.year_session = next((s for s in valid.values() if s["session_type"] == "schoolYear"), None)
+    built.semesters = [s for s in valid.values() if s["session_type"] == "semester"]
+    days = _instructional_days(con, built.school_ids, list(valid.values()))
+    for school in roster.schools:
+        school_key = school["school_key"]
+        for s in candidates:
+            ref = f"{sourced_id('school', school_key)}/{sourced_id('session', s['session_key'])}"
+            if school_key not in built.school_ids:
+                log.refuse("sessions", ref, _parent(log, "schools", sourced_id("school", school_key), "school"))
+                continue
+            reason = _missing(s, _SESSION_FIELDS, "dim_session")
+            if reason:
+                log.refuse("sessions", ref, reason)
+                continue
+            built.sessions[(school_key, s["session_key"])] = (s["school_year"], s["session_title"])
+            yield log.keep(
                 "sessions",
+                ref,
                 {
-                    "schoolReference": {"schoolId": school_id},
+                    "schoolReference": {"schoolId": built.school_ids[school_key]},
                     "schoolYearTypeReference": {"schoolYear": s["school_year"]},
                     "sessionName": s["session_title"],
                     "termDescriptor": descriptor("Term", _term(s)),
@@ -195,15 +396,34 @@ def roster_documents(
                     "totalInstructionalDays": days.get((school_key, s["session_key"]), 0),
                 },
             )
-    courses = {c["course_key"]: c for c in roster.courses}
-    offering = {"schoolYear": year["school_year"], "sessionName": year["session_title"]}
+
+
+def _courses(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A school's course belongs to the school; a course without one (a district course
+    catalog, see dim_course) to the local education agency. Its offerings are at the schools of
+    its sections (and at its own school), in the school year."""
     for c in roster.courses:
-        school_id = school_ids[c["school_key"]]
-        yield (
+        ref = sourced_id("course", c["course_key"])
+        school_key = c["school_key"]
+        if school_key is None:
+            owner = built.lea
+            reason = _parent(log, "localEducationAgencies", built.lea_ref, "local education agency")
+        else:
+            owner = built.school_ids.get(school_key)
+            reason = _parent(log, "schools", sourced_id("school", school_key), "school")
+        if owner is not None:
+            reason = _missing(c, {"course_code": "courseCode", "course_title": "courseTitle"}, "dim_course") or ""
+        if reason:
+            log.refuse("courses", ref, reason)
+            continue
+        assert owner is not None
+        built.courses[c["course_key"]] = (c["course_code"], owner)
+        yield log.keep(
             "courses",
+            ref,
             {
                 "courseCode": c["course_code"],
-                "educationOrganizationReference": {"educationOrganizationId": school_id},
+                "educationOrganizationReference": {"educationOrganizationId": owner},
                 "courseTitle": c["course_title"],
                 "numberOfParts": 1,
                 "identificationCodes": [
@@ -216,90 +436,179 @@ def roster_documents(
                 ],
             },
         )
-    for c in roster.courses:
-        school_id = school_ids[c["school_key"]]
-        yield (
-            "courseOfferings",
-            {
-                "localCourseCode": c["course_code"],
-                "localCourseTitle": c["course_title"],
-                "courseReference": {"courseCode": c["course_code"], "educationOrganizationId": school_id},
-                "schoolReference": {"schoolId": school_id},
-                "sessionReference": {"schoolId": school_id, **offering},
-            },
-        )
-    section_refs: dict[str, dict[str, Any]] = {}
-    for s in roster.sections:
-        ref = {
-            "sectionIdentifier": f"cls-{s['section_key']}",
-            "localCourseCode": courses[s["course_key"]]["course_code"],
-            "schoolId": school_ids[s["school_key"]],
-            **offering,
+    titles = {c["course_key"]: c["course_title"] for c in roster.courses}
+    places = [(c["course_key"], c["school_key"]) for c in roster.courses if c["school_key"] is not None]
+    places += [(s["course_key"], s["school_key"]) for s in roster.sections]
+    year = built.year_session
+    for course_key, school_key in dict.fromkeys(places):  # in order, once each
+        ref = f"{sourced_id('course', course_key)}/{sourced_id('school', school_key)}"
+        session = built.sessions.get((school_key, year["session_key"])) if year is not None else None
+        if course_key not in built.courses:
+            reason = _parent(log, "courses", sourced_id("course", course_key), "course")
+        elif school_key not in built.school_ids:
+            reason = _parent(log, "schools", sourced_id("school", school_key), "school")
+        elif session is None:
+            reason = "no school-year session at its school (dim_session)"
+        else:
+            reason = ""
+        if reason:
+            log.refuse("courseOfferings", ref, reason)
+            continue
+        assert session is not None
+        code, owner = built.courses[course_key]
+        school_id = built.school_ids[school_key]
+        offering = {
+            "localCourseCode": code,
+            "schoolId": school_id,
+            "schoolYear": session[0],
+            "sessionName": session[1],
         }
-        section_refs[s["section_key"]] = ref
-        yield (
-            "sections",
+        built.offerings[(course_key, school_key)] = offering
+        yield log.keep(
+            "courseOfferings",
+            ref,
             {
-                "sectionIdentifier": ref["sectionIdentifier"],
-                "sectionName": s["section_title"],
-                "courseOfferingReference": {k: v for k, v in ref.items() if k != "sectionIdentifier"},
+                "localCourseCode": code,
+                "localCourseTitle": titles.get(course_key),
+                "courseReference": {"courseCode": code, "educationOrganizationId": owner},
+                "schoolReference": {"schoolId": school_id},
+                "sessionReference": {"schoolId": school_id, "schoolYear": session[0], "sessionName": session[1]},
             },
         )
-    staff_ids = {}
+    for s in roster.sections:
+        ref = sourced_id("section", s["section_key"])
+        offering = built.offerings.get((s["course_key"], s["school_key"]))
+        if offering is None:
+            offering_ref = f"{sourced_id('course', s['course_key'])}/{sourced_id('school', s['school_key'])}"
+            log.refuse("sections", ref, _parent(log, "courseOfferings", offering_ref, "course offering"))
+            continue
+        section_ref = {"sectionIdentifier": ref, **offering}
+        built.section_refs[s["section_key"]] = section_ref
+        assert year is not None  # an offering has its school year
+        built.section_begins[s["section_key"]] = year["start_date"]
+        document: dict[str, Any] = {"sectionIdentifier": ref, "courseOfferingReference": offering}
+        if s["section_title"]:
+            document["sectionName"] = s["section_title"]
+        yield log.keep("sections", ref, document)
+
+
+def _people(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+    identifiers = "identifiers" in roster.fields
+    names = {"first_name": "firstName", "last_name": "lastSurname"}
     for p in roster.staff:
-        staff_ids[p["staff_key"]] = _unique_id(p, "local_staff_id", "staff_key")
-        yield (
-            "staffs",
-            {"staffUniqueId": staff_ids[p["staff_key"]], "firstName": p["first_name"], "lastSurname": p["last_name"]},
+        ref = sourced_id("staff", p["staff_key"]) or "stf-"
+        unique_id, reason = _unique_id(p, "local_staff_id", "staff_key", identifiers, "dim_staff")
+        reason = reason or _missing(p, names, "dim_staff")
+        if reason:
+            log.refuse("staffs", ref, reason)
+            continue
+        assert unique_id is not None
+        built.staff_ids[p["staff_key"]] = unique_id
+        yield log.keep(
+            "staffs", ref, {"staffUniqueId": unique_id, "firstName": p["first_name"], "lastSurname": p["last_name"]}
         )
-    student_ids = {}
     for s in roster.students:
-        student_ids[s["student_key"]] = _unique_id(s, "local_student_id", "student_key")
+        ref = sourced_id("student", s["student_key"]) or "stu-"
+        built.student_grade[s["student_key"]] = s["grade_level_descriptor"]
+        unique_id, reason = _unique_id(s, "local_student_id", "student_key", identifiers, "dim_student")
+        reason = reason or _missing(s, {**names, "birth_date": "birthDate"}, "dim_student")
+        if reason:
+            log.refuse("students", ref, reason)
+            built.refused_students.add(s["student_key"])
+            continue
+        assert unique_id is not None
+        built.student_ids[s["student_key"]] = unique_id
         document = {
-            "studentUniqueId": student_ids[s["student_key"]],
+            "studentUniqueId": unique_id,
             "firstName": s["first_name"],
             "lastSurname": s["last_name"],
             "birthDate": _iso(s["birth_date"]),
         }
         if s.get("middle_name"):
             document["middleName"] = s["middle_name"]
-        yield "students", document
+        yield log.keep("students", ref, document)
+
+
+def _associations(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+    def student(key: str) -> str | None:
+        """Why a record of this student is refused, if it is."""
+        if key in built.student_ids:
+            return None
+        return _parent(log, "students", sourced_id("student", key) or "stu-", "student")
+
     if "demographics" in roster.fields or "programs" in roster.fields:
         for s in roster.students:
-            yield "studentEducationOrganizationAssociations", _student_edorg(s, student_ids[s["student_key"]], lea)
+            ref = sourced_id("student", s["student_key"]) or "stu-"
+            reason = student(s["student_key"])
+            if reason is None and built.lea is None:
+                reason = _parent(log, "localEducationAgencies", built.lea_ref, "local education agency")
+            if reason:
+                log.refuse("studentEducationOrganizationAssociations", ref, reason)
+                continue
+            assert built.lea is not None
+            document = _student_edorg(s, built.student_ids[s["student_key"]], built.lea)
+            yield log.keep("studentEducationOrganizationAssociations", ref, document)
     for e in roster.school_enrollments:
+        ref = sourced_id("role", e["school_enrollment_key"]) or "rol-"
+        reason = student(e["student_key"])
+        if reason is None and e["school_key"] not in built.school_ids:
+            reason = _parent(log, "schools", sourced_id("school", e["school_key"]), "school")
+        if reason is None and e["entry_date"] is None:
+            reason = "no entryDate (fct_school_enrollment.entry_date is empty)"
+        if reason is None and not built.student_grade.get(e["student_key"]):
+            reason = "no entryGradeLevelDescriptor (dim_student.grade_level_descriptor is empty)"
+        if reason:
+            log.refuse("studentSchoolAssociations", ref, reason)
+            continue
         document = {
-            "studentReference": {"studentUniqueId": student_ids[e["student_key"]]},
-            "schoolReference": {"schoolId": school_ids[e["school_key"]]},
+            "studentReference": {"studentUniqueId": built.student_ids[e["student_key"]]},
+            "schoolReference": {"schoolId": built.school_ids[e["school_key"]]},
             "entryDate": _iso(e["entry_date"]),
-            "entryGradeLevelDescriptor": student_grade[e["student_key"]],
+            "entryGradeLevelDescriptor": built.student_grade[e["student_key"]],
         }
         if e["exit_date"] is not None:
             document["exitWithdrawDate"] = _iso(e["exit_date"])
-        yield "studentSchoolAssociations", document
+        yield log.keep("studentSchoolAssociations", ref, document)
     for e in roster.section_enrollments:
+        ref = sourced_id("enrollment", e["section_enrollment_key"]) or "enr-"
+        reason = student(e["student_key"]) or _section(log, built, e["section_key"])
+        if reason:
+            log.refuse("studentSectionAssociations", ref, reason)
+            continue
+        # No begin date: from the start of the section (its session's first day).
         document = {
-            "studentReference": {"studentUniqueId": student_ids[e["student_key"]]},
-            "sectionReference": section_refs[e["section_key"]],
-            "beginDate": _iso(e["begin_date"]),
+            "studentReference": {"studentUniqueId": built.student_ids[e["student_key"]]},
+            "sectionReference": built.section_refs[e["section_key"]],
+            "beginDate": _iso(e["begin_date"] or built.section_begins[e["section_key"]]),
         }
         if e["end_date"] is not None:
             document["endDate"] = _iso(e["end_date"])
-        yield "studentSectionAssociations", document
+        yield log.keep("studentSectionAssociations", ref, document)
     for a in roster.staff_assignments:
-        yield (
+        ref = sourced_id("enrollment", a["staff_section_assignment_key"]) or "enr-"
+        reason = None
+        if a["staff_key"] not in built.staff_ids:
+            reason = _parent(log, "staffs", sourced_id("staff", a["staff_key"]) or "stf-", "staff member")
+        reason = reason or _section(log, built, a["section_key"])
+        if reason:
+            log.refuse("staffSectionAssociations", ref, reason)
+            continue
+        yield log.keep(
             "staffSectionAssociations",
+            ref,
             {
-                "staffReference": {"staffUniqueId": staff_ids[a["staff_key"]]},
-                "sectionReference": section_refs[a["section_key"]],
-                "beginDate": _iso(a["begin_date"]),
+                "staffReference": {"staffUniqueId": built.staff_ids[a["staff_key"]]},
+                "sectionReference": built.section_refs[a["section_key"]],
+                "beginDate": _iso(a["begin_date"] or built.section_begins[a["section_key"]]),
                 "classroomPositionDescriptor": descriptor("ClassroomPosition", "Teacher of Record"),
             },
         )
-    if attendance:
-        yield from _attendance_events(con, student_ids, school_ids, sessions)
-    if assessments:
-        yield from assessment_documents(con, student_ids)
+
+
+def _section(log: Refusals, built: _Built, section_key: str | None) -> str | None:
+    if section_key in built.section_refs:
+        return None
+    return _parent(log, "sections", sourced_id("section", section_key) or "cls-", "section")
 
 
 def _school_grades(school_key: str, roster: Roster) -> set[str]:
@@ -311,6 +620,8 @@ def _school_grades(school_key: str, roster: Roster) -> set[str]:
 
 
 def _student_edorg(s: Row, unique_id: str, lea: int) -> dict[str, Any]:
+    """Demographics and programs the warehouse knows; an unknown (NULL) value is left out, not
+    sent as a default."""
     document: dict[str, Any] = {
         "studentReference": {"studentUniqueId": unique_id},
         "educationOrganizationReference": {"educationOrganizationId": lea},
@@ -323,13 +634,16 @@ def _student_edorg(s: Row, unique_id: str, lea: int) -> dict[str, Any]:
             "race_native_hawaiian_or_pacific_islander": "Native Hawaiian or Pacific Islander",
             "race_white": "White",
         }
-        document["sexDescriptor"] = s["sex_descriptor"]
-        document["hispanicLatinoEthnicity"] = bool(s["hispanic_or_latino"])
+        if s["sex_descriptor"]:
+            document["sexDescriptor"] = s["sex_descriptor"]
+        if s["hispanic_or_latino"] is not None:
+            document["hispanicLatinoEthnicity"] = bool(s["hispanic_or_latino"])
         document["races"] = [{"raceDescriptor": descriptor("Race", label)} for col, label in races.items() if s[col]]
     if "is_english_learner" in s:
-        document["limitedEnglishProficiencyDescriptor"] = descriptor(
-            "LimitedEnglishProficiency", "Limited" if s["is_english_learner"] else "NotLimited"
-        )
+        if s["is_english_learner"] is not None:
+            document["limitedEnglishProficiencyDescriptor"] = descriptor(
+                "LimitedEnglishProficiency", "Limited" if s["is_english_learner"] else "NotLimited"
+            )
         flags = {"is_economically_disadvantaged": "Economic Disadvantaged", "is_homeless": "Homeless"}
         document["studentCharacteristics"] = [
             {"studentCharacteristicDescriptor": descriptor("StudentCharacteristic", code)}
@@ -342,9 +656,10 @@ def _student_edorg(s: Row, unique_id: str, lea: int) -> dict[str, Any]:
 def _instructional_days(
     con: duckdb.DuckDBPyConnection, school_ids: dict[str, int], sessions: list[Row]
 ) -> dict[tuple[str, str], int]:
-    counts = {}
+    counts: dict[tuple[str, str], int] = {}
     rows = con.execute(
-        "select school_key, calendar_date from main.dim_school_calendar where is_instructional_day"
+        "select school_key, calendar_date from main.dim_school_calendar "
+        "where is_instructional_day and calendar_date is not null"
     ).fetchall()
     for school_key, day in rows:
         if school_key not in school_ids:
@@ -356,11 +671,11 @@ def _instructional_days(
 
 
 def _attendance_events(
-    con: duckdb.DuckDBPyConnection, student_ids: dict[str, str], school_ids: dict[str, int], sessions: list[Row]
+    con: duckdb.DuckDBPyConnection, log: Refusals, built: _Built
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Absences and tardies (a day without an event is present, as the SIS exports it)."""
-    semesters = [s for s in sessions if s["session_type"] == "semester"]
-    year = next(s for s in sessions if s["session_type"] == "schoolYear")
+    """Absences and tardies (a day without an event is present, as the SIS exports it), in the
+    semester that holds the day, else the school year."""
+    resource = "studentSchoolAttendanceEvents"
     events = _streamed_rows(
         con,
         """
@@ -374,18 +689,39 @@ def _attendance_events(
         """,
     )
     for student_key, school_key, day, category in events:
-        if student_key not in student_ids or school_key not in school_ids:
+        ref = f"{sourced_id('student', student_key) or 'stu-'}/{_iso(day) or ''}"
+        if student_key not in built.student_ids:
+            if student_key in built.refused_students:
+                log.refuse(resource, ref, "its student was refused")
+            continue  # not in the extract
+        session = None
+        if day is not None:
+            session = next((s for s in built.semesters if s["start_date"] <= day <= s["end_date"]), built.year_session)
+        held = built.sessions.get((school_key, session["session_key"])) if session is not None else None
+        if school_key not in built.school_ids:
+            reason = _parent(log, "schools", sourced_id("school", school_key), "school")
+        elif day is None:
+            reason = "no eventDate (fct_student_daily_attendance.calendar_date is empty)"
+        elif not category:
+            reason = "no attendanceEventCategoryDescriptor (xwalk_attendance_code)"
+        elif held is None:
+            reason = "no session at its school holds its date (dim_session)"
+        else:
+            reason = ""
+        if reason:
+            log.refuse(resource, ref, reason)
             continue
-        session = next((s for s in semesters if s["start_date"] <= day <= s["end_date"]), year)
-        yield (
-            "studentSchoolAttendanceEvents",
+        assert held is not None
+        yield log.keep(
+            resource,
+            ref,
             {
-                "studentReference": {"studentUniqueId": student_ids[student_key]},
-                "schoolReference": {"schoolId": school_ids[school_key]},
+                "studentReference": {"studentUniqueId": built.student_ids[student_key]},
+                "schoolReference": {"schoolId": built.school_ids[school_key]},
                 "sessionReference": {
-                    "schoolId": school_ids[school_key],
-                    "schoolYear": session["school_year"],
-                    "sessionName": session["session_title"],
+                    "schoolId": built.school_ids[school_key],
+                    "schoolYear": held[0],
+                    "sessionName": held[1],
                 },
                 "eventDate": _iso(day),
                 "attendanceEventCategoryDescriptor": category,
@@ -412,10 +748,10 @@ def _streamed_rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[A
 
 
 @cache
-def _assessment_identity(vendor: str, subject: str) -> tuple[str, str, str, str]:
+def _assessment_identity(vendor: str, subject: str | None) -> tuple[str, str, str, str]:
     """(assessmentIdentifier, namespace, title, academic subject) of a vendor's test in a subject."""
     prefix, namespace, title = ASSESSMENT_VENDORS[vendor]
-    academic = ACADEMIC_SUBJECTS.get(subject, "Other")
+    academic = ACADEMIC_SUBJECTS.get(subject or "", "Other")
     return f"{prefix}-{academic.replace(' ', '')}", namespace, f"{title} {academic}", academic
 
 
@@ -424,18 +760,26 @@ def _result_text(value: Any) -> str:
 
 
 def assessment_documents(
-    con: duckdb.DuckDBPyConnection, student_ids: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    student_ids: dict[str, str],
+    *,
+    refusals: Refusals | None = None,
+    refused_students: Iterable[str] = (),
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """assessments, then studentAssessments, from main.fct_assessment_result for the students in
     `student_ids` (warehouse key → studentUniqueId). Results the identity step did not link to a
-    student (null student_key) belong to no one in scope and are not published. The results are
-    read in record batches, in a stable order (their warehouse key)."""
+    student (null student_key) belong to no one in scope and are not published; results of the
+    `refused_students` are refused, and so is a result without a date, a score, or a vendor
+    with an Ed-Fi assessment. The results are read in record batches, in a stable order (their
+    warehouse key)."""
+    log = refusals if refusals is not None else Refusals()
+    refused = [k for k in refused_students if k not in student_ids]
     con.register(
         "publish_student_ids",
         pa.table(
             {
-                "student_key": pa.array(list(student_ids), pa.string()),
-                "student_unique_id": pa.array(list(student_ids.values()), pa.string()),
+                "student_key": pa.array([*student_ids, *refused], pa.string()),
+                "student_unique_id": pa.array([*student_ids.values(), *(None for _ in refused)], pa.string()),
             }
         ),
     )
@@ -445,13 +789,17 @@ def assessment_documents(
             select distinct r.vendor, r.subject
             from main.fct_assessment_result as r
             join publish_student_ids as ids on ids.student_key = r.student_key
+            where ids.student_unique_id is not null
             order by 1, 2
             """
         ).fetchall()
         for vendor, subject in tests:
+            if vendor not in ASSESSMENT_VENDORS:
+                continue  # its results are refused below
             identifier, namespace, title, academic = _assessment_identity(vendor, subject)
-            yield (
+            yield log.keep(
                 "assessments",
+                f"{identifier}@{namespace}",
                 {
                     "assessmentIdentifier": identifier,
                     "namespace": namespace,
@@ -472,7 +820,24 @@ def assessment_documents(
             """,
         )
         for row in results:
-            yield "studentAssessments", student_assessment_document(*row)
+            result_key, vendor, _, unique_id, administered, _, scale_score, percentile = row
+            ref = result_key or ""
+            if unique_id is None:
+                reason = "its student was refused"
+            elif not result_key:
+                reason = "no studentAssessmentIdentifier (fct_assessment_result.assessment_result_key is empty)"
+            elif vendor not in ASSESSMENT_VENDORS:
+                reason = "its vendor has no Ed-Fi assessment (fct_assessment_result.vendor)"
+            elif administered is None:
+                reason = "no administrationDate (fct_assessment_result.test_date is empty)"
+            elif scale_score is None and percentile is None:
+                reason = "no scoreResults (fct_assessment_result.scale_score and percentile are empty)"
+            else:
+                reason = ""
+            if reason:
+                log.refuse("studentAssessments", ref, reason)
+                continue
+            yield log.keep("studentAssessments", ref, student_assessment_document(*row))
     finally:
         con.unregister("publish_student_ids")
 
@@ -480,7 +845,7 @@ def assessment_documents(
 def student_assessment_document(
     result_key: str,
     vendor: str,
-    subject: str,
+    subject: str | None,
     student_unique_id: str,
     administration_date: date | None,
     grade_level_descriptor: str | None,

@@ -2,10 +2,24 @@
 ODS/API (edfi_api). Both build the same documents (edfi.py) from the agreement's roster, and both
 stream them: the zip's members are written as the documents come out of the warehouse, and an API
 load spools the records to send to disk (edfi_writer.py). The completeness check watches the
-stream instead of a list."""
+stream instead of a list.
+
+Records the builder refuses (edfi.Refusals: not keyable, a required field empty, or a refused
+parent) never stop the delivery. They are listed with the reason: in an edfi_api load, as
+`refused` rows of the results file (data/publish/results/<recipient>/<delivery>.csv); in an
+edfi_json bundle, in its `results/refusals.csv` (resource, record_key, reason), always present,
+header only when nothing was refused. Either way they are counted in the asset metadata
+(`refused`), in the audit log (a `<resource>:refused` row per resource, like `:deleted`), and the
+delivery's status is `partial`. The refusals file holds resource names, warehouse references and
+fixed reasons only, nothing a data-sharing agreement governs, and no check reads it as a
+document: `edfi_documents_complete` checks the documents that go out, and a refusal fails no
+check (the records it names are simply not delivered).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import zipfile
@@ -21,7 +35,7 @@ from interop_pipeline.connectors.http import ApiClient, ClientCredentialsToken, 
 from interop_pipeline.publish import edfi_writer
 from interop_pipeline.publish.audit import AuditEntry, sha256_of
 from interop_pipeline.publish.deliver import CheckOutcome, StagedExtract, _temporary
-from interop_pipeline.publish.edfi import RESOURCES, roster_documents
+from interop_pipeline.publish.edfi import REFUSAL_COLUMNS, RESOURCES, Refusals, roster_documents
 from interop_pipeline.publish.roster import load_roster
 from interop_pipeline.publish.state import load_state, publish_dir, save_state, state_path
 
@@ -38,13 +52,29 @@ REQUIRED = {
     "studentAssessments": ("administrationDate", "scoreResults"),
 }
 MAX_PROBLEMS = 20  # listed in the check's detail; the rest are counted
+REFUSALS_MEMBER = "results/refusals.csv"  # in an edfi_json bundle
 
 
-def _documents(con: duckdb.DuckDBPyConnection, settings: RecipientSettings) -> Iterator[Document]:
+def _documents(
+    con: duckdb.DuckDBPyConnection, settings: RecipientSettings, refusals: Refusals | None = None
+) -> Iterator[Document]:
     roster = load_roster(con, settings)
     return roster_documents(
-        roster, con, attendance="attendance" in settings.fields, assessments="assessments" in settings.fields
+        roster,
+        con,
+        attendance="attendance" in settings.fields,
+        assessments="assessments" in settings.fields,
+        refusals=refusals,
     )
+
+
+def _refusal_entries(refusals: Refusals) -> list[AuditEntry]:
+    """One audit row per resource with refused records (an outcome count, like `:deleted`)."""
+    return [AuditEntry(f"{r}:refused", refusals.counts[r]) for r in RESOURCES if refusals.counts[r]]
+
+
+def _refusal_metadata(refusals: Refusals) -> dict[str, Any]:
+    return {"refused": len(refusals), "refused_by_resource": {r: n for r, n in refusals.counts.items() if n}}
 
 
 class DocumentsCheck:
@@ -71,14 +101,15 @@ class DocumentsCheck:
                 self._problem(f"students document {position}: studentUniqueId longer than 32 characters")
             yield resource, document
 
-    def outcome(self) -> CheckOutcome:
+    def outcome(self, refused: int = 0) -> CheckOutcome:
         detail = "\n".join(self.problems) + (f"\n... and {self.more} more" if self.more else "")
         return CheckOutcome(
             "edfi_documents_complete",
             not self.problems,
-            "Every document carries its resource's required fields.",
+            "Every document carries its resource's required fields (records that could not have them "
+            "were refused, each with its reason, and are not among the documents).",
             detail if self.problems else "",
-            {"documents": self.documents},
+            {"documents": self.documents, "refused": refused},
         )
 
 
@@ -90,7 +121,8 @@ def stage_edfi_json(
     final = folder / f"{name}_edfi_{moment:%Y%m%dT%H%M%S}Z.zip"
     temporary = _temporary(final)
     check = DocumentsCheck()
-    counts = write_json_bundle(temporary, check.watch(_documents(con, settings)))
+    refusals = Refusals()
+    counts = write_json_bundle(temporary, check.watch(_documents(con, settings, refusals)), refusals=refusals)
     digest = sha256_of(temporary)
     staged = StagedExtract(
         recipient=name,
@@ -100,16 +132,20 @@ def stage_edfi_json(
         moment=moment,
         destination=str(final),
         staged=[(temporary, final)],
-        entries=[AuditEntry(f, n, digest) for f, n in counts.items()],
-        metadata={"rows": counts},
+        entries=[AuditEntry(f, n, digest) for f, n in counts.items()] + _refusal_entries(refusals),
+        metadata={"rows": counts, **_refusal_metadata(refusals)},
+        refused=len(refusals),
     )
-    staged.checks = [check.outcome()]
+    staged.checks = [check.outcome(len(refusals))]
     return staged
 
 
-def write_json_bundle(path: Path, documents: Iterable[Document], *, flush_every: int = 2000) -> dict[str, int]:
+def write_json_bundle(
+    path: Path, documents: Iterable[Document], *, flush_every: int = 2000, refusals: Refusals | None = None
+) -> dict[str, int]:
     """One JSON-lines file per resource (`students.jsonl`), written as the documents come: they
-    must arrive resource after resource in dependency order (as edfi.py yields them)."""
+    must arrive resource after resource in dependency order (as edfi.py yields them). With
+    `refusals`, what the builder refused while they streamed goes last, in results/refusals.csv."""
     order = {resource: position for position, resource in enumerate(RESOURCES)}
     counts: dict[str, int] = {}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -135,10 +171,23 @@ def write_json_bundle(path: Path, documents: Iterable[Document], *, flush_every:
                     buffer.clear()
             if member is not None:
                 member.write("".join(buffer).encode("utf-8"))
+                member.close()
+                member = None
+            if refusals is not None:
+                zf.writestr(REFUSALS_MEMBER, refusals_csv(refusals))
+                counts[REFUSALS_MEMBER] = len(refusals)
         finally:
             if member is not None:
                 member.close()
     return counts
+
+
+def refusals_csv(refusals: Refusals) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REFUSAL_COLUMNS)
+    writer.writerows((r.resource, r.record_key, r.reason) for r in refusals)
+    return out.getvalue().encode("utf-8")
 
 
 def api_client(config: DistrictConfig, name: str, settings: RecipientSettings) -> ApiClient:
@@ -161,6 +210,8 @@ def stage_edfi_api(
 ) -> StagedExtract:
     previous = load_state(state_path(config.data_dir, name, "edfi_api")) or {}
     ids_path = state_path(config.data_dir, name, "edfi_api_ids")
+    refs_path = state_path(config.data_dir, name, "edfi_api_refs")  # natural key → warehouse reference
+    previous_refs = load_state(refs_path) or {}
     staged = StagedExtract(
         recipient=name,
         settings=settings,
@@ -173,13 +224,24 @@ def stage_edfi_api(
     spool = publish_dir(config.data_dir) / "spool" / name / f"{staged.delivery_id}.jsonl"
     staged.scratch.append(spool)
     check = DocumentsCheck()
-    plan = edfi_writer.plan_load(check.watch(_documents(con, settings)), previous, spool)
-    staged.checks = [check.outcome()]
+    refusals = Refusals(track_refs=True)
+    plan = edfi_writer.plan_load(
+        check.watch(_documents(con, settings, refusals)),
+        previous,
+        spool,
+        refusals=refusals,
+        previous_refs=previous_refs,
+    )
+    staged.checks = [check.outcome(len(refusals))]
+    staged.refused = len(refusals)
+    staged.entries = _refusal_entries(refusals)
     staged.metadata = {
         "records": len(plan.current),
         "to_send": plan.to_send,
         "to_delete": len(plan.to_delete),
         "unchanged": plan.unchanged,
+        **_refusal_metadata(refusals),
+        "kept_refused": len(plan.kept),  # delivered before, refused now: left in the ODS
     }
 
     def send():
@@ -194,6 +256,7 @@ def stage_edfi_api(
             client.close()
         state = edfi_writer.state_after(plan, summary, previous)
         save_state(ids_path, edfi_writer.ids_after(state, ids, summary))  # a cache: lookups cover a loss
+        save_state(refs_path, edfi_writer.refs_after(state, plan, previous_refs))
         failed = summary.failed
         entries = [
             AuditEntry(resource, summary.sent[resource] - summary.failed_sends[resource])

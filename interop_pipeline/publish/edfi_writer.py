@@ -11,6 +11,12 @@ Nothing here holds the load in memory: the records to send are spooled to a JSON
 the documents stream out of the warehouse, read back a chunk at a time, and each result is
 written to the results file as it comes. The state (natural key → content hash, and the ODS id
 each record got, which a DELETE needs) is what stays in memory.
+
+Records the document builder refused (edfi.Refusals: not keyable, a required field empty, or a
+refused parent) head the results file as `refused` rows, record_key being their warehouse
+reference and message the reason. A record delivered before and refused now is not deleted from
+the ODS: the recipient keeps what it has until the warehouse can key the record again (each
+delivered record's warehouse reference is kept in the state, `refs`, to recognise it).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from interop_pipeline.connectors.http import ApiClient, ApiError
-from interop_pipeline.publish.edfi import NATURAL_KEYS, RESOURCES, natural_key
+from interop_pipeline.publish.edfi import NATURAL_KEYS, RESOURCES, Refusal, Refusals, natural_key
 from interop_pipeline.publish.state import StateKey, content_hash
 
 DATA_PATH = "data/v3/ed-fi"
@@ -40,7 +46,7 @@ RESULT_COLUMNS = ["resource", "record_key", "outcome", "http_status", "message"]
 class RecordResult:
     resource: str
     record_key: str
-    outcome: str  # created | updated | deleted | failed
+    outcome: str  # created | updated | deleted | failed | refused (not sent: see edfi.Refusals)
     http_status: int | None
     message: str
     ods_id: str | None = None  # the id the ODS gave the record (from Location)
@@ -61,6 +67,9 @@ class LoadPlan:
     unchanged: int
     current: dict[StateKey, str]  # every record the warehouse holds for the recipient now
     to_delete: list[StateKey]  # delivered before, gone now; sent in reverse dependency order
+    refused: list[Refusal] = field(default_factory=list)  # not sent: not keyable, or a refused parent
+    kept: list[StateKey] = field(default_factory=list)  # delivered before, refused now: not deleted
+    refs: dict[StateKey, str] = field(default_factory=dict)  # natural key → warehouse reference
 
 
 @dataclass
@@ -69,12 +78,21 @@ class LoadSummary:
     failed: Counter[str] = field(default_factory=Counter)  # sends and deletions
     failed_sends: Counter[str] = field(default_factory=Counter)
     deleted: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # by the document builder, never sent
     failed_keys: set[StateKey] = field(default_factory=set)
     ids: dict[StateKey, str] = field(default_factory=dict)
 
 
-def plan_load(documents: Iterable[tuple[str, dict[str, Any]]], previous: dict[StateKey, str], spool: Path) -> LoadPlan:
-    """Spool the changed and new records, and list the delivered records now gone."""
+def plan_load(
+    documents: Iterable[tuple[str, dict[str, Any]]],
+    previous: dict[StateKey, str],
+    spool: Path,
+    *,
+    refusals: Refusals | None = None,
+    previous_refs: dict[StateKey, str] | None = None,
+) -> LoadPlan:
+    """Spool the changed and new records, and list the delivered records now gone: those whose
+    warehouse reference (`previous_refs`) `refusals` refused this time are kept, not deleted."""
     spool.parent.mkdir(parents=True, exist_ok=True)
     current: dict[StateKey, str] = {}
     to_send = unchanged = 0
@@ -91,7 +109,15 @@ def plan_load(documents: Iterable[tuple[str, dict[str, Any]]], previous: dict[St
     order = {resource: position for position, resource in enumerate(RESOURCES)}
     gone = [k for k in previous if k not in current and k[0] in order]
     gone.sort(key=lambda k: (-order[k[0]], k[1]))
-    return LoadPlan(spool, to_send, unchanged, current, gone)
+    refs = refusals.refs if refusals is not None and refusals.refs is not None else {}
+    kept: list[StateKey] = []
+    if refusals is not None and len(refusals) and previous_refs:
+        kept = [k for k in gone if k in previous_refs and refusals.refused(k[0], previous_refs[k])]
+        withheld = set(kept)
+        gone = [k for k in gone if k not in withheld]
+        refs.update({k: previous_refs[k] for k in kept})
+    refused = list(refusals) if refusals is not None else []
+    return LoadPlan(spool, to_send, unchanged, current, gone, refused, kept, refs)
 
 
 def _problem(body: Any) -> str:
@@ -191,6 +217,9 @@ def load(
                 elif r.ods_id:
                     summary.ids[key] = r.ods_id
 
+        for refusal in plan.refused:
+            writer.writerow([refusal.resource, refusal.record_key, "refused", "", refusal.reason])
+            summary.refused[refusal.resource] += 1
         for records in _rounds(_spooled(plan.spool), lambda r: r.resource):
             summary.sent[records[0].resource] += len(records)
             record(pool.map(lambda r: _post(client, r), records))
@@ -201,7 +230,8 @@ def load(
 
 def state_after(plan: LoadPlan, summary: LoadSummary, previous: dict[StateKey, str]) -> dict[StateKey, str]:
     """Sent records take their new hash only if accepted (a refused one keeps what the ODS holds,
-    so it is sent again); a record whose DELETE failed stays, to be deleted next time."""
+    so it is sent again); a record whose DELETE failed stays, to be deleted next time, and so does
+    a record refused by the builder this time (`plan.kept`)."""
     state = {}
     for key, digest in plan.current.items():
         if key in summary.failed_keys:
@@ -212,7 +242,15 @@ def state_after(plan: LoadPlan, summary: LoadSummary, previous: dict[StateKey, s
     for key in plan.to_delete:
         if key in summary.failed_keys:
             state[key] = previous[key]
+    for key in plan.kept:
+        state[key] = previous[key]
     return state
+
+
+def refs_after(state: dict[StateKey, str], plan: LoadPlan, previous_refs: dict[StateKey, str]) -> dict[StateKey, str]:
+    """The warehouse reference of every record in the state that we know one for."""
+    known = {**previous_refs, **plan.refs}
+    return {key: known[key] for key in state if key in known}
 
 
 def ids_after(state: dict[StateKey, str], ids: dict[StateKey, str], summary: LoadSummary) -> dict[StateKey, str]:

@@ -104,7 +104,10 @@ def _school_year_ids(roster: Roster) -> dict[int, str]:
 
 
 def _courses(roster: Roster) -> list[Row]:
+    """A course belongs to its school, or, without one (a district course catalog), to the
+    district org, which orgs.csv always holds."""
     years = _school_year_ids(roster)
+    district = sourced_id("district", roster.district["district_key"])
     return [
         {
             "sourcedId": sourced_id("course", c["course_key"]),
@@ -112,7 +115,7 @@ def _courses(roster: Roster) -> list[Row]:
             "title": c["course_title"],
             "courseCode": c["course_code"],
             "grades": c["grade_levels"],
-            "orgSourcedId": sourced_id("school", c["school_key"]),
+            "orgSourcedId": sourced_id("school", c["school_key"]) if c["school_key"] else district,
             "subjects": c["subjects"],
         }
         for c in roster.courses
@@ -207,7 +210,9 @@ def _users_11(roster: Roster) -> list[Row]:
     student_orgs = _student_orgs(roster)
     for s in roster.students:
         row = _person(s, "student", "student_key")
-        row.update(grades=s["grade_level"], role="student", orgSourcedIds=",".join(student_orgs[s["student_key"]]))
+        row.update(
+            grades=s["grade_level"], role="student", orgSourcedIds=",".join(student_orgs.get(s["student_key"], []))
+        )
         rows.append(row)
     for person, orgs in zip(roster.staff, _staff_orgs(roster).values(), strict=True):
         row = _person(person, "staff", "staff_key")
@@ -221,7 +226,8 @@ def _roles(roster: Roster) -> list[Row]:
     user/org pair has one primary role); staff hold one role per school they work in."""
     rows: list[Row] = []
     latest: dict[tuple[str, str], str] = {}
-    for e in sorted(roster.school_enrollments, key=lambda e: (e["entry_date"], e["school_enrollment_key"])):
+    spells = sorted(roster.school_enrollments, key=lambda e: (e["entry_date"] or date.min, e["school_enrollment_key"]))
+    for e in spells:
         latest[(e["student_key"], e["school_key"])] = e["school_enrollment_key"]
     for e in roster.school_enrollments:
         primary = latest[(e["student_key"], e["school_key"])] == e["school_enrollment_key"]

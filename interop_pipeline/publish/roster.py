@@ -60,7 +60,9 @@ def allowed_columns(base: tuple[str, ...], groups: dict[str, tuple[str, ...]], a
 
 @dataclass
 class Roster:
-    """Rows in scope, by warehouse table; person tables hold only the allowed columns."""
+    """Rows in scope, by warehouse table; person tables hold only the allowed columns. A course
+    without a school (`school_key` NULL: the district's, see dim_course) is published as the
+    district's."""
 
     district: Row
     school_year: int
@@ -111,6 +113,22 @@ def _scope_views(con: duckdb.DuckDBPyConnection, recipient: RecipientSettings) -
           )
         """
     )
+    # Courses: the schools' own, and every course a class in scope references, which may be the
+    # district's (a district course catalog has no school); a recipient of every school gets the
+    # whole catalog.
+    district_catalog = (
+        "union select course_key from main.dim_course where school_key is null" if recipient.schools == "all" else ""
+    )
+    con.execute(
+        f"""
+        create or replace temp view scope_courses as
+        select course_key from main.dim_course where school_key in (select school_key from scope_schools)
+        union
+        select course_key from main.dim_section
+        where school_key in (select school_key from scope_schools) and course_key is not null
+        {district_catalog}
+        """
+    )
     con.execute(
         """
         create or replace temp view scope_staff as
@@ -138,14 +156,18 @@ def load_roster(con: duckdb.DuckDBPyConnection, recipient: RecipientSettings) ->
     sessions = _rows(con, "select * exclude (source_ref) from main.dim_session order by start_date, session_key")
     return Roster(
         district=district,
-        school_year=max((s["school_year"] for s in sessions), default=0),
+        school_year=max((s["school_year"] for s in sessions if s["school_year"] is not None), default=0),
         schools=_rows(
             con,
             f"select school_key, sis_school_id, state_school_id, school_name from main.dim_school "
             f"where {in_schools} order by school_key",
         ),
         sessions=sessions,
-        courses=_rows(con, f"select * exclude (source_ref) from main.dim_course where {in_schools} order by 1"),
+        courses=_rows(
+            con,
+            "select * exclude (source_ref) from main.dim_course "
+            "where course_key in (select course_key from scope_courses) order by 1",
+        ),
         sections=_rows(con, f"select * exclude (source_ref) from main.dim_section where {in_schools} order by 1"),
         students=_rows(
             con,
