@@ -17,7 +17,7 @@ demo: install  ## generate the demo district and run the whole pipeline on it
 
 test: install  ## lint, then the whole test suite (what CI runs)
 	$(RUN) ruff check interop_pipeline tests bench
-	$(RUN) pytest
+	$(RUN) pytest -n 2 --dist loadgroup
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
 	@test -f data/truth/system_students.parquet || $(RUN) interop-pipeline generate

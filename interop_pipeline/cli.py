@@ -87,6 +87,15 @@ def run_refresh(config: DistrictConfig) -> bool:
         result = execute_job(
             reconstructable(definitions.refresh_job), instance=instance, run_config=quiet_console, raise_on_error=False
         )
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed and evaluation.severity.value == "ERROR":
+                # A quarantined source or a non-blocking check: the run went on, the UI has it too.
+                details = evaluation.metadata.get("refusals") or evaluation.metadata.get("reject_rate")
+                print(
+                    f"CHECK FAILED {evaluation.asset_key.to_user_string()} {evaluation.check_name}"
+                    + (f": {details.value}" if details is not None else ""),
+                    file=sys.stderr,
+                )
         if not result.success:
             for event in result.get_step_failure_events():
                 error = event.step_failure_data.error
@@ -126,10 +135,32 @@ def summary(config: DistrictConfig) -> str:
     lines = [f"Published warehouse: {path} (open it read-only)"]
     with duckdb.connect(str(path), read_only=True) as con:
         for label, sql in SUMMARY_ROWS.items():
-            lines.append(f"  {label:<19} {con.execute(sql).fetchone()[0]:>9,}")
+            row = con.execute(sql).fetchone()  # no row: a mart with nothing to aggregate (no attendance source)
+            lines.append(f"  {label:<19} {(row[0] if row else 0) or 0:>9,}")
     lines[-1] += "  (every delivery; see staging.stg_landing__rejects)"
+    lines += source_lines(path)
     lines += delivery_lines(config)
     return "\n".join(lines)
+
+
+def source_lines(published: Path) -> list[str]:
+    """Each configured source's status as of the release (mart_data_quality)."""
+    import duckdb
+
+    with duckdb.connect(str(published), read_only=True) as con:
+        rows = con.execute(
+            """select distinct source_system, source_status, source_newest_batch_age_hours, last_refusal_subject
+               from mart_data_quality where is_enabled order by source_system"""
+        ).fetchall()
+    lines = ["Sources (mart_data_quality):"]
+    for name, status, age, refused in rows:
+        line = f"  {name:<19} {status:<24}"
+        if age is not None:
+            line += f" newest batch {age:.1f} h old"
+        if status == "quarantined":
+            line += f"; refused: {refused} (its last good data was released)"
+        lines.append(line)
+    return lines
 
 
 def delivery_lines(config: DistrictConfig) -> list[str]:

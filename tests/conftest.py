@@ -26,3 +26,24 @@ def write_config(folder: Path, *, students: int, seed: int = 11) -> Path:
 @pytest.fixture
 def district_config(tmp_path: Path) -> DistrictConfig:
     return load_config(write_config(tmp_path, students=300))
+
+
+# `make test` spreads the suite over two workers (pytest-xdist, --dist loadgroup). Tests that
+# share an expensive fixture stay on one worker: a folder whose conftest builds one district for
+# the session, or one module's tests (module fixtures: a whole pipeline run, say). Modules of
+# independent, individually slow cases are spread test by test.
+SHARED_DISTRICT_FOLDERS = {"warehouse", "publish"}
+INDEPENDENT_CASES = {"test_source_matrix.py"}
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = Path(str(item.path)).resolve().relative_to(TESTS_DIR)
+        if relative.parts[0] in SHARED_DISTRICT_FOLDERS:
+            group = relative.parts[0]
+        elif relative.name in INDEPENDENT_CASES:
+            group = item.nodeid
+        else:
+            group = str(relative)
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -95,10 +95,11 @@ def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.Comp
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
-def build_warehouse(config: DistrictConfig, target: Path) -> None:
+def build_warehouse(config: DistrictConfig, target: Path, *, identity: bool = True) -> None:
     """The pipeline's warehouse steps in order, outside Dagster: zero-row files for the sources
     with nothing landed, dbt build up to identity, identity resolution, dbt build after it (the
-    same split as transform/dbt.py's two @dbt_assets)."""
+    same split as transform/dbt.py's two @dbt_assets). Without `identity`, one dbt build over
+    an empty crosswalk (every model and test, nothing linked)."""
     from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
     from interop_pipeline.transform.dbt import AFTER_IDENTITY, district_declarations
     from interop_pipeline.transform.placeholders import ensure_source_placeholders
@@ -106,8 +107,9 @@ def build_warehouse(config: DistrictConfig, target: Path) -> None:
     config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_identity_placeholders(config.landing_dir)
     ensure_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config))
-    for step in (("--exclude", AFTER_IDENTITY), ("--select", AFTER_IDENTITY)):
+    steps = [("--exclude", AFTER_IDENTITY), ("--select", AFTER_IDENTITY)] if identity else [()]
+    for step in steps:
         run = run_dbt(config, target, "build", *step)
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-        if step[0] == "--exclude":
+        if step and step[0] == "--exclude":
             resolve_identities(config)

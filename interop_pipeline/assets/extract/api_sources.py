@@ -29,13 +29,7 @@ from dagster import (
     multi_asset,
 )
 
-from interop_pipeline.assets.extract.source_health import (
-    Refusal,
-    hold_release_if_required,
-    record_refusals,
-    source_health_check_specs,
-    source_health_results,
-)
+from interop_pipeline.assets.extract.source_health import Refusal, report_source_health, source_health_check_specs
 from interop_pipeline.config import ApiSource, DistrictConfig
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS, EntityWalk, WalkResult, land_entity_walk
 from interop_pipeline.connectors.api_sources import api_connector, source_client
@@ -128,13 +122,16 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
             Refusal(subject=walks[entity].endpoint, reason=message, entity=entity)
             for entity, message in sorted(failures.items())
         ]
-        refusals = record_refusals(config, source_name, refused, bookkeeping["refusals"])
-        if bookkeeping["refusals"] in context.selected_asset_keys:
-            yield refusals
-        health_keys = {check.key for check in land_api.check_specs}
-        if health_keys & set(context.selected_asset_check_keys):
-            yield from source_health_results(config, source_name, source, bookkeeping["batches"], refused)
-        hold_release_if_required(source, refused)
+        checked = {check.asset_key for check in context.selected_asset_check_keys}
+        yield from report_source_health(
+            config,
+            source_name,
+            source,
+            refused,
+            batches_key=bookkeeping["batches"],
+            refusals_key=bookkeeping["refusals"],
+            selected=lambda key: key in context.selected_asset_keys or key in checked,
+        )
 
     return land_api
 

@@ -28,10 +28,8 @@ from dagster import (
 from interop_pipeline.assets.extract.source_health import (
     REFUSALS_ENTITY,
     Refusal,
-    hold_release_if_required,
-    record_refusals,
+    report_source_health,
     source_health_check_specs,
-    source_health_results,
 )
 from interop_pipeline.config import DistrictConfig, FileDropSource
 from interop_pipeline.connectors.landing import (
@@ -226,9 +224,9 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
             asset_key=keys[BATCHES_ENTITY],
             metadata={**common, "batches": ", ".join(batches) or "none", "files_refused": len(refused)},
         )
-        yield record_refusals(config, source_name, refused, keys[REFUSALS_ENTITY])
-        yield from source_health_results(config, source_name, source, keys[BATCHES_ENTITY], refused)
-        hold_release_if_required(source, refused)
+        yield from report_source_health(
+            config, source_name, source, refused, batches_key=keys[BATCHES_ENTITY], refusals_key=keys[REFUSALS_ENTITY]
+        )
 
     return land_files
 

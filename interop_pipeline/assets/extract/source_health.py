@@ -11,7 +11,7 @@ configured limit, so the UI shows which source is stale and since when.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -127,6 +127,27 @@ def source_health_results(
             "freshness_limit_hours": MetadataValue.float(float(limit)) if limit is not None else "no limit",
         },
     )
+
+
+def report_source_health(
+    config: DistrictConfig,
+    source_name: str,
+    source: SourceSettings,
+    refusals: list[Refusal],
+    *,
+    batches_key: AssetKey,
+    refusals_key: AssetKey,
+    selected: Callable[[AssetKey], bool] = lambda key: True,
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """The end of every landing step: record the run's refusals, report them and the source's
+    freshness, and fail the step if a required source was refused. `selected` says whether an
+    asset (and the checks on it) is part of this run's subset."""
+    recorded = record_refusals(config, source_name, refusals, refusals_key)
+    if selected(refusals_key):
+        yield recorded
+    if selected(batches_key):
+        yield from source_health_results(config, source_name, source, batches_key, refusals)
+    hold_release_if_required(source, refusals)
 
 
 def hold_release_if_required(source: SourceSettings, refusals: list[Refusal]) -> None:

@@ -1,12 +1,7 @@
 -- Every committed landing batch (a _batches record: the commit point) of every source system,
 -- one row per entity it landed, with the rows landed (from the record's rows_landed JSON).
-{% set systems = landed_source_systems() %}
-
 with batches as (
-    {% for system in systems %}
-    select * from {{ source(system, 'batches') }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ union_of_landed_sources('batches') }}
 ),
 
 entities as (

@@ -1,12 +1,7 @@
 -- Every delivery (a whole file) or API walk that landed nothing, from every source system, with
 -- the reason: what quarantines a source while the rest of the warehouse is released.
-{% set systems = landed_source_systems() %}
-
 with refusals as (
-    {% for system in systems %}
-    select * from {{ source(system, 'refusals') }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ union_of_landed_sources('refusals') }}
 ),
 
 final as (

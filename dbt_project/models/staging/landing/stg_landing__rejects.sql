@@ -1,12 +1,7 @@
 -- Every row any connector refused, from every source system and batch, with the rule it broke
 -- and where it was (file and line). A rejected row stays visible after later batches land.
-{% set systems = landed_source_systems() %}
-
 with rejects as (
-    {% for system in systems %}
-    select * from {{ source(system, 'rejects') }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ union_of_landed_sources('rejects') }}
 ),
 
 renamed as (

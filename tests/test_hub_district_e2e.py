@@ -1,0 +1,195 @@
+"""End to end on a real-shaped district (tests/fixtures/hub_district/): a rostering hub's
+OneRoster 1.1 bundle with its everyday quirks, a MAP Growth CDF whose last record is short and
+i-Ready exports with `Not Provided` flags; three systems only, no attendance, no state file, no
+REST API. `interop-pipeline run` must release a warehouse, deliver a OneRoster 1.2 bundle that
+passes the validator and load Ed-Fi with a result per record, and account for every input row.
+Next to the good MAP file lies a later one cut inside a quoted field: it is refused and
+quarantines its source, and the run still releases, with a failed check and the source reported
+as quarantined (one run covers both: the whole job is the slow part)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from interop_pipeline.config import load_config
+from interop_pipeline.connectors.landing import read_batch_records
+from interop_pipeline.publish.validator import validate_bundle
+from interop_pipeline.transform.placeholders import source_names
+from tests.district_build import DBT_PROJECT_DIR
+from tests.hub_fixture import HUB_DISTRICT, IREADY_DIR, NWEA_MAP_DIR, ONEROSTER_DIR, write_hub_drops
+
+pytestmark = pytest.mark.e2e
+CONFIGURED = {"oneroster_csv", "nwea_map", "iready"}
+REFUSED_CDF = "MAP_CDF_Winter_2025-2026.zip"
+
+
+def write_truncated_cdf(path: Path, *, after: Path) -> None:
+    """Next term's CDF, cut inside a quoted field (refused as truncated), delivered after `after`."""
+    results = (NWEA_MAP_DIR / "AssessmentResults.csv").read_bytes()
+    cut = results[: results.rindex(b'"', 0, len(results) // 2)] + b'"Mathem'
+    with zipfile.ZipFile(path, "w") as archive:
+        for member in sorted(NWEA_MAP_DIR.iterdir()):
+            archive.writestr(member.name, cut if member.name == "AssessmentResults.csv" else member.read_bytes())
+    later = after.stat().st_mtime + 60
+    os.utime(path, (later, later))
+
+
+def run_cli(config_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "interop_pipeline.cli", "run", "--simulate", "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INTEROP_DISTRICT_CONFIG": str(config_path)},
+        timeout=900,
+    )
+
+
+def data_rows(path: Path) -> int:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hub_district")
+    shutil.copy(HUB_DISTRICT / "district.yaml", folder / "district.yaml")
+    drops = write_hub_drops(folder / "drops")
+    write_truncated_cdf(drops.nwea_map.parent / REFUSED_CDF, after=drops.nwea_map)
+    result = run_cli(folder / "district.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return load_config(folder / "district.yaml"), result
+
+
+def query(config, sql: str) -> list[tuple]:
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_the_hub_district_is_released_with_every_student_keyed(hub):
+    config, result = hub
+    assert "Published warehouse" in result.stdout
+    students = query(config, "select local_student_id, state_student_id from dim_student")
+    assert len(students) == data_rows(ONEROSTER_DIR / "demographics.csv") == 20
+    # The hub leaves `identifier` blank: the district number comes from userIds ({Local:863}).
+    assert all(local for local, _ in students)
+    assert sum(1 for _, state in students if state) == 11
+    assert query(config, "select count(*) from dim_course") == [(4,)]  # the district's catalogue
+
+
+def test_every_input_row_is_landed_or_rejected_with_a_reason(hub):
+    config, _ = hub
+    rejected = dict(
+        query(config, "select source_system || '/' || entity, count(*) from staging.stg_landing__rejects group by 1")
+    )
+    landed: dict[str, int] = {}
+    for source in CONFIGURED:
+        for record in read_batch_records(config.landing_dir, source):
+            for entity, rows in record["rows_landed"].items():
+                landed[f"{source}/{entity}"] = landed.get(f"{source}/{entity}", 0) + rows
+    inputs = {
+        "oneroster_csv/orgs": ONEROSTER_DIR / "orgs.csv",
+        "oneroster_csv/academic_sessions": ONEROSTER_DIR / "academicSessions.csv",
+        "oneroster_csv/courses": ONEROSTER_DIR / "courses.csv",
+        "oneroster_csv/classes": ONEROSTER_DIR / "classes.csv",
+        "oneroster_csv/users": ONEROSTER_DIR / "users.csv",
+        "oneroster_csv/enrollments": ONEROSTER_DIR / "enrollments.csv",
+        "oneroster_csv/demographics": ONEROSTER_DIR / "demographics.csv",
+        "nwea_map/assessment_results": NWEA_MAP_DIR / "AssessmentResults.csv",
+        "nwea_map/students_by_school": NWEA_MAP_DIR / "StudentsBySchool.csv",
+        "nwea_map/class_assignments": NWEA_MAP_DIR / "ClassAssignments.csv",
+        "iready/diagnostic_ela": IREADY_DIR / "diagnostic_results_ela_CONFIDENTIAL.csv",
+        "iready/diagnostic_math": IREADY_DIR / "diagnostic_results_math_CONFIDENTIAL.csv",
+    }
+    for entity, path in inputs.items():
+        assert landed.get(entity, 0) + rejected.get(entity, 0) == data_rows(path), entity
+    # The quirks are absorbed, not rejected: trailing empty fields, the short last MAP record,
+    # `Not Provided` in an optional flag.
+    assert sum(rejected.values()) == 0
+    assert landed["nwea_map/assessment_results"] == 32
+
+
+def test_an_optional_vendor_sentinel_lands_as_null(hub):
+    config, _ = hub
+    ela = pq.read_table(
+        [p for p in (config.landing_dir / "iready" / "diagnostic_ela").glob("2*.parquet")][0],
+        columns=["reading_difficulty_indicator"],
+    ).column(0)
+    assert ela.null_count == 5 and len(ela) == 12
+
+
+def test_a_vendor_student_missing_from_the_roster_is_an_unresolved_identity(hub):
+    config, _ = hub
+    assert query(
+        config,
+        "select unresolved_identities from mart_data_quality"
+        " where source_system = 'nwea_map' and entity = 'student_identities'",
+    ) == [(1,)]
+    # The 15 rostered students' results reach the facts linked; 1057's stay unlinked.
+    assert query(
+        config,
+        "select count(distinct student_key), count(*) - count(student_key) from fct_assessment_result"
+        " where vendor = 'nwea_map'",
+    ) == [(15, 2)]
+
+
+def test_sources_the_district_does_not_use_build_empty_and_are_reported(hub):
+    config, _ = hub
+    status = dict(query(config, "select distinct source_system, source_status from mart_data_quality"))
+    known = source_names(DBT_PROJECT_DIR / "models")
+    expected = {name: "current" if name in CONFIGURED else "not_configured" for name in known}
+    assert status == {**expected, "nwea_map": "quarantined"}  # see the last test
+
+
+def test_the_oneroster_bundle_for_one_school_passes_the_validator(hub):
+    config, _ = hub
+    (bundle,) = config.delivery_folder(config.recipients["learning_app"]).glob("*.zip")
+    report = validate_bundle(bundle)
+    assert report.ok, report.summary()
+    with zipfile.ZipFile(bundle) as archive:
+        read = lambda name: list(csv.DictReader(io.TextIOWrapper(archive.open(name), "utf-8")))  # noqa: E731
+        courses = {row["sourcedId"]: row for row in read("courses.csv")}
+        classes = read("classes.csv")
+        orgs = {row["sourcedId"]: row["type"] for row in read("orgs.csv")}
+    assert classes and {c["courseSourcedId"] for c in classes} <= set(courses)
+    # The district's catalogue courses keep their owner, the district org, which is in the bundle.
+    assert {orgs[c["orgSourcedId"]] for c in courses.values()} == {"district"}
+
+
+def test_edfi_load_reports_a_result_for_every_record(hub):
+    config, _ = hub
+    (results,) = (config.data_dir / "publish" / "results" / "state_ods").glob("*.csv")
+    rows = list(csv.DictReader(results.open(encoding="utf-8")))
+    outcomes = {row["outcome"] for row in rows}
+    assert "refused" in outcomes and outcomes & {"created", "updated"}
+    refused = [row for row in rows if row["outcome"] == "refused"]
+    # The hub's orgs have no state school id: schools cannot be keyed, nor what hangs on them;
+    # every refusal says why, and the rest (LEA, students, staff) was loaded.
+    assert all(row["message"] for row in refused)
+    assert {row["resource"] for row in rows if row["outcome"] == "created"} >= {"students", "localEducationAgencies"}
+
+
+def test_a_refused_vendor_file_quarantines_its_source_and_the_release_goes_on(hub):
+    config, result = hub
+    assert config.published_warehouse_path.exists()  # released despite the refusal
+    assert f"CHECK FAILED landing/nwea_map/batches delivery_accepted: - `{REFUSED_CDF}`" in result.stderr
+    status = query(
+        config,
+        "select distinct source_status, last_refusal_subject, last_refusal_reason from mart_data_quality"
+        " where source_system = 'nwea_map'",
+    )
+    assert [(s, subject) for s, subject, _ in status] == [("quarantined", REFUSED_CDF)]
+    assert "truncated" in status[0][2]
+    assert "quarantined" in result.stdout and REFUSED_CDF in result.stdout
+    # The source's last good data is what the warehouse holds.
+    assert query(config, "select count(*) from staging.stg_nwea_map__assessment_results") == [(32,)]
