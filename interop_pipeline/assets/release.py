@@ -8,10 +8,20 @@ file or the new one, never half of one; a failed run never reaches this step.
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
@@ -51,6 +61,19 @@ def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
     return counts
 
 
+SOURCES_CHECK = "sources_current"
+
+
+def source_statuses(database: Path) -> list[tuple[str, str, str | None, str | None]]:
+    """(source, status, latest refusal's file or endpoint, its reason) of every source the
+    district configures, as mart_data_quality has them in a released warehouse."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(
+            """select distinct source_system, source_status, last_refusal_subject, last_refusal_reason
+               from main.mart_data_quality where is_enabled order by source_system"""
+        ).fetchall()
+
+
 def build_release_asset(config: DistrictConfig, upstream: list[AssetKey]):
     @asset(
         key=AssetKey("published_warehouse"),
@@ -63,17 +86,43 @@ def build_release_asset(config: DistrictConfig, upstream: list[AssetKey]):
             "The analysts' read-only copy of the warehouse, replaced atomically after a build "
             "whose blocking checks passed."
         ),
+        check_specs=[
+            AssetCheckSpec(
+                SOURCES_CHECK,
+                asset=AssetKey("published_warehouse"),
+                description="Every configured source delivered on time: fails (WARN) naming each quarantined, "
+                "stale or silent source released with its last good data, and why.",
+            )
+        ],
     )
-    def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
+    def published_warehouse(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         started = time.perf_counter()
         counts = publish_warehouse(config.build_warehouse_path, config.published_warehouse_path, context.run_id)
-        return MaterializeResult(
+        statuses = source_statuses(config.published_warehouse_path)
+        behind = [(name, status, subject, reason) for name, status, subject, reason in statuses if status != "current"]
+        yield MaterializeResult(
             metadata={
                 "path": MetadataValue.path(str(config.published_warehouse_path)),
                 "size_mb": round(config.published_warehouse_path.stat().st_size / 2**20, 2),
                 "duration_s": round(time.perf_counter() - started, 3),
+                "sources": MetadataValue.json({name: status for name, status, _, _ in statuses}),
                 **{f"rows_{table}": n for table, n in counts.items()},
             }
+        )
+        yield AssetCheckResult(
+            check_name=SOURCES_CHECK,
+            passed=not behind,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "sources_behind": MetadataValue.md(
+                    "\n".join(
+                        f"- {name}: {status}"
+                        + (f" (refused `{subject}`: {reason})" if subject and status == "quarantined" else "")
+                        for name, status, subject, reason in behind
+                    )
+                    or "none"
+                )
+            },
         )
 
     return published_warehouse
