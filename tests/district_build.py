@@ -95,18 +95,26 @@ def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.Comp
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
-def build_warehouse(config: DistrictConfig, target: Path, *, identity: bool = True) -> None:
-    """The pipeline's warehouse steps in order, outside Dagster: zero-row files for the sources
-    with nothing landed, dbt build up to identity, identity resolution, dbt build after it (the
-    same split as transform/dbt.py's two @dbt_assets). Without `identity`, one dbt build over
-    an empty crosswalk (every model and test, nothing linked)."""
+def prepare_build(config: DistrictConfig) -> None:
+    """What the dbt steps do before dbt runs: the build database's folder, and zero-row files for
+    the identity tables and every source with nothing landed."""
     from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
-    from interop_pipeline.transform.dbt import AFTER_IDENTITY, district_declarations
+    from interop_pipeline.transform.dbt import district_declarations
     from interop_pipeline.transform.placeholders import ensure_source_placeholders
 
     config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_identity_placeholders(config.landing_dir)
     ensure_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config))
+
+
+def build_warehouse(config: DistrictConfig, target: Path, *, identity: bool = True) -> None:
+    """The pipeline's warehouse steps in order, outside Dagster: zero-row files for the sources
+    with nothing landed, dbt build up to identity, identity resolution, dbt build after it (the
+    same split as transform/dbt.py's two @dbt_assets). Without `identity`, one dbt build over
+    an empty crosswalk (every model and test, nothing linked)."""
+    from interop_pipeline.transform.dbt import AFTER_IDENTITY
+
+    prepare_build(config)
     steps = [("--exclude", AFTER_IDENTITY), ("--select", AFTER_IDENTITY)] if identity else [()]
     for step in steps:
         run = run_dbt(config, target, "build", *step)

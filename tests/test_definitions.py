@@ -120,7 +120,7 @@ def test_each_api_system_is_one_retried_step_with_an_asset_per_entity(graph_and_
         users_or_students = next(
             k
             for k in graph.get_all_asset_keys()
-            if k.path[:2] == ["landing", name] and k.path[2] not in ("batches", "rejects")
+            if k.path[:2] == ["landing", name] and k.path[2] not in ("batches", "rejects", "refusals")
         )
         assets_def = defs.resolve_assets_def(users_or_students)
         assert assets_def.op.name == f"land_{name}_api"

@@ -12,15 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, materialize
 
-from interop_pipeline.assets.identity.landing import ENTITY_COLUMNS, EVIDENCE_LEVELS, ensure_identity_placeholders
+from interop_pipeline.assets.identity.landing import ENTITY_COLUMNS, EVIDENCE_LEVELS
 from interop_pipeline.assets.identity.resolution import build_identity_assets
 from interop_pipeline.config import DistrictConfig, load_config
 from interop_pipeline.identity import resolve
 from interop_pipeline.identity.decisions import Decision, append_decision
 from interop_pipeline.simulators.generate import write_district
-from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from tests.conftest import write_config
-from tests.district_build import DBT_PROJECT_DIR, land_everything, run_dbt
+from tests.district_build import land_everything, prepare_build, run_dbt
 
 STUDENTS = 300
 SEED = 5
@@ -67,10 +66,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> District:
     district = District(tmp_path_factory.mktemp("identity_district"))
     write_district(district.config, students=STUDENTS, seed=SEED)
     land_everything(district.config)
-    # The REST sources have delivered nothing yet: their landing folders hold only placeholders.
-    ensure_source_placeholders(district.config.landing_dir, DBT_PROJECT_DIR / "models")
-    district.config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    ensure_identity_placeholders(district.config.landing_dir)  # as the dbt steps do
+    prepare_build(district.config)  # the REST sources have delivered nothing yet: placeholders
     # Only what identity and the marts after it read (other sources' models have their own tests).
     district.dbt(*BEFORE_IDENTITY, indirect="cautious")
     district.first_run = district.resolve()

@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
 from interop_pipeline.config import DistrictConfig, load_config
-from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from tests.conftest import write_config
-from tests.district_build import DBT_PROJECT_DIR, land_everything, resolve_identities, run_dbt
+from tests.district_build import land_everything, prepare_build, resolve_identities, run_dbt
 
 STUDENTS = 300
 
@@ -35,10 +33,7 @@ def built_district(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = load_config(write_config(folder, students=STUDENTS))
     write_district(config, students=STUDENTS, seed=11)
     land_everything(config)
-    # REST sources land nothing here: zero-row files let dbt build their models empty.
-    ensure_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models")
-    ensure_identity_placeholders(config.landing_dir)
-    config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_build(config)  # REST sources land nothing here: dbt builds their models empty
     target = tmp_path_factory.mktemp("dbt_target")
     _build(config, target)
     resolve_identities(config)

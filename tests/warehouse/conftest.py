@@ -11,18 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
 from interop_pipeline.config import (
-    ApiSource,
     DistrictConfig,
     load_config,
 )
-from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
-from interop_pipeline.connectors.api_sources import api_connector
-from interop_pipeline.connectors.landing import ensure_placeholders
 from interop_pipeline.simulators.generate import write_district
 from tests.conftest import write_config
-from tests.district_build import land_everything, resolve_identities, run_dbt, walk_api_sources
+from tests.district_build import land_everything, prepare_build, resolve_identities, run_dbt, walk_api_sources
 
 STUDENTS = 300
 SEED = 5
@@ -62,26 +57,15 @@ class BuiltDistrict:
             return con.execute(sql, params or []).fetchall()
 
 
-def land_api_sources(config: DistrictConfig) -> None:
-    """One full walk of every entity of the LMSs and Ed-Fi from their simulators; the other REST
-    sources get the zero-row files they have before a first walk."""
-    walk_api_sources(config, WALKED_API_SOURCES)
-    for name, source in config.enabled_sources().items():
-        if isinstance(source, ApiSource):
-            walks = api_connector(source.kind).entity_walks(source)
-            ensure_placeholders(config.landing_dir, name, {w.entity: API_RECORD_COLUMNS for w in walks})
-
-
 @pytest.fixture(scope="session")
 def built_district(tmp_path_factory: pytest.TempPathFactory) -> BuiltDistrict:
     folder = tmp_path_factory.mktemp("warehouse_district")
     config = load_config(write_config(folder, students=STUDENTS, seed=SEED))
     write_district(config, students=STUDENTS, seed=SEED)
     land_everything(config)
-    land_api_sources(config)
-    config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    walk_api_sources(config, WALKED_API_SOURCES)
     target = folder / "dbt_target"
-    ensure_identity_placeholders(config.landing_dir)  # as the dbt steps do
+    prepare_build(config)
     run = run_dbt(config, target, "build", "--select", *BEFORE_IDENTITY, "--indirect-selection", "cautious")
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     resolve_identities(config)
