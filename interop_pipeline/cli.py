@@ -30,42 +30,6 @@ def dagster_home(config: DistrictConfig) -> Path:
     return home
 
 
-def release_stale_pool_slots(instance) -> list[str]:
-    """Free warehouse-pool slots still held by runs that are no longer in progress (a run whose
-    processes were killed, e.g. by a reboot, never hands its slot back and would block every
-    later build). Returns the run ids freed."""
-    from dagster import DagsterRunStatus
-
-    from interop_pipeline.transform.dbt import WAREHOUSE_POOL
-
-    storage = instance.event_log_storage
-    if WAREHOUSE_POOL not in storage.get_concurrency_keys():
-        return []
-    in_progress = {DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED}
-    freed = []
-    for slot in storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots:
-        run = instance.get_run_by_id(slot.run_id)
-        if run is None or run.status not in in_progress:
-            storage.free_concurrency_slots_for_run(slot.run_id)
-            freed.append(slot.run_id)
-    return freed
-
-
-def recover_interrupted_runs(instance) -> list[str]:
-    """Mark runs left in progress by a stopped UI/daemon as failed and free their pool slots.
-
-    Only for when nothing of this instance is running (`make ui` calls it before starting):
-    the local run launcher cannot tell a dead run from a live one."""
-    from dagster import DagsterRunStatus, RunsFilter
-
-    interrupted = instance.get_runs(
-        RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING])
-    )
-    for run in interrupted:
-        instance.report_run_failed(run, "Interrupted: the Dagster UI or daemon stopped while this run was in progress.")
-    return list(dict.fromkeys([run.run_id for run in interrupted] + release_stale_pool_slots(instance)))
-
-
 def run_refresh(config: DistrictConfig) -> bool:
     """Run the refresh job (multiprocess executor) in this district's Dagster instance."""
     # Worker processes re-load the definitions: point them at the same config and instance.
@@ -81,11 +45,16 @@ def run_refresh(config: DistrictConfig) -> bool:
         flush=True,
     )
     quiet_console = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    from interop_pipeline.recovery import owner_tags, recover_at_start
+
     with DagsterInstance.get() as instance:
-        for run_id in release_stale_pool_slots(instance):
-            print(f"Released the warehouse pool slot held by finished run {run_id}", file=sys.stderr)
+        recover_at_start(config, instance, lambda line: print(line, file=sys.stderr, flush=True))
         result = execute_job(
-            reconstructable(definitions.refresh_job), instance=instance, run_config=quiet_console, raise_on_error=False
+            reconstructable(definitions.refresh_job),
+            instance=instance,
+            run_config=quiet_console,
+            raise_on_error=False,
+            tags=owner_tags(),
         )
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed and evaluation.severity.value == "ERROR":
@@ -263,9 +232,12 @@ def _cmd_recover(args: argparse.Namespace) -> int:
     os.environ["DAGSTER_HOME"] = str(dagster_home(config))
     from dagster import DagsterInstance
 
+    from interop_pipeline.recovery import recover_dead_runs, sweep_leftovers
+
     with DagsterInstance.get() as instance:
-        for run_id in recover_interrupted_runs(instance):
-            print(f"Recovered interrupted run {run_id} (marked failed, warehouse pool slot freed)")
+        # Explicit: runs that do not say who executes them count as dead too.
+        recover_dead_runs(instance, print, unknown_are_dead=True)
+        sweep_leftovers(config, instance, print)
     return 0
 
 
@@ -327,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=_cmd_simulate)
 
     recover = sub.add_parser(
-        "recover", help="before starting the UI: fail runs a stopped UI left in progress and free their pool slots"
+        "recover",
+        help="fail runs left in progress, free their pool slots, remove what dead runs left (make ui runs it first)",
     )
     recover.add_argument("--config", help=config_help)
     recover.set_defaults(func=_cmd_recover)

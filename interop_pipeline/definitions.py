@@ -6,13 +6,17 @@ DuckDB connection (the webserver and every run worker load it).
 
 from __future__ import annotations
 
+from functools import partial
+
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     Definitions,
     JobDefinition,
-    ScheduleDefinition,
+    RunRequest,
+    ScheduleEvaluationContext,
     define_asset_job,
+    schedule,
 )
 
 from interop_pipeline.assets.extract.api_sources import build_api_source_assets
@@ -22,6 +26,7 @@ from interop_pipeline.assets.identity.resolution import build_identity_assets
 from interop_pipeline.assets.publish.recipients import build_publish_assets
 from interop_pipeline.assets.release import build_release_asset
 from interop_pipeline.config import ApiSource, DistrictConfig, OneRosterCsvSource, load_config
+from interop_pipeline.recovery import recover_at_start
 from interop_pipeline.sensors import build_drop_folder_sensor
 from interop_pipeline.transform.dbt import build_warehouse_assets, dbt_resource
 
@@ -29,6 +34,8 @@ REFRESH_JOB_NAME = "district_refresh"
 
 
 def build_definitions(config: DistrictConfig) -> Definitions:
+    # Every launch first fails runs whose process is gone and sweeps what they left (recovery.py).
+    recover_first = partial(recover_at_start, config)
     extract_assets, sensors = [], []
     for name, source in config.enabled_sources().items():
         if isinstance(source, ApiSource):
@@ -41,7 +48,9 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         extract_assets.append(landing)
         feeds = AssetSelection.assets(*landing.keys).downstream()
         sensors.append(
-            build_drop_folder_sensor(name, config.drop_folder(source), source.file_pattern, feeds, config.landing_dir)
+            build_drop_folder_sensor(
+                name, config.drop_folder(source), source.file_pattern, feeds, config.landing_dir, recover_first
+            )
         )
     # dbt before identity, identity resolution, dbt after it (ordered by the assets' dependencies).
     warehouse = [*build_warehouse_assets(config), build_identity_assets(config)]
@@ -56,7 +65,8 @@ def build_definitions(config: DistrictConfig) -> Definitions:
             "to analysts if every blocking check passed."
         ),
     )
-    daily = ScheduleDefinition(
+
+    @schedule(
         name="daily_district_refresh",
         job=refresh_job,
         cron_schedule=config.schedule.cron,
@@ -64,6 +74,10 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"Refresh {config.district.name} every day ({config.schedule.cron}, {config.schedule.timezone}).",
     )
+    def daily(context: ScheduleEvaluationContext) -> RunRequest:
+        recover_first(context.instance, context.log.info)
+        return RunRequest()
+
     return Definitions(
         assets=[*extract_assets, *warehouse, release, *publish],
         jobs=[refresh_job],

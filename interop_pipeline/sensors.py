@@ -48,8 +48,15 @@ def scan_drop_folder(
 
 
 def build_drop_folder_sensor(
-    source_name: str, folder: Path, pattern: str, selection: AssetSelection, landing_root: Path
+    source_name: str,
+    folder: Path,
+    pattern: str,
+    selection: AssetSelection,
+    landing_root: Path,
+    before_run: Callable | None = None,
 ):
+    """`before_run(instance, say)` runs before a run is requested (the start-up recovery)."""
+
     @sensor(
         name=f"{source_name}_drop_folder",
         asset_selection=selection,
@@ -69,6 +76,8 @@ def build_drop_folder_sensor(
         context.update_cursor(json.dumps(current, sort_keys=True))
         if not new:
             return SkipReason(f"No new files in {folder}")
+        if before_run is not None:
+            before_run(context.instance, context.log.info)
         run_key = hashlib.sha256("".join(sorted(new)).encode()).hexdigest()[:16]
         return RunRequest(run_key=f"{source_name}-{run_key}", tags={"interop/drop_folder": source_name})
 

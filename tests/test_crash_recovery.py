@@ -1,0 +1,184 @@
+"""Recovery without a human: `interop-pipeline run` is killed with kill -9 (the whole process
+group: the run, its step processes, dbt and the simulators) while its dbt build holds the
+warehouse pool, and the next `run` is started without `recover`. It must find the dead run, fail
+it, free its slot, sweep what dead runs leave behind, and finish with a released warehouse.
+
+The liveness rules and the sweep are also tested directly, on a real Dagster instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.instance.ref import InstanceRef
+
+from interop_pipeline.config import load_config
+from interop_pipeline.recovery import (
+    OWNER_PID_TAG,
+    OWNER_STARTED_TAG,
+    owner_tags,
+    recover_dead_runs,
+    run_is_alive,
+    sweep_leftovers,
+    waiting_for,
+)
+from tests.hub_fixture import HUB_DISTRICT, write_hub_drops
+
+
+def _cli(config_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "interop_pipeline.cli", *args, "--config", str(config_path)]
+
+
+def _env(config_path: Path) -> dict[str, str]:
+    return {**os.environ, "INTEROP_DISTRICT_CONFIG": str(config_path)}
+
+
+def _instance(home: Path) -> DagsterInstance:
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def _plant_leftovers(config) -> list[Path]:
+    """Work files of the names the landing writer, the release, a delivery and the Ed-Fi load
+    give them while they work, as a run killed at those moments leaves them."""
+    planted = [
+        config.landing_dir / "iready" / ".tmp-0badc0ffee" / "part-0.parquet",
+        config.published_warehouse_path.with_name(f".{config.published_warehouse_path.name}.deadrun.partial"),
+        config.delivery_folder(config.recipients["learning_app"]) / ".learning_app_bulk_dead.zip.partial",
+        config.data_dir / "publish" / "spool" / "state_ods" / "dead-delivery.jsonl",
+    ]
+    for path in planted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half-written")
+    return planted
+
+
+@pytest.mark.e2e
+def test_a_run_after_a_kill_recovers_by_itself_and_releases(tmp_path):
+    shutil.copy(HUB_DISTRICT / "district.yaml", tmp_path / "district.yaml")
+    write_hub_drops(tmp_path / "drops")
+    config_path = tmp_path / "district.yaml"
+    config = load_config(config_path)
+    home = config.data_dir / "dagster_home"
+
+    doomed = subprocess.Popen(
+        _cli(config_path, "run", "--simulate"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(config_path),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (home / "dagster.yaml").exists() or not waiting_for(_instance(home)):
+            assert doomed.poll() is None, "the run ended before its dbt build took the warehouse pool"
+            assert time.monotonic() < deadline, "the dbt build never took the warehouse pool"
+            time.sleep(0.5)
+    finally:
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    instance = _instance(home)
+    (killed,) = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+    assert waiting_for(instance) == [killed.run_id]
+    planted = _plant_leftovers(config)
+
+    rerun = subprocess.run(
+        _cli(config_path, "run", "--simulate"), capture_output=True, text=True, env=_env(config_path), timeout=900
+    )
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert f"Recovered run {killed.run_id}: its process is gone" in rerun.stderr
+    instance = _instance(home)
+    assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.FAILURE
+    assert not waiting_for(instance)
+    landing_work_folder = planted[0].parent  # removed whole
+    for path in [landing_work_folder, *planted[1:]]:
+        assert not path.exists(), path
+        assert f"Removed {path.relative_to(config.data_dir)} (" in rerun.stderr
+    # Nothing half-written remains anywhere under the data dir, and the warehouse was released.
+    leftovers = [p for p in config.data_dir.rglob("*") if p.name.endswith(".partial") or p.name.startswith(".tmp-")]
+    assert leftovers == []
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from dim_student").fetchone()[0] > 0
+
+
+@pytest.fixture
+def instance(tmp_path):
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        yield instance
+
+
+def _started_run(instance: DagsterInstance, tags: dict[str, str]):
+    from dagster import job, op
+
+    @op
+    def noop():
+        pass
+
+    @job
+    def some_job():
+        noop()
+
+    return instance.create_run_for_job(some_job, tags=tags, status=DagsterRunStatus.STARTED)
+
+
+def test_liveness_follows_the_owning_process(instance):
+    mine = _started_run(instance, owner_tags())
+    assert run_is_alive(mine) is True
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = _started_run(instance, {OWNER_PID_TAG: str(gone.pid), OWNER_STARTED_TAG: "0.0"})
+    assert run_is_alive(dead) is False
+    # The same pid later given to another process is not the run's process.
+    reused = _started_run(instance, {OWNER_PID_TAG: str(os.getpid()), OWNER_STARTED_TAG: "1.0"})
+    assert run_is_alive(reused) is False
+    unknown = _started_run(instance, {})
+    assert run_is_alive(unknown) is None
+
+    said: list[str] = []
+    assert set(recover_dead_runs(instance, said.append)) == {dead.run_id, reused.run_id}
+    assert instance.get_run_by_id(mine.run_id).status == DagsterRunStatus.STARTED
+    assert instance.get_run_by_id(unknown.run_id).status == DagsterRunStatus.STARTED
+    assert all("its process is gone" in line for line in said) and len(said) == 2
+    # The explicit `recover` (nothing of the instance running) counts unknown runs as dead too.
+    assert recover_dead_runs(instance, said.append, unknown_are_dead=True) == [unknown.run_id]
+
+
+def test_the_sweep_waits_while_a_run_is_in_progress(instance, tmp_path):
+    shutil.copy(HUB_DISTRICT / "district.yaml", tmp_path / "district.yaml")
+    config = load_config(tmp_path / "district.yaml")
+    planted = _plant_leftovers(config)
+    kept = config.delivery_folder(config.recipients["learning_app"]) / "learning_app_bulk_2025.zip"
+    kept.write_bytes(b"a delivered bundle")
+    live = _started_run(instance, owner_tags())
+    assert sweep_leftovers(config, instance, print) == []
+    assert all(p.exists() for p in planted)
+    instance.report_run_failed(live, "test over")
+    removed = sweep_leftovers(config, instance, print)
+    landing_work_folder = planted[0].parent  # removed whole
+    assert {r.path for r in removed} == {landing_work_folder, *planted[1:]}
+    assert kept.exists() and not any(p.exists() for p in planted)
+
+
+def test_the_daily_schedule_recovers_a_dead_run_before_it_requests_one(instance, tmp_path):
+    from dagster import build_schedule_context
+
+    from interop_pipeline.definitions import build_definitions
+
+    shutil.copy(HUB_DISTRICT / "district.yaml", tmp_path / "district.yaml")
+    config = load_config(tmp_path / "district.yaml")
+    schedule = build_definitions(config).get_schedule_def("daily_district_refresh")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = _started_run(instance, {OWNER_PID_TAG: str(gone.pid), OWNER_STARTED_TAG: "0.0"})
+    (spool_file,) = [p for p in _plant_leftovers(config) if "spool" in p.parts]
+    requests = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
+    assert len(requests) == 1
+    assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+    assert not spool_file.exists()
