@@ -91,9 +91,7 @@ class ClientCredentialsToken:
         if self.scope:
             data["scope"] = self.scope
         http = self.session or requests
-        response = http.post(
-            self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
-        )
+        response = http.post(self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout)
         endpoint = urlsplit(self.token_url).path
         if response.status_code != 200:
             # The body may echo the client id; it never holds the secret, but keep it out anyway.
