@@ -81,23 +81,28 @@ def in_progress_runs(instance) -> list:
     return list(instance.get_runs(RunsFilter(statuses=statuses)))
 
 
+def _claimed_pool_slots(instance) -> list:
+    """The warehouse pool's claimed slots (none before any step has used the pool)."""
+    from interop_pipeline.transform.dbt import WAREHOUSE_POOL
+
+    storage = instance.event_log_storage
+    if WAREHOUSE_POOL not in storage.get_concurrency_keys():
+        return []
+    return list(storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots)
+
+
 def release_stale_pool_slots(instance) -> list[str]:
     """Free warehouse-pool slots still held by runs that are no longer in progress (a run whose
     processes were killed never hands its slot back and would block every later build).
     Returns the run ids freed."""
     from dagster import DagsterRunStatus
 
-    from interop_pipeline.transform.dbt import WAREHOUSE_POOL
-
-    storage = instance.event_log_storage
-    if WAREHOUSE_POOL not in storage.get_concurrency_keys():
-        return []
     in_progress = {DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED}
     freed = []
-    for slot in storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots:
+    for slot in _claimed_pool_slots(instance):
         run = instance.get_run_by_id(slot.run_id)
         if run is None or run.status not in in_progress:
-            storage.free_concurrency_slots_for_run(slot.run_id)
+            instance.event_log_storage.free_concurrency_slots_for_run(slot.run_id)
             freed.append(slot.run_id)
     return freed
 
@@ -123,12 +128,7 @@ def recover_dead_runs(instance, say: Callable[[str], None], *, unknown_are_dead:
 
 def waiting_for(instance) -> list[str]:
     """What a new run would wait for: the live runs holding the warehouse pool."""
-    from interop_pipeline.transform.dbt import WAREHOUSE_POOL
-
-    storage = instance.event_log_storage
-    if WAREHOUSE_POOL not in storage.get_concurrency_keys():
-        return []
-    return [slot.run_id for slot in storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots]
+    return [slot.run_id for slot in _claimed_pool_slots(instance)]
 
 
 @dataclass(frozen=True)
