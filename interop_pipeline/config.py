@@ -399,6 +399,42 @@ FieldGroup = Literal[
 RecipientName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
+# The research file's columns someone may know of a student (a classmate's parent does).
+QuasiIdentifier = Literal[
+    "age_band",
+    "birth_year",
+    "grade_level",
+    "school_id",
+    "sex_code",
+    "race_ethnicity_code",
+    "is_english_learner",
+    "has_idea_services",
+    "has_section_504_plan",
+    "is_economically_disadvantaged",
+    "is_homeless",
+]
+
+
+class ResearchPrivacy(_Strict):
+    """How a research file keeps anyone from being singled out (k-anonymity, ℓ-diversity)."""
+
+    quasi_identifiers: list[QuasiIdentifier] | None = Field(
+        default=None, description="None: every one of them the file carries"
+    )
+    min_group_size: int = Field(default=5, ge=2, description="k: students sharing each combination")
+    max_suppressed_share: float = Field(
+        default=0.05, ge=0, le=1, description="records that may be left out before a column is generalized"
+    )
+    sensitive_measure: Literal["is_chronically_absent", "days_absent", "attendance_rate"] | None = None
+    l_diversity: int = Field(default=1, ge=1, description="ℓ: distinct sensitive values in each group")
+
+    @model_validator(mode="after")
+    def _diversity_needs_a_measure(self) -> ResearchPrivacy:
+        if self.l_diversity > 1 and not self.sensitive_measure:
+            raise ValueError("l_diversity above 1 needs sensitive_measure")
+        return self
+
+
 class RecipientSettings(_Strict):
     """One party the district sends data to, under one data-sharing agreement."""
 
@@ -420,6 +456,7 @@ class RecipientSettings(_Strict):
     # research: pseudonymous keys are HMACs under a secret held in this environment variable.
     hmac_secret_env: EnvVarName | None = None
     birth_date_precision: Literal["year", "age_band"] = "year"
+    privacy: ResearchPrivacy = Field(default_factory=ResearchPrivacy)
 
     @model_validator(mode="after")
     def _format_settings(self) -> RecipientSettings:

@@ -6,6 +6,11 @@ aggregates.
   runs, different between recipients (two researchers cannot join their files), and not
   reversible without the secret. No name, email, student number or sourcedId is written.
 - Birth dates are coarsened to the year or to an age band at the start of the school year.
+- No one is singled out by what others know of them: the agreement's quasi-identifiers (by
+  default every one the file carries: age band, grade, school, sex, race, program flags) are
+  generalized and small groups suppressed until each combination holds `privacy.min_group_size`
+  students (publish/anonymity.py); what was generalized and how many records were left out go to
+  about.json and the audit log, and a blocking check reads the written file back and measures k.
 - Aggregates are the rows of mart_chronic_absenteeism, whose cells the issue-6 dbt macro
   `suppress_small_cells` (dbt_project/macros/suppression.sql) already suppressed, with their
   complements; this module adds no suppression of its own, and its check proves no published
@@ -21,12 +26,14 @@ import io
 import json
 import os
 import zipfile
+from collections import Counter
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 import duckdb
 
-from interop_pipeline.config import DistrictConfig, RecipientSettings
+from interop_pipeline.config import DistrictConfig, QuasiIdentifier, RecipientSettings
+from interop_pipeline.publish.anonymity import ANY, AnonymityReport, Level, anonymize, failing_groups
 from interop_pipeline.publish.audit import AuditEntry, sha256_of
 from interop_pipeline.publish.roster import Row, _rows, _scope_views, allowed_columns
 
@@ -114,6 +121,72 @@ def research_students(
     return out
 
 
+_EARLY_GRADES = ("IT", "PR", "PK", "TK", "KG")
+_GRADE_BANDS = ((0, 2, "PK-02"), (3, 5, "03-05"), (6, 8, "06-08"), (9, 12, "09-12"))
+_RACES_KEPT = frozenset({"White", "HispanicOrLatino", "BlackOrAfricanAmerican", "Asian"})
+
+
+def _grade_number(code: str | None) -> int | None:
+    if code in _EARLY_GRADES:
+        return 0
+    return int(code) if code and code.isdigit() else None
+
+
+def grade_band(code: str | None) -> str:
+    number = _grade_number(code)
+    return next((label for low, high, label in _GRADE_BANDS if number is not None and low <= number <= high), "other")
+
+
+def school_levels(rows: list[Row]) -> dict[Any, str]:
+    """Each school's level from the grades of its students in the file."""
+    grades: dict[Any, list[int]] = {}
+    for row in rows:
+        number = _grade_number(row.get("grade_level"))
+        if number is not None:
+            grades.setdefault(row.get("school_id"), []).append(number)
+    levels = {}
+    for school, seen in grades.items():
+        low, high = min(seen), max(seen)
+        levels[school] = (
+            "elementary" if high <= 5 else "middle" if low >= 6 and high <= 8 else "high" if low >= 9 else "combined"
+        )
+    return levels
+
+
+def generalization_ladders(rows: list[Row], quasi: list[str]) -> dict[str, list[Level]]:
+    """Each quasi-identifier's levels above its own values, lowest first; the top withholds it."""
+    withheld = Level("withheld", lambda _: ANY)
+    by_school = school_levels(rows)
+    ladders = {
+        "grade_level": [Level("grade band", grade_band), withheld],
+        "school_id": [Level("school level", lambda s: by_school.get(s, "unknown")), withheld],
+        "race_ethnicity_code": [
+            Level("four largest groups and other", lambda r: r if r in _RACES_KEPT or r is None else "Other"),
+            withheld,
+        ],
+    }
+    return {q: ladders.get(q, [withheld]) for q in quasi}
+
+
+def quasi_identifiers_of(rows: list[Row], settings: RecipientSettings) -> list[str]:
+    carried = [q for q in get_args(QuasiIdentifier) if rows and q in rows[0]]
+    wanted = settings.privacy.quasi_identifiers
+    return carried if wanted is None else [q for q in carried if q in wanted]
+
+
+def anonymize_students(rows: list[Row], settings: RecipientSettings) -> tuple[list[Row], AnonymityReport]:
+    privacy = settings.privacy
+    quasi = quasi_identifiers_of(rows, settings)
+    return anonymize(
+        rows,
+        generalization_ladders(rows, quasi),
+        privacy.min_group_size,
+        privacy.max_suppressed_share,
+        privacy.sensitive_measure,
+        privacy.l_diversity,
+    )
+
+
 def research_aggregates(con: duckdb.DuckDBPyConnection, settings: RecipientSettings) -> list[Row]:
     """Chronic-absence cells of the schools in scope (the district's when every school is)."""
     _scope_views(con, settings)
@@ -153,7 +226,7 @@ def stage_research(
 ):
     from interop_pipeline.publish.deliver import StagedExtract, _temporary
 
-    students = research_students(con, config, name, settings)
+    students, anonymity = anonymize_students(research_students(con, config, name, settings), settings)
     aggregates = research_aggregates(con, settings)
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -165,6 +238,7 @@ def stage_research(
         "person_key": "HMAC-SHA256 under this recipient's secret; stable for this recipient only",
         "birth_date": settings.birth_date_precision if "birth_date" in settings.fields else "not included",
         "suppression_min_n": config.business_rules.suppression_min_n,
+        "k_anonymity": anonymity.as_dict(),
     }
     with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("students.csv", _csv(students))
@@ -182,11 +256,21 @@ def stage_research(
         entries=[
             AuditEntry("students.csv", len(students), digest),
             AuditEntry("chronic_absenteeism.csv", len(aggregates), digest),
+            # what the privacy rules did, as outcome counts
+            AuditEntry("students.csv:suppressed", anonymity.suppressed),
+            *(
+                AuditEntry(f"students.csv:generalized:{column}:{level}", anonymity.records_generalized.get(column, 0))
+                for column, level in anonymity.generalized.items()
+            ),
         ],
-        metadata={"rows": {"students.csv": len(students), "chronic_absenteeism.csv": len(aggregates)}},
+        metadata={
+            "rows": {"students.csv": len(students), "chronic_absenteeism.csv": len(aggregates)},
+            "k_anonymity": anonymity.as_dict(),
+        },
     )
     staged.checks = [
         _no_identifiers_check(students),
+        k_anonymity_check(temporary, anonymity),
         _suppression_check(aggregates, config.business_rules.suppression_min_n),
     ]
     return staged
@@ -201,6 +285,29 @@ def _no_identifiers_check(students: list[Row]):
         not found,
         "No names, emails, student numbers, sourcedIds or full birth dates in the research file.",
         f"students.csv: columns {found}" if found else "",
+    )
+
+
+def k_anonymity_check(bundle, anonymity: AnonymityReport):
+    """Reads students.csv back from the written zip and measures its smallest group."""
+    from interop_pipeline.publish.deliver import CheckOutcome
+
+    with zipfile.ZipFile(bundle) as zf:
+        text = zf.read("students.csv").decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text))) if text else []
+    quasi = [q for q in anonymity.quasi_identifiers if rows and q in rows[0]]
+    keys = [tuple(r[q] for q in quasi) for r in rows]
+    diversity = anonymity.l_diversity or {}
+    measure = [r.get(diversity["measure"]) for r in rows] if diversity else None
+    small = failing_groups(keys, anonymity.min_group_size, measure, diversity.get("l", 1))
+    smallest = min(Counter(keys).values(), default=0)
+    rule = f"k={anonymity.min_group_size}" + (f", l={diversity['l']} on {diversity['measure']}" if diversity else "")
+    return CheckOutcome(
+        "k_anonymous",
+        not small,
+        f"Every combination of quasi-identifiers in students.csv is shared by enough students ({rule}).",
+        f"students.csv: {len(small)} quasi-identifier groups break {rule} (smallest group {smallest})" if small else "",
+        {"smallest_group": smallest, "groups": len(set(keys)), "records_suppressed": anonymity.suppressed},
     )
 
 
