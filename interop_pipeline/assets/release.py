@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from interop_pipeline.config import DistrictConfig
+from interop_pipeline.publish.state import restrict_to_owner
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
 
 # Tables whose row counts a release reports (and whose presence it verifies in the copy).
@@ -55,6 +56,7 @@ def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
     try:
         shutil.copyfile(build, staged)
         counts = table_counts(staged)  # the copy opens and holds every released table
+        restrict_to_owner(staged)
         os.replace(staged, published)
     finally:
         staged.unlink(missing_ok=True)

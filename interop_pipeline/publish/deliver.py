@@ -28,7 +28,7 @@ from interop_pipeline.publish.audit import AuditEntry, sha256_of, write_audit
 from interop_pipeline.publish.delta import current_state, delta_files
 from interop_pipeline.publish.ids import sourced_id
 from interop_pipeline.publish.roster import load_roster, open_warehouse
-from interop_pipeline.publish.state import StateKey, load_state, save_state, state_path
+from interop_pipeline.publish.state import StateKey, load_state, restrict_to_owner, save_state, state_path
 from interop_pipeline.publish.validator import validate_bundle
 
 
@@ -88,6 +88,7 @@ class StagedExtract:
         if self.refused:
             status = "partial"
         for temporary, final in self.staged:
+            restrict_to_owner(temporary)
             os.replace(temporary, final)
         if self.new_state is not None:
             save_state(state_path(self.data_dir, self.recipient, self.state_kind), self.new_state)

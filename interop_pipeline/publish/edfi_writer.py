@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from interop_pipeline.connectors.http import ApiClient, ApiError
 from interop_pipeline.publish.edfi import NATURAL_KEYS, RESOURCES, Refusal, Refusals, natural_key
-from interop_pipeline.publish.state import StateKey, content_hash
+from interop_pipeline.publish.state import StateKey, content_hash, restrict_to_owner
 
 DATA_PATH = "data/v3/ed-fi"
 _ANSWERED = (200, 201, 400, 403, 404, 409, 412, 422)
@@ -200,6 +200,7 @@ def load(
     summary = LoadSummary()
     results_path.parent.mkdir(parents=True, exist_ok=True)
     with results_path.open("w", newline="", encoding="utf-8") as f, ThreadPoolExecutor(max_parallel) as pool:
+        restrict_to_owner(results_path)  # record keys of students: the owner's to read
         writer = csv.writer(f)
         writer.writerow(RESULT_COLUMNS)
 

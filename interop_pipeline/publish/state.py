@@ -19,6 +19,13 @@ import pyarrow.parquet as pq
 
 StateKey = tuple[str, str]  # (file or resource, record id)
 
+
+def restrict_to_owner(path: Path) -> None:
+    """Student data is readable by the pipeline's own user only: files 0600, their folder 0700."""
+    os.chmod(path, 0o600)
+    os.chmod(path.parent, 0o700)
+
+
 _SCHEMA = pa.schema([("part", pa.string()), ("record_id", pa.string()), ("content_hash", pa.string())])
 
 

@@ -1,0 +1,35 @@
+"""Delivered files and the published warehouse are the pipeline user's alone (0600 in 0700)."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from interop_pipeline.assets.release import RELEASE_TABLES, publish_warehouse
+from interop_pipeline.config import DistrictConfig
+from interop_pipeline.publish.deliver import publish_recipient
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_delivered_file_and_its_folder_are_owner_only(publish_config: DistrictConfig) -> None:
+    publish_recipient(publish_config, "university_study", now=datetime(2025, 9, 1, tzinfo=UTC))
+    folder = publish_config.delivery_folder(publish_config.recipients["university_study"])
+    [bundle] = folder.glob("*.zip")
+    assert mode(bundle) == 0o600 and mode(folder) == 0o700
+
+
+def test_the_published_warehouse_is_owner_only(tmp_path: Path) -> None:
+    build = tmp_path / "build.duckdb"
+    with duckdb.connect(str(build)) as con:
+        for table in RELEASE_TABLES:
+            con.execute(f"create table main.{table} as select 1 as key")
+    published = tmp_path / "published" / "warehouse.duckdb"
+    publish_warehouse(build, published, "run-1")
+    assert mode(published) == 0o600 and mode(published.parent) == 0o700
+    assert [p.name for p in published.parent.iterdir()] == ["warehouse.duckdb"]
