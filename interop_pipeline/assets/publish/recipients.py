@@ -43,6 +43,7 @@ CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
     "research": (
         ("no_direct_identifiers", "no direct identifiers"),
         ("small_cells_suppressed", "small cells suppressed"),
+        ("k_anonymous", "every quasi-identifier group in the person file holds at least k students"),
     ),
 }
 KINDS = {
