@@ -112,11 +112,12 @@ def research_students(
     for row in _rows(con, sql, params):
         student_key, birth = row.pop("student_key"), row.pop("birth_date")
         coarse: dict[str, Any] = {}
-        if "birth_date" in settings.fields and birth is not None:
+        if "birth_date" in settings.fields:
+            # The column is there for every student, empty when the birth date is unknown.
             if settings.birth_date_precision == "year":
-                coarse["birth_year"] = birth.year
+                coarse["birth_year"] = birth.year if birth is not None else None
             else:
-                coarse["age_band"] = age_band(birth, year_start)
+                coarse["age_band"] = age_band(birth, year_start) if birth is not None else None
         out.append({"person_key": person_key(secret, name, config.district.code, student_key), **coarse, **row})
     return out
 
