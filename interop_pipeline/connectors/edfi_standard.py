@@ -22,6 +22,7 @@ import argparse
 import csv
 import functools
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -139,6 +140,18 @@ def descriptor_uri(name: str, code: str) -> str:
     return uri
 
 
+def _error_path(error: ValidationError) -> str:
+    """Where the error is: for a missing property, the property's own path (as the ODS names it)."""
+    if error.validator == "required":
+        missing = _REQUIRED_MESSAGE.match(error.message)
+        if missing:
+            return f"{error.json_path}.{missing.group(1)}"
+    return error.json_path
+
+
+_REQUIRED_MESSAGE = re.compile(r"^'([^']+)' is a required property$")
+
+
 def _describe(error: ValidationError) -> str:
     """The rule an error breaks, without the document's value (which may be personal)."""
     if error.validator in ("required", "additionalProperties", "dependentRequired"):
@@ -156,7 +169,7 @@ def document_problems(
     """(JSON path, problem) for what the resource's schema refuses and every descriptor that is
     neither an Ed-Fi default nor in one of the district's own `namespaces` (prefixes)."""
     problems = [
-        (error.json_path, _describe(error))
+        (_error_path(error), _describe(error))
         for error in sorted(validator(resource).iter_errors(document), key=lambda e: e.json_path)
     ]
     defaults = default_descriptors()
