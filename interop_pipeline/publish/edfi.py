@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from interop_pipeline.connectors import edfi_standard
 from interop_pipeline.publish.ids import sourced_id
 from interop_pipeline.publish.roster import Roster, Row
 
@@ -108,7 +109,8 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def descriptor(kind: str, code: str) -> str:
-    return f"{NS}/{kind}Descriptor#{code}"
+    """A default descriptor's URI; a code Ed-Fi does not ship raises (edfi_standard)."""
+    return edfi_standard.descriptor_uri(f"{kind}Descriptor", code)
 
 
 def natural_key(resource: str, document: dict[str, Any]) -> str:
@@ -159,8 +161,14 @@ class Refusals:
     def refused(self, resource: str, record_key: str) -> bool:
         return (resource, record_key) in self._refused
 
-    def keep(self, resource: str, record_key: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """A document that goes out, under its warehouse reference."""
+    def keep(self, resource: str, record_key: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """A document that goes out, under its warehouse reference, if it satisfies its resource's
+        Ed-Fi JSON schema and every descriptor in it is an Ed-Fi default; otherwise it is refused
+        (the reason names the JSON paths and rules, never a value) and None comes back."""
+        problems = edfi_standard.document_problems(resource, document)
+        if problems:
+            self.refuse(resource, record_key, edfi_standard.problem_text(resource, record_key, problems))
+            return None
         if self.refs is not None:
             self.refs[(resource, natural_key(resource, document))] = record_key
         return resource, document
@@ -194,6 +202,12 @@ def _parent(refusals: Refusals, resource: str, record_key: str, noun: str) -> st
 
 def _iso(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _date_time(value: date | None) -> str | None:
+    """A date as the ISO 8601 date-time Ed-Fi asks for where it has a time (administrationDate):
+    the vendors send a day only, so the start of that day, in UTC."""
+    return f"{value.isoformat()}T00:00:00Z" if value is not None else None
 
 
 def _digits(text: str | None) -> str:
@@ -267,15 +281,45 @@ def roster_documents(
     and so is every record that refers to it; the rest go ahead."""
     log = refusals if refusals is not None else Refusals()
     built = _Built()
-    yield from _organizations(roster, log, built)
-    yield from _sessions(roster, con, log, built)
-    yield from _courses(roster, log, built)
-    yield from _people(roster, log, built)
-    yield from _associations(roster, log, built)
+    built.race_descriptors = _race_descriptors(con)
+    yield from _kept(_organizations(roster, log, built))
+    yield from _kept(_sessions(roster, con, log, built))
+    yield from _kept(_courses(roster, log, built))
+    yield from _kept(_people(roster, log, built))
+    yield from _kept(_associations(roster, log, built))
     if attendance:
-        yield from _attendance_events(con, log, built)
+        yield from _kept(_attendance_events(con, log, built))
     if assessments:
         yield from assessment_documents(con, built.student_ids, refusals=log, refused_students=built.refused_students)
+
+
+Kept = Iterator[tuple[str, dict[str, Any]] | None]
+
+
+def _kept(documents: Kept) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The documents Refusals.keep let through (None is a document it refused)."""
+    return (item for item in documents if item is not None)
+
+
+# dim_student's race flags → the federal category whose Ed-Fi RaceDescriptor xwalk_race_ethnicity holds.
+RACE_COLUMNS = {
+    "race_american_indian_or_alaska_native": "AmericanIndianOrAlaskaNative",
+    "race_asian": "Asian",
+    "race_black_or_african_american": "BlackOrAfricanAmerican",
+    "race_native_hawaiian_or_pacific_islander": "NativeHawaiianOrOtherPacificIslander",
+    "race_white": "White",
+}
+
+
+def _race_descriptors(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """dim_student race column → its Ed-Fi RaceDescriptor URI, from the crosswalk seed."""
+    rows = dict(
+        con.execute(
+            "select federal_category, edfi_race_descriptor from reference.xwalk_race_ethnicity "
+            "where edfi_race_descriptor is not null"
+        ).fetchall()
+    )
+    return {column: rows[category] for column, category in RACE_COLUMNS.items() if category in rows}
 
 
 @dataclass
@@ -298,9 +342,10 @@ class _Built:
     student_ids: dict[str, str] = field(default_factory=dict)
     refused_students: set[str] = field(default_factory=set)
     student_grade: dict[str, str | None] = field(default_factory=dict)
+    race_descriptors: dict[str, str] = field(default_factory=dict)  # dim_student column → URI
 
 
-def _organizations(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+def _organizations(roster: Roster, log: Refusals, built: _Built) -> Kept:
     district = roster.district
     built.lea_ref = sourced_id("district", district["district_key"]) or "dst-"
     lea = lea_id_number(district["lea_id"])
@@ -361,9 +406,7 @@ def _organizations(roster: Roster, log: Refusals, built: _Built) -> Iterator[tup
         )
 
 
-def _sessions(
-    roster: Roster, con: duckdb.DuckDBPyConnection, log: Refusals, built: _Built
-) -> Iterator[tuple[str, dict[str, Any]]]:
+def _sessions(roster: Roster, con: duckdb.DuckDBPyConnection, log: Refusals, built: _Built) -> Kept:
     """School years and semesters, at every school (grading periods are not Ed-Fi sessions)."""
     candidates = [s for s in roster.sessions if s["session_type"] in ("schoolYear", "semester")]
     valid = {s["session_key"]: s for s in candidates if _missing(s, _SESSION_FIELDS, "dim_session") is None}
@@ -398,7 +441,7 @@ def _sessions(
             )
 
 
-def _courses(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+def _courses(roster: Roster, log: Refusals, built: _Built) -> Kept:
     """A school's course belongs to the school; a course without one (a district course
     catalog, see dim_course) to the local education agency. Its offerings are at the schools of
     its sections (and at its own school), in the school year."""
@@ -492,7 +535,7 @@ def _courses(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str
         yield log.keep("sections", ref, document)
 
 
-def _people(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+def _people(roster: Roster, log: Refusals, built: _Built) -> Kept:
     identifiers = "identifiers" in roster.fields
     names = {"first_name": "firstName", "last_name": "lastSurname"}
     for p in roster.staff:
@@ -503,10 +546,12 @@ def _people(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str,
             log.refuse("staffs", ref, reason)
             continue
         assert unique_id is not None
-        built.staff_ids[p["staff_key"]] = unique_id
-        yield log.keep(
+        kept = log.keep(
             "staffs", ref, {"staffUniqueId": unique_id, "firstName": p["first_name"], "lastSurname": p["last_name"]}
         )
+        if kept is not None:  # else refused by its schema: so are its assignments
+            built.staff_ids[p["staff_key"]] = unique_id
+            yield kept
     for s in roster.students:
         ref = sourced_id("student", s["student_key"]) or "stu-"
         built.student_grade[s["student_key"]] = s["grade_level_descriptor"]
@@ -517,7 +562,6 @@ def _people(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str,
             built.refused_students.add(s["student_key"])
             continue
         assert unique_id is not None
-        built.student_ids[s["student_key"]] = unique_id
         document = {
             "studentUniqueId": unique_id,
             "firstName": s["first_name"],
@@ -526,10 +570,15 @@ def _people(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str,
         }
         if s.get("middle_name"):
             document["middleName"] = s["middle_name"]
-        yield log.keep("students", ref, document)
+        kept = log.keep("students", ref, document)
+        if kept is None:  # refused by its schema: so are the student's records
+            built.refused_students.add(s["student_key"])
+            continue
+        built.student_ids[s["student_key"]] = unique_id
+        yield kept
 
 
-def _associations(roster: Roster, log: Refusals, built: _Built) -> Iterator[tuple[str, dict[str, Any]]]:
+def _associations(roster: Roster, log: Refusals, built: _Built) -> Kept:
     def student(key: str) -> str | None:
         """Why a record of this student is refused, if it is."""
         if key in built.student_ids:
@@ -546,7 +595,7 @@ def _associations(roster: Roster, log: Refusals, built: _Built) -> Iterator[tupl
                 log.refuse("studentEducationOrganizationAssociations", ref, reason)
                 continue
             assert built.lea is not None
-            document = _student_edorg(s, built.student_ids[s["student_key"]], built.lea)
+            document = _student_edorg(s, built.student_ids[s["student_key"]], built.lea, built.race_descriptors)
             yield log.keep("studentEducationOrganizationAssociations", ref, document)
     for e in roster.school_enrollments:
         ref = sourced_id("role", e["school_enrollment_key"]) or "rol-"
@@ -619,7 +668,7 @@ def _school_grades(school_key: str, roster: Roster) -> set[str]:
     } or {descriptor("GradeLevel", "Ungraded")}
 
 
-def _student_edorg(s: Row, unique_id: str, lea: int) -> dict[str, Any]:
+def _student_edorg(s: Row, unique_id: str, lea: int, race_descriptors: dict[str, str]) -> dict[str, Any]:
     """Demographics and programs the warehouse knows; an unknown (NULL) value is left out, not
     sent as a default."""
     document: dict[str, Any] = {
@@ -627,18 +676,11 @@ def _student_edorg(s: Row, unique_id: str, lea: int) -> dict[str, Any]:
         "educationOrganizationReference": {"educationOrganizationId": lea},
     }
     if "sex_descriptor" in s:
-        races = {
-            "race_american_indian_or_alaska_native": "American Indian or Alaska Native",
-            "race_asian": "Asian",
-            "race_black_or_african_american": "Black or African American",
-            "race_native_hawaiian_or_pacific_islander": "Native Hawaiian or Pacific Islander",
-            "race_white": "White",
-        }
         if s["sex_descriptor"]:
             document["sexDescriptor"] = s["sex_descriptor"]
         if s["hispanic_or_latino"] is not None:
             document["hispanicLatinoEthnicity"] = bool(s["hispanic_or_latino"])
-        document["races"] = [{"raceDescriptor": descriptor("Race", label)} for col, label in races.items() if s[col]]
+        document["races"] = [{"raceDescriptor": uri} for col, uri in race_descriptors.items() if s[col]]
     if "is_english_learner" in s:
         if s["is_english_learner"] is not None:
             document["limitedEnglishProficiencyDescriptor"] = descriptor(
@@ -670,9 +712,7 @@ def _instructional_days(
     return counts
 
 
-def _attendance_events(
-    con: duckdb.DuckDBPyConnection, log: Refusals, built: _Built
-) -> Iterator[tuple[str, dict[str, Any]]]:
+def _attendance_events(con: duckdb.DuckDBPyConnection, log: Refusals, built: _Built) -> Kept:
     """Absences and tardies (a day without an event is present, as the SIS exports it), in the
     semester that holds the day, else the school year."""
     resource = "studentSchoolAttendanceEvents"
@@ -797,7 +837,7 @@ def assessment_documents(
             if vendor not in ASSESSMENT_VENDORS:
                 continue  # its results are refused below
             identifier, namespace, title, academic = _assessment_identity(vendor, subject)
-            yield log.keep(
+            kept = log.keep(
                 "assessments",
                 f"{identifier}@{namespace}",
                 {
@@ -807,6 +847,8 @@ def assessment_documents(
                     "academicSubjects": [{"academicSubjectDescriptor": descriptor("AcademicSubject", academic)}],
                 },
             )
+            if kept is not None:
+                yield kept
         results = _streamed_rows(
             con,
             """
@@ -837,7 +879,9 @@ def assessment_documents(
             if reason:
                 log.refuse("studentAssessments", ref, reason)
                 continue
-            yield log.keep("studentAssessments", ref, student_assessment_document(*row))
+            kept = log.keep("studentAssessments", ref, student_assessment_document(*row))
+            if kept is not None:
+                yield kept
     finally:
         con.unregister("publish_student_ids")
 
@@ -859,7 +903,7 @@ def student_assessment_document(
         "studentAssessmentIdentifier": result_key,
         "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
         "studentReference": {"studentUniqueId": student_unique_id},
-        "administrationDate": _iso(administration_date),
+        "administrationDate": _date_time(administration_date),
         "scoreResults": [
             {
                 "assessmentReportingMethodDescriptor": descriptor("AssessmentReportingMethod", method),

@@ -114,14 +114,12 @@ def recipient_secrets(recipient: RecipientSettings) -> dict[str, str]:
 def empty_edfi_ods(clients: dict[str, str], *, faults: Faults | None = None, port: int = 0) -> SimulatedApi:
     """An Ed-Fi ODS/API holding only the default ed-fi.org descriptors, as a fresh ODS does: the
     target of an Ed-Fi recipient's load."""
-    from interop_pipeline.simulators.edfi_api import DEFAULT_DESCRIPTORS, EdfiApi
-    from interop_pipeline.simulators.edfi_model import EdfiStore, descriptor_namespace, descriptor_resource
+    from interop_pipeline.simulators.edfi_api import EdfiApi, default_descriptor_documents
+    from interop_pipeline.simulators.edfi_model import EdfiStore
 
     store = EdfiStore()
-    for kind, codes in DEFAULT_DESCRIPTORS.items():
-        for code in codes:
-            document = {"codeValue": code, "shortDescription": code, "namespace": descriptor_namespace(kind)}
-            store.upsert(descriptor_resource(kind), document)
+    for resource, document in default_descriptor_documents():
+        store.upsert(resource, document)
     return EdfiApi(store, clients=clients, faults=faults, port=port)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -23,14 +25,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from interop_pipeline.config import DistrictConfig
+from interop_pipeline.config import PROJECT_ROOT, DistrictConfig
+from interop_pipeline.connectors import edfi_standard
 from interop_pipeline.simulators.edfi_model import (
-    DESCRIPTOR_TYPES,
     LOAD_ORDER,
     EdfiProblem,
     EdfiStore,
     StoredRecord,
-    descriptor_namespace,
     descriptor_resource,
     descriptor_uri,
     validation_failed,
@@ -38,9 +39,10 @@ from interop_pipeline.simulators.edfi_model import (
 from interop_pipeline.simulators.http_server import Faults, Request, Response, SimulatedApi, int_arg
 
 API_VERSION = "7.3"
-DATA_STANDARD_VERSION = "5.2.0"
+DATA_STANDARD_VERSION = edfi_standard.data_standard_version()  # the schemas it enforces
 DEFAULT_LIMIT, MAX_LIMIT = 25, 500
 DATA_PATH = "/data/v3/ed-fi"
+RACE_XWALK = PROJECT_ROOT / "dbt_project" / "seeds" / "xwalk_race_ethnicity.csv"
 
 GRADE_LEVELS = {
     "IT": "Infant/toddler",
@@ -59,15 +61,9 @@ GRADE_LEVELS = {
     "UG": "Ungraded",
 }
 ATTENDANCE_CATEGORIES = {"A": "Unexcused Absence", "E": "Excused Absence", "T": "Tardy", "H": "Partial"}
-ENTRY_TYPES = {
-    "start_of_year": "Next year school",
-    "mid_year_entry": "Transfer from a public school in a different local education agency in the same state",
-    "transfer_in": "Transfer from a public school in the same local education agency",
-}
-EXIT_TYPES = {
-    "withdrawal": "Withdrawn",
-    "transfer_out": "Student is in a different public school in the same local education agency",
-}
+# Codes below are Ed-Fi defaults (dbt_project/seeds/edfi_descriptor.csv): a stock ODS knows no other.
+ENTRY_TYPES = {"start_of_year": "Next year school", "mid_year_entry": "Transfer", "transfer_in": "Transfer"}
+EXIT_TYPES = {"withdrawal": "Withdrawn", "transfer_out": "Transferred"}
 SUBJECTS = {
     "English Language Arts": "English Language Arts",
     "ELA": "English Language Arts",
@@ -80,15 +76,17 @@ SUBJECTS = {
     "Music": "Fine and Performing Arts",
     "Physical Education": "Physical, Health, and Safety Education",
     "World Languages": "Foreign Language and Literature",
-    "Computer Science": "Computer and Information Sciences",
+    "Computer Science": "Career and Technical Education",
 }
-RACES = {
-    "race_AmericanIndianOrAlaskaNative": "American Indian or Alaska Native",
-    "race_Asian": "Asian",
-    "race_BlackOrAfricanAmerican": "Black or African American",
-    "race_NativeHawaiianOrOtherPacificIslander": "Native Hawaiian or Pacific Islander",
-    "race_White": "White",
-}
+RACE_FLAGS = (
+    "race_AmericanIndianOrAlaskaNative",
+    "race_Asian",
+    "race_BlackOrAfricanAmerican",
+    "race_NativeHawaiianOrOtherPacificIslander",
+    "race_White",
+)
+# Achievement level (1-4) → the Ed-Fi default PerformanceLevel a four-level scale reports.
+PERFORMANCE_LEVELS = {1: "Below Basic", 2: "Basic", 3: "Proficient", 4: "Advanced"}
 PROGRAMS = {  # truth flag → (programName, programTypeDescriptor code)
     "idea": ("Special Education", "Special Education"),
     "section_504": ("Section 504", "Section 504 Placement"),
@@ -100,36 +98,30 @@ ASSESSMENTS = {  # vendor → (identifier prefix, namespace, title prefix)
     "iready": ("iReady-Diagnostic", "uri://curriculumassociates.com/Assessment", "i-Ready Diagnostic"),
     "state": ("State-Summative", "uri://state.example.org/Assessment", "State Summative Assessment"),
 }
-# Descriptor values every ODS ships (ed-fi.org defaults), beyond those the district's data uses.
-DEFAULT_DESCRIPTORS: dict[str, tuple[str, ...]] = {
-    "attendanceEventCategory": (
-        "In Attendance",
-        "Present",
-        "Excused Absence",
-        "Unexcused Absence",
-        "Tardy",
-        "Early departure",
-        "Partial",
-    ),
-    "sex": ("Female", "Male", "Non-binary", "Not Selected"),
-    "race": (*RACES.values(), "Other", "Choose Not to Respond"),
-    "gradeLevel": tuple(GRADE_LEVELS.values()),
-    "limitedEnglishProficiency": ("Limited", "Limited Monitored 1", "Limited Monitored 2", "NotLimited"),
-    "term": ("Fall Semester", "Spring Semester", "Year Round", "Summer Semester"),
-    "educationOrganizationCategory": ("School", "Local Education Agency"),
-    "localEducationAgencyCategory": ("Independent", "Regular public school district"),
-    "courseIdentificationSystem": ("LEA course code", "State course code"),
-    "academicSubject": (*dict.fromkeys(SUBJECTS.values()), "Other"),
-    "entryType": tuple(ENTRY_TYPES.values()),
-    "exitWithdrawType": tuple(EXIT_TYPES.values()),
-    "classroomPosition": ("Teacher of Record", "Assistant Teacher", "Support Teacher"),
-    "studentCharacteristic": tuple(CHARACTERISTICS.values()),
-    "studentIdentificationSystem": ("District", "State", "Local"),
-    "programType": tuple(code for _, code in PROGRAMS.values()),
-    "assessmentReportingMethod": ("Scale score", "Percentile", "Achievement/proficiency level", "Lexile measure"),
-    "resultDatatypeType": ("Integer", "Decimal", "Level"),
-    "performanceLevel": ("Level 1", "Level 2", "Level 3", "Level 4"),
-}
+
+
+@functools.cache
+def race_descriptors() -> dict[str, str]:
+    """Truth race flag (race_<federal category>) → its Ed-Fi RaceDescriptor URI, from the
+    warehouse's own crosswalk seed (xwalk_race_ethnicity), so the ODS and the warehouse agree."""
+    with RACE_XWALK.open(newline="", encoding="utf-8") as f:
+        uris = {row["federal_category"]: row["edfi_race_descriptor"] for row in csv.DictReader(f)}
+    return {flag: uris[flag.removeprefix("race_")] for flag in RACE_FLAGS}
+
+
+def default_descriptor_documents() -> Iterator[tuple[str, dict[str, Any]]]:
+    """The descriptor documents a fresh ODS holds: Ed-Fi's default sets (edfi_descriptor seed)."""
+    for row in edfi_standard.descriptor_rows():
+        name = row["descriptor_name"].removesuffix("Descriptor")
+        yield (
+            descriptor_resource(name[0].lower() + name[1:]),
+            {
+                "codeValue": row["code_value"],
+                "shortDescription": row["short_description"],
+                "description": row["short_description"],
+                "namespace": row["namespace"],
+            },
+        )
 
 
 class EdfiApi(SimulatedApi):
@@ -533,7 +525,13 @@ def district_documents(truth: dict[str, pa.Table], config: DistrictConfig) -> It
                 "educationOrganizationReference": {"educationOrganizationId": school_ids[row["school_sourced_id"]]},
                 "courseTitle": row["title"],
                 "numberOfParts": 1,
-                "academicSubjectDescriptor": descriptor_uri("academicSubject", SUBJECTS.get(row["subject"], "Other")),
+                "academicSubjects": [
+                    {
+                        "academicSubjectDescriptor": descriptor_uri(
+                            "academicSubject", SUBJECTS.get(row["subject"], "Other")
+                        )
+                    }
+                ],
                 "identificationCodes": [
                     {
                         "courseIdentificationSystemDescriptor": descriptor_uri(
@@ -713,7 +711,7 @@ def _student_details(
             "educationOrganizationReference": {"educationOrganizationId": lea},
             "sexDescriptor": descriptor_uri("sex", sex),
             "hispanicLatinoEthnicity": bool(row["hispanic_or_latino"]),
-            "races": [{"raceDescriptor": descriptor_uri("race", race)} for flag, race in RACES.items() if row[flag]],
+            "races": [{"raceDescriptor": uri} for flag, uri in race_descriptors().items() if row[flag]],
             "limitedEnglishProficiencyDescriptor": descriptor_uri(
                 "limitedEnglishProficiency", "Limited" if row["english_learner"] else "NotLimited"
             ),
@@ -785,7 +783,7 @@ def _assessments(
                 ),
                 "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
                 "studentReference": {"studentUniqueId": student_ids[row["person_id"]]},
-                "administrationDate": _iso(row["test_date"]),
+                "administrationDate": f"{_iso(row['test_date'])}T00:00:00Z",  # a day: its start, UTC
                 "whenAssessedGradeLevelDescriptor": _grade(grades[row["person_id"]]),
                 "scoreResults": [
                     {
@@ -804,23 +802,12 @@ def _assessments(
                             "assessmentReportingMethod", "Achievement/proficiency level"
                         ),
                         "performanceLevelDescriptor": descriptor_uri(
-                            "performanceLevel", f"Level {row['achievement_level']}"
+                            "performanceLevel", PERFORMANCE_LEVELS[int(row["achievement_level"])]
                         ),
-                        "performanceLevelMet": True,
                     }
                 ]
             yield "studentAssessments", document
 
 
 def _descriptors(truth: dict[str, pa.Table]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for descriptor_type in DESCRIPTOR_TYPES:
-        for code in DEFAULT_DESCRIPTORS.get(descriptor_type, ()):
-            yield (
-                descriptor_resource(descriptor_type),
-                {
-                    "codeValue": code,
-                    "shortDescription": code,
-                    "description": code,
-                    "namespace": descriptor_namespace(descriptor_type),
-                },
-            )
+    yield from default_descriptor_documents()

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from interop_pipeline.connectors import edfi_standard
+
 ED_FI_NAMESPACE = "uri://ed-fi.org"
 
 
@@ -57,26 +59,16 @@ EDORG_REFERENCE = Reference(
     "educationOrganizationReference", ("schools", "localEducationAgencies"), ("educationOrganizationId",)
 )
 
-DESCRIPTOR_TYPES = (
-    "academicSubject",
-    "assessmentReportingMethod",
-    "attendanceEventCategory",
-    "classroomPosition",
-    "courseIdentificationSystem",
-    "educationOrganizationCategory",
-    "entryType",
-    "exitWithdrawType",
-    "gradeLevel",
-    "limitedEnglishProficiency",
-    "localEducationAgencyCategory",
-    "performanceLevel",
-    "programType",
-    "race",
-    "resultDatatypeType",
-    "sex",
-    "studentCharacteristic",
-    "studentIdentificationSystem",
-    "term",
+
+def _descriptor_type(name: str) -> str:
+    """`RaceDescriptor` → `race`, as the descriptor resources are named (`raceDescriptors`)."""
+    stem = name.removesuffix("Descriptor")
+    return stem[0].lower() + stem[1:]
+
+
+# The descriptors the project uses: those of Ed-Fi's default sets the seed holds.
+DESCRIPTOR_TYPES = tuple(
+    dict.fromkeys(_descriptor_type(row["descriptor_name"]) for row in edfi_standard.descriptor_rows())
 )
 
 
@@ -151,7 +143,7 @@ RESOURCE_MODELS: dict[str, ResourceModel] = {
             (EDORG_REFERENCE,),
             (
                 ("identificationCodes[].courseIdentificationSystemDescriptor", D("courseIdentificationSystem")),
-                ("academicSubjectDescriptor", D("academicSubject")),
+                ("academicSubjects[].academicSubjectDescriptor", D("academicSubject")),
             ),
         ),
         ResourceModel(
@@ -429,10 +421,16 @@ class _Collection:
 
 
 class EdfiStore:
-    """The documents an ODS holds, by resource. Thread-safe; every write bumps the change version."""
+    """The documents an ODS holds, by resource. Thread-safe; every write bumps the change version.
 
-    def __init__(self, models: dict[str, ResourceModel] | None = None):
+    Every document is checked as a stock ODS/API checks it: against its resource's Ed-Fi JSON
+    schema (edfi_standard), and every descriptor must be an Ed-Fi default or in one of the
+    `district_namespaces` (e.g. `uri://district.example.org/`); either failing is a 400."""
+
+    def __init__(self, models: dict[str, ResourceModel] | None = None, *, district_namespaces: tuple[str, ...] = ()):
         self.models = models or RESOURCE_MODELS
+        self.district_namespaces = district_namespaces
+        self._schema_resources = frozenset(edfi_standard.schema_resources())
         self._collections = {name: _Collection() for name in self.models}
         self._lock = threading.RLock()
         self._seq = 0
@@ -511,6 +509,7 @@ class EdfiStore:
         with self._lock:
             record = self.get(resource, record_id)
             body = {k: v for k, v in record.document.items() if k not in META_FIELDS} | changes
+            body = {k: v for k, v in body.items() if v is not None}  # None clears a property
             if self.key_of(resource, body) != record.key:
                 raise validation_failed({"$": ["Key values cannot be changed by this request."]})
             status, updated = self.upsert(resource, body)
@@ -576,8 +575,9 @@ class EdfiStore:
             for value in get_path(body, path):
                 if not isinstance(value, str) or "#" not in value:
                     errors.setdefault(f"$.{path}", []).append(f"{path} must be a descriptor URI (namespace#codeValue).")
-        if model.name == "students" and len(str(body.get("studentUniqueId") or "")) > 32:
-            errors.setdefault("$.studentUniqueId", []).append("studentUniqueId must be 32 characters or fewer.")
+        if model.name in self._schema_resources:
+            for path, problem in edfi_standard.document_problems(model.name, body, namespaces=self.district_namespaces):
+                errors.setdefault(path, []).append(f"{model.title} {problem}.")
         if errors:
             raise validation_failed(errors)
 

@@ -235,7 +235,28 @@ def test_posts_upsert_by_natural_key_and_validate_like_the_ods(truth, config):
             "studentSchoolAssociations",
             {**association, "entryGradeLevelDescriptor": descriptor_uri("gradeLevel", "Grade 99")},
         )
-        assert status == 409 and "GradeLevelDescriptor" in body["detail"]
+        # A code Ed-Fi does not ship is refused as a stock ODS/API refuses it: 400, naming the path.
+        assert status == 400 and body["type"] == "urn:ed-fi:api:bad-request:data-validation-failed"
+        [message] = body["validationErrors"]["$.entryGradeLevelDescriptor"]
+        assert "not a default GradeLevelDescriptor" in message
+        # So is a non-default race (the codes the demo once sent) and a date-only date-time.
+        edorg = {
+            "studentReference": {"studentUniqueId": "1888888888"},
+            "educationOrganizationReference": {"educationOrganizationId": school_id},
+            "races": [{"raceDescriptor": "uri://ed-fi.org/RaceDescriptor#Black or African American"}],
+        }
+        status, body = connector.post_resource(client, "studentEducationOrganizationAssociations", edorg)
+        assert status == 400 and set(body["validationErrors"]) == {"$.races[0].raceDescriptor"}
+        edorg["races"] = [{"raceDescriptor": "uri://ed-fi.org/RaceDescriptor#Black - African American"}]
+        assert connector.post_resource(client, "studentEducationOrganizationAssociations", edorg)[0] == 201
+        assessment = api.store.records("studentAssessments")[0].document
+        result = {k: v for k, v in assessment.items() if k not in ("id", "_etag", "_lastModifiedDate")}
+        status, body = connector.post_resource(
+            client, "studentAssessments", {**result, "administrationDate": result["administrationDate"][:10]}
+        )
+        assert status == 400
+        assert body["validationErrors"]["$.administrationDate"] == ["StudentAssessment is not a valid date-time."]
+        assert connector.post_resource(client, "studentAssessments", result)[0] == 200
         assert connector.post_resource(client, "students", {**student, "id": "0" * 32})[0] == 400
 
         student_id = api.store.find("students", ("1888888888",)).id

@@ -12,7 +12,7 @@ typed as (
         cast({{ json_text('record_json', '$.educationOrganizationReference.educationOrganizationId') }} as integer) as education_organization_id,
         {{ json_text('record_json', '$.courseTitle') }} as course_title,
         cast({{ json_text('record_json', '$.numberOfParts') }} as integer) as number_of_parts,
-        {{ json_text('record_json', '$.academicSubjectDescriptor') }} as academic_subject_descriptor,
+        {{ json_text('record_json', '$.academicSubjects[0].academicSubjectDescriptor') }} as academic_subject_descriptor,
         {{ json_text('record_json', '$.identificationCodes') }} as identification_codes_json,
         cast({{ json_text('record_json', '$._lastModifiedDate') }} as timestamp) as last_modified_at,
         _batch_id as batch_id,

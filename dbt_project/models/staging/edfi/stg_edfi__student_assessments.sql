@@ -12,7 +12,8 @@ typed as (
         {{ json_text('record_json', '$.assessmentReference.assessmentIdentifier') }} as assessment_identifier,
         {{ json_text('record_json', '$.assessmentReference.namespace') }} as namespace,
         {{ json_text('record_json', '$.studentReference.studentUniqueId') }} as student_unique_id,
-        cast({{ json_text('record_json', '$.administrationDate') }} as date) as administration_date,
+        -- a date-time (Ed-Fi): the day it names, in the zone it was written in
+        cast(substring({{ json_text('record_json', '$.administrationDate') }}, 1, 10) as date) as administration_date,
         {{ json_text('record_json', '$.whenAssessedGradeLevelDescriptor') }} as when_assessed_grade_level_descriptor,
         {{ json_text('record_json', '$.scoreResults') }} as score_results_json,
         {{ json_text('record_json', '$.performanceLevels') }} as performance_levels_json,
