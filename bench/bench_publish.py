@@ -114,6 +114,7 @@ def synthetic_roster(students: int) -> Roster:
                 "course_title": f"Course {n}",
                 "grade_levels": "05",
                 "subjects": "Math",
+                "subject_codes": "02052",
                 "school_key": school,
                 "school_year": 2026,
             }
@@ -128,6 +129,7 @@ def synthetic_roster(students: int) -> Roster:
                     "section_type": "scheduled",
                     "grade_levels": "05",
                     "subjects": "Math",
+                    "subject_codes": "02052",
                     "term_sourced_ids": "sy",
                     "location": "Room",
                     "periods": str(period),

@@ -61,6 +61,7 @@ class StagedExtract:
     new_state: dict[StateKey, str] | None = None
     state_kind: str = "records"
     refused: int = 0  # records left out, each with its reason (Ed-Fi: edfi.Refusals)
+    unchanged: bool = False  # a delta with nothing to say: nothing is delivered or audited
     # API recipients: the load itself, run on commit; returns (state, entries, checks, metadata).
     send: Callable[[], tuple[dict[StateKey, str], list[AuditEntry], list[CheckOutcome], dict[str, Any]]] | None = None
 
@@ -75,6 +76,8 @@ class StagedExtract:
     def commit(self) -> StagedExtract:
         if not self.ok:
             raise DeliveryRefused(self.refusal())
+        if self.unchanged:
+            return self
         status = "delivered"
         if self.send is not None:
             try:
@@ -134,6 +137,10 @@ def _temporary(final: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+VALIDATOR_CHECK = "The bundle passes the built-in OneRoster validator (every rule of the CSV binding)."
+AGREEMENT_CHECK = "Only the schools, grades, files and fields the data-sharing agreement allows."
+
+
 def _allowed_school_ids(con: duckdb.DuckDBPyConnection, settings: RecipientSettings) -> set[str]:
     """The agreement's schools, worked out apart from the extract's own SQL, to check it."""
     rows = con.execute("select school_key, sis_school_id, state_school_id from main.dim_school").fetchall()
@@ -154,6 +161,8 @@ def _stage_oneroster(
     previous = load_state(state_path(config.data_dir, name, state_kind))
     mode = "delta" if settings.mode == "delta" and previous is not None else "bulk"
     sent, changes = delta_files(files, previous or {}, moment) if mode == "delta" else (files, {})
+    if mode == "delta" and not any(sent.values()):
+        return _nothing_changed(config, name, settings, moment, changes)
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{name}_oneroster{version.replace('.', '')}_{mode}_{moment:%Y%m%dT%H%M%S}Z.zip"
@@ -179,12 +188,34 @@ def _stage_oneroster(
     return staged
 
 
+def _nothing_changed(
+    config: DistrictConfig, name: str, settings: RecipientSettings, moment: datetime, changes: dict[str, dict[str, int]]
+) -> StagedExtract:
+    """A delta run that found no change: no bundle (every file would be header-only, which strict
+    consumers refuse), nothing in the delivery folder, the delivery state as it was."""
+    note = "nothing changed since the last delivery: no bundle delivered"
+    return StagedExtract(
+        recipient=name,
+        settings=settings,
+        data_dir=config.data_dir,
+        mode="delta",
+        moment=moment,
+        destination="",
+        unchanged=True,
+        metadata={"rows": {}, "changes": changes, "delivered": note},
+        checks=[
+            CheckOutcome(check, True, description, note)
+            for check, description in (("oneroster_valid", VALIDATOR_CHECK), ("within_agreement", AGREEMENT_CHECK))
+        ],
+    )
+
+
 def _validator_check(bundle: Path) -> CheckOutcome:
     report = validate_bundle(bundle)
     return CheckOutcome(
         "oneroster_valid",
         report.ok,
-        "The bundle passes the built-in OneRoster validator (every rule of the CSV binding).",
+        VALIDATOR_CHECK,
         report.summary(),
         {"rows_checked": report.rows_checked, "issues": len(report.issues) + report.more},
     )
@@ -203,7 +234,8 @@ def _oneroster_agreement_check(bundle: Path, settings: RecipientSettings, allowe
     for member, (header, rows) in tables.items():
         if any(c.startswith("metadata.") for c in header) and "programs" not in allowed:
             problems.append(f"{member}: program columns without the programs permission")
-        for column, group in restricted.items():
+        # A person's identifier, not an org's (orgs.csv `identifier` is the school's state id).
+        for column, group in restricted.items() if member != "orgs.csv" else ():
             if column in header and group not in allowed:
                 at = header.index(column)
                 line = next((i for i, r in enumerate(rows, start=2) if r[at]), None)
@@ -223,7 +255,7 @@ def _oneroster_agreement_check(bundle: Path, settings: RecipientSettings, allowe
     return CheckOutcome(
         "within_agreement",
         not problems,
-        "Only the schools, grades, files and fields the data-sharing agreement allows.",
+        AGREEMENT_CHECK,
         "\n".join(problems[:20]),
         {"problems": len(problems)},
     )

@@ -57,6 +57,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def subject_pair(subjects: str | None, codes: str | None) -> dict[str, str]:
+    """subjects with the SCED codes they pair with by position, or neither: the binding reads a
+    subjects list without its codes (or with a different count) as invalid."""
+    names = [s for s in (subjects or "").split(",") if s.strip()]
+    sced = [c for c in (codes or "").split(",") if c.strip()]
+    if names and len(names) == len(sced):
+        return {"subjects": ",".join(names), "subjectCodes": ",".join(sced)}
+    return {"subjects": "", "subjectCodes": ""}
+
+
 def _orgs(roster: Roster) -> list[Row]:
     district = sourced_id("district", roster.district["district_key"])
     rows = [
@@ -116,7 +126,7 @@ def _courses(roster: Roster) -> list[Row]:
             "courseCode": c["course_code"],
             "grades": c["grade_levels"],
             "orgSourcedId": sourced_id("school", c["school_key"]) if c["school_key"] else district,
-            "subjects": c["subjects"],
+            **subject_pair(c["subjects"], c["subject_codes"]),
         }
         for c in roster.courses
     ]
@@ -138,7 +148,7 @@ def _classes(roster: Roster) -> list[Row]:
                 "location": s["location"],
                 "schoolSourcedId": sourced_id("school", s["school_key"]),
                 "termSourcedIds": ",".join(terms),
-                "subjects": s["subjects"],
+                **subject_pair(s["subjects"], s["subject_codes"]),
                 "periods": s["periods"],
             }
         )
@@ -332,8 +342,10 @@ def csv_bytes(header: list[str], rows: Iterable[Row]) -> bytes:
 def write_bundle(
     path: Path, version: str, files: dict[str, list[Row]], modes: dict[str, str], *, with_programs: bool = False
 ) -> dict[str, int]:
-    """A zip with manifest.csv and one CSV per file in `files`; `modes` gives bulk or delta per
-    file. Every other file of the version is listed as absent. Returns rows per file."""
+    """A zip with manifest.csv and one CSV per file in `files` that has rows; `modes` gives bulk
+    or delta per file. Every other file of the version, and a file with no rows (strict consumers
+    refuse a header-only file), is listed as absent. Returns rows per file written."""
+    files = {name: rows for name, rows in files.items() if rows}
     listed = [s.file_name for s in VERSIONS[version].specs] + list(VERSIONS[version].other_files)
     manifest = [("manifest.version", "1.0"), ("oneroster.version", version)]
     manifest += [(f"file.{name}", modes[name] if name in files else "absent") for name in listed]

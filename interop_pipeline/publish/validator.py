@@ -11,7 +11,7 @@ Rules (the `rule` of an Issue):
   manifest.missing, manifest.header, manifest.unknown_property, manifest.duplicate_property,
   manifest.missing_property, manifest.version, manifest.file_mode, manifest.absent_but_present,
   manifest.missing_file
-  csv.encoding, csv.malformed, header.columns, header.extension, row.field_count
+  csv.encoding, csv.malformed, header.columns, header.extension, file.no_rows, row.field_count
   field.required, field.sourced_id, field.date, field.datetime, field.boolean, field.school_year,
   field.enum, field.user_ids, field.grades, field.number, field.list_pairing
   status.bulk_not_blank, status.delta_required
@@ -358,12 +358,17 @@ def _check_table(
         if not _check_header(member, spec, header, report):
             return 0
         checker = _RowChecker(member, spec, mode, header, report)
+        data_rows = 0
         for line, values in rows:
+            data_rows += 1
             record = checker.check(line, values)
             if record is not None:
                 checked += 1
                 _check_row_references(member, line, record, spec, indexes, specs, report)
                 cross.check(spec.entity, line, record, report)
+        if not data_rows:
+            # Strict consumers refuse a header-only file: one with nothing to say is absent.
+            report.add(member, None, "file.no_rows", "no data rows (the manifest should list it as absent)")
     except UnicodeDecodeError:
         report.add(member, None, "csv.encoding", "not UTF-8")
     except csv.Error:
@@ -412,9 +417,13 @@ class _RowChecker:
             return None  # a deletion need carry only its sourcedId
         for column in self.spec.columns:
             self._field(line, column, record[column])
+        # Read strictly, as consumers do: subjectCodes may be left out only with subjects, and
+        # the two lists pair item by item.
         subjects, codes = record.get("subjects"), record.get("subjectCodes")
-        if subjects and codes and len(subjects.split(",")) != len(codes.split(",")):
-            self.problem(line, "field.list_pairing", "subjects and subjectCodes pair by position")
+        if subjects and not codes and "subjectCodes" in record:
+            self.problem(line, "field.list_pairing", "subjects without subjectCodes (they pair by position)")
+        elif (subjects or codes) and len((subjects or "").split(",")) != len((codes or "").split(",")):
+            self.problem(line, "field.list_pairing", "subjects and subjectCodes must hold the same number of items")
         return record
 
     def _status(self, line: int, record: dict[str, str]) -> None:

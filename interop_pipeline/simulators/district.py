@@ -53,6 +53,7 @@ class CatalogCourse:
     grades: tuple[int, ...]  # grade indexes that take it
     elective: bool = False
     homeroom: bool = False
+    sced_code: str | None = None  # NCES SCED course code, where the SIS has one (high school core)
 
 
 def _per_grade(level: str, code: str, title: str, subject: str, grades: range, **kw) -> list[CatalogCourse]:
@@ -78,19 +79,35 @@ COURSE_CATALOG: tuple[CatalogCourse, ...] = tuple(
         CatalogCourse("MS-TECH", "Technology", "Computer Science", "middle", (6, 7, 8), elective=True),
     ]
     + [
-        CatalogCourse(code, title, subject, "high", (g,))
+        CatalogCourse(code, title, subject, "high", (g,), sced_code=sced)
         for g, courses in {
-            9: [("ENG9", "English 9"), ("ALG1", "Algebra I"), ("BIO", "Biology"), ("WHIST", "World History")],
-            10: [("ENG10", "English 10"), ("GEOM", "Geometry"), ("CHEM", "Chemistry"), ("GEOG", "World Geography")],
-            11: [("ENG11", "English 11"), ("ALG2", "Algebra II"), ("PHYS", "Physics"), ("USHIST", "US History")],
+            9: [
+                ("ENG9", "English 9", "01001"),
+                ("ALG1", "Algebra I", "02052"),
+                ("BIO", "Biology", "03051"),
+                ("WHIST", "World History", "04051"),
+            ],
+            10: [
+                ("ENG10", "English 10", "01002"),
+                ("GEOM", "Geometry", "02072"),
+                ("CHEM", "Chemistry", "03101"),
+                ("GEOG", "World Geography", "04001"),
+            ],
+            11: [
+                ("ENG11", "English 11", "01003"),
+                ("ALG2", "Algebra II", "02056"),
+                ("PHYS", "Physics", "03151"),
+                ("USHIST", "US History", "04101"),
+            ],
+            # Courses a SIS often carries without a SCED code: published with no subjects at all.
             12: [
-                ("ENG12", "English 12"),
-                ("PRECALC", "Precalculus"),
-                ("ENVSCI", "Environmental Science"),
-                ("GOV", "Government and Economics"),
+                ("ENG12", "English 12", "01004"),
+                ("PRECALC", "Precalculus", None),
+                ("ENVSCI", "Environmental Science", None),
+                ("GOV", "Government and Economics", None),
             ],
         }.items()
-        for (code, title), subject in zip(
+        for (code, title, sced), subject in zip(
             courses, ("English Language Arts", "Mathematics", "Science", "Social Studies"), strict=True
         )
     ]
@@ -619,6 +636,7 @@ def _schedule(
     catalog_title = np.array([c.title for c in catalog])
     catalog_grades = np.array([",".join(GRADES[list(c.grades)]) for c in catalog])
     catalog_subject = np.array([c.subject for c in catalog])
+    catalog_sced = np.array([c.sced_code for c in catalog], dtype=object)
     catalog_homeroom = np.array([c.homeroom for c in catalog])
     courses = pa.table(
         {
@@ -629,6 +647,7 @@ def _schedule(
             "title": pa.array(catalog_title[offered_course]),
             "grades": pa.array(catalog_grades[offered_course]),
             "subject": pa.array(catalog_subject[offered_course]),
+            "sced_code": pa.array(catalog_sced[offered_course], pa.string()),
         }
     )
     section_course = offered_course[section_offering]
@@ -649,6 +668,7 @@ def _schedule(
             "class_type": pa.array(np.where(catalog_homeroom[section_course], "homeroom", "scheduled")),
             "grades": pa.array(catalog_grades[section_course]),
             "subject": pa.array(catalog_subject[section_course]),
+            "sced_code": pa.array(catalog_sced[section_course], pa.string()),
             "period": pa.array(((section_number - 1) % 7 + 1).astype(str)),
             "teacher_index": pa.array(section_teacher),
         }

@@ -98,7 +98,7 @@ def _courses(truth: DistrictTruth) -> pa.Table:
             "grades": c["grades"],
             "orgSourcedId": c["school_sourced_id"],
             "subjects": c["subject"],
-            "subjectCodes": _constant(None, c.num_rows),
+            "subjectCodes": c["sced_code"],
         },
     )
 
@@ -121,7 +121,7 @@ def _classes(truth: DistrictTruth) -> pa.Table:
             "schoolSourcedId": s["school_sourced_id"],
             "termSourcedIds": _constant(terms, s.num_rows),
             "subjects": s["subject"],
-            "subjectCodes": _constant(None, s.num_rows),
+            "subjectCodes": s["sced_code"],
             "periods": s["period"],
         },
     )

@@ -56,6 +56,11 @@ def test_generated_bundles_pass_the_validator_and_our_connector(
         bundle, tmp_path / "landing", source_system="check", district_code="x", max_uncompressed_bytes=10**8
     )
     assert landed.rejects_by_rule == {}
+    # subjects go out with the SCED codes the SIS sent, paired item by item, or not at all.
+    for member in ("courses.csv", "classes.csv"):
+        rows = read(bundle, member)
+        assert all(len(r["subjects"].split(",")) == len(r["subjectCodes"].split(",")) for r in rows if r["subjects"])
+        assert all(bool(r["subjects"]) == bool(r["subjectCodes"]) for r in rows)
     audit = read_audit_log(publish_config.data_dir).to_pylist()
     assert {a["file_name"] for a in audit} >= {"users.csv", "enrollments.csv", "orgs.csv"}
     assert {(a["recipient"], a["mode"], a["status"]) for a in audit} == {(name, "bulk", "delivered")}
@@ -138,9 +143,16 @@ def test_delta_after_a_change_an_addition_and_a_withdrawal(publish_config: Distr
     assert {m["value"] for m in read(delta, "manifest.csv") if m["propertyName"] == "file.users"} == {"delta"}
     modes = {(a["mode"], a["file_name"]) for a in read_audit_log(publish_config.data_dir).to_pylist()}
     assert ("delta", "users.csv") in modes and ("bulk", "users.csv") in modes
-    # Nothing changed since: the next delta is empty.
-    publish_recipient(publish_config, "learning_app", now=datetime(2025, 9, 3, tzinfo=UTC))
-    assert read(delivered(publish_config, "learning_app")[-1], "users.csv") == []
+    # Files with no change are absent, not header-only (strict consumers refuse those).
+    assert "orgs.csv" not in members(delta)
+    assert {m["value"] for m in read(delta, "manifest.csv") if m["propertyName"] == "file.orgs"} == {"absent"}
+    # Nothing changed since: no bundle at all, nothing audited, the state as it was.
+    before = delivered(publish_config, "learning_app")
+    audited = read_audit_log(publish_config.data_dir).num_rows
+    quiet = publish_recipient(publish_config, "learning_app", now=datetime(2025, 9, 3, tzinfo=UTC))
+    assert quiet.unchanged and quiet.destination == ""
+    assert delivered(publish_config, "learning_app") == before
+    assert read_audit_log(publish_config.data_dir).num_rows == audited
 
 
 def test_a_failed_check_delivers_nothing(publish_config: DistrictConfig, monkeypatch: pytest.MonkeyPatch) -> None:

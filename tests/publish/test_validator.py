@@ -136,6 +136,14 @@ BAD_ROWS = [
         replace_line("courses.csv", 1, 'c1,,,y1,Math 3,M3,03,s1,"Math,Science",m'),
         None,
     ),
+    # The strict reading consumers apply: subjects with subjectCodes blank is a mismatch too.
+    (
+        "field.list_pairing",
+        "classes.csv",
+        2,
+        replace_line("classes.csv", 1, "k1,,,Math 3 - 1,03,c1,M3-1,scheduled,Room 1,s1,t1,homeroom,,1"),
+        None,
+    ),
     ("status.bulk_not_blank", "orgs.csv", 2, replace_line("orgs.csv", 1, "d1,active,,District,district,,"), None),
     (
         "unique.sourced_id",
@@ -242,6 +250,8 @@ MANIFEST_CASES = [
     ("manifest.missing_file", {k: v for k, v in GOOD_12.items() if k != "courses.csv"}, manifest("1.2", GOOD_12)),
     ("package.unknown_file", {**GOOD_12, "notes.csv": ["a"]}, manifest("1.2", GOOD_12)),
     ("package.nested_path", {**GOOD_12, "x/orgs.csv": ["a"]}, manifest("1.2", GOOD_12)),
+    # A header-only file: strict consumers want it absent from the package instead.
+    ("file.no_rows", {**GOOD_12, "demographics.csv": GOOD_12["demographics.csv"][:1]}, manifest("1.2", GOOD_12)),
 ]
 
 

@@ -42,6 +42,7 @@ final as (
         courses.course_title,
         courses.grade_levels,
         courses.subjects,
+        courses.subject_codes,
         schools.school_key,
         courses.org_sourced_id as sis_org_id,
         owners.owner_org_type,

@@ -34,6 +34,7 @@ final as (
         classes.class_type as section_type,
         classes.grade_levels,
         classes.subjects,
+        classes.subject_codes,
         classes.term_sourced_ids,
         classes.location,
         classes.periods,

@@ -15,6 +15,7 @@ renamed as (
         {{ json_text('record_json', '$.school.sourcedId') }} as school_sourced_id,
         {{ oneroster_api_text_list('record_json', '$.terms[*].sourcedId') }} as term_sourced_ids,
         {{ oneroster_api_text_list('record_json', '$.subjects[*]') }} as subjects,
+        {{ oneroster_api_text_list('record_json', '$.subjectCodes[*]') }} as subject_codes,
         {{ oneroster_api_text_list('record_json', '$.periods[*]') }} as periods,
         _batch_id as batch_id,
         _source_ref as source_ref

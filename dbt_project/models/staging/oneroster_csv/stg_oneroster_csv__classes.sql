@@ -15,6 +15,7 @@ renamed as (
         "schoolSourcedId" as school_sourced_id,
         "termSourcedIds" as term_sourced_ids,
         subjects,
+        "subjectCodes" as subject_codes,
         periods,
         _batch_id as batch_id,
         _source_ref as source_ref
