@@ -263,6 +263,19 @@ def _cmd_scaffold_staging(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """Serve OneRoster 1.2 REST from the published warehouse until interrupted."""
+    import logging
+
+    from interop_pipeline.rostering.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = load_config(args.config)
+    print(f"OneRoster 1.2 REST for {config.district.name} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    serve(config, host=args.host, port=args.port, token_ttl_seconds=args.token_ttl, public_url=args.public_url)
+    return 0
+
+
 def _cmd_validate_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(f"{config.config_path}: valid ({config.district.name}, {len(config.enabled_sources())} enabled sources)")
@@ -310,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold.add_argument("--config", help=config_help)
     scaffold.add_argument("--overwrite", action="store_true", help="replace existing staging files")
     scaffold.set_defaults(func=_cmd_scaffold_staging)
+
+    serve = sub.add_parser(
+        "serve", help="serve each OneRoster 1.2 recipient its roster over REST from the published warehouse"
+    )
+    serve.add_argument("--config", help=config_help)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8090, help="port to listen on (default: 8090)")
+    serve.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
+    serve.add_argument("--public-url", help="the URL clients reach the server at, for hrefs and paging links")
+    serve.set_defaults(func=_cmd_serve)
 
     validate = sub.add_parser("validate-config", help="check a district config file")
     validate.add_argument("path", nargs="?")

@@ -453,6 +453,10 @@ class RecipientSettings(_Strict):
     max_parallel_requests: int = Field(default=4, ge=1, le=64)
     max_retries: int = Field(default=6, ge=0)
     backoff_seconds: float = Field(default=0.5, ge=0)
+    # oneroster_1.2: the recipient may also read its roster over OneRoster REST from
+    # `interop-pipeline serve`, as the OAuth client whose id and secret these variables hold.
+    serve_client_id_env: EnvVarName | None = None
+    serve_client_secret_env: EnvVarName | None = None
     # research: pseudonymous keys are HMACs under a secret held in this environment variable.
     hmac_secret_env: EnvVarName | None = None
     birth_date_precision: Literal["year", "age_band"] = "year"
@@ -468,6 +472,10 @@ class RecipientSettings(_Strict):
             direct = sorted({"names", "emails", "identifiers"} & set(self.fields))
             if direct:
                 raise ValueError(f"a research extract carries no direct identifiers: remove {direct} from fields")
+        if (self.serve_client_id_env is None) != (self.serve_client_secret_env is None):
+            raise ValueError("serving OneRoster REST needs both serve_client_id_env and serve_client_secret_env")
+        if self.serve_client_id_env and self.format != "oneroster_1.2":
+            raise ValueError("only a oneroster_1.2 recipient can read its roster over OneRoster REST")
         if self.format.startswith("oneroster") and "names" not in self.fields:
             raise ValueError("OneRoster users.csv requires givenName and familyName: fields must include names")
         if self.format.startswith("edfi") and not {"names", "birth_date"} <= set(self.fields):

@@ -1,11 +1,22 @@
-"""Helpers for REST connector tests: what the landing zone says an entity holds now."""
+"""Helpers for REST connector tests: what the landing zone says an entity holds now, and the
+OneRoster REST channel staged beside the CSV channel of the same roster."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
+
+from interop_pipeline.config import PROJECT_ROOT
+
+DBT = Path(sys.executable).parent / "dbt"
+# Entities both OneRoster channels stage in the same shape (roles are compared on their own).
+ONEROSTER_SHARED = ["orgs", "academic_sessions", "courses", "classes", "users", "enrollments", "demographics"]
+ROLE_COLUMNS = "user_sourced_id, org_sourced_id, role, role_type, begin_date, end_date"
 
 
 def landed_current_records(landing_root: Path, source_system: str, entity: str) -> dict[str, dict]:
@@ -36,3 +47,38 @@ def landed_current_records(landing_root: Path, source_system: str, entity: str) 
 def landed_row_count(landing_root: Path, source_system: str, entity: str) -> int:
     path = Path(landing_root) / source_system / entity
     return duckdb.sql(f"select count(*) from read_parquet('{path}/*.parquet')").fetchone()[0]
+
+
+def stage_both_oneroster_channels(landing: Path, workdir: Path) -> Path:
+    """dbt builds the staging models of the REST (`oneroster_api`) and CSV (`oneroster_csv`)
+    channels over `landing`; returns the warehouse file."""
+    warehouse = workdir / "build.duckdb"
+    env = {**os.environ, "INTEROP_LANDING_DIR": str(landing), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
+    target = workdir / "target"
+    run = subprocess.run(
+        [str(DBT), "build", "--select", "staging.oneroster_api", "staging.oneroster_csv", "xwalk_sex"]
+        + ["--exclude", "stg_oneroster_csv__deletions", "--indirect-selection", "cautious"]
+        + ["--target-path", str(target)]
+        + ["--log-path", str(target / "logs"), "--project-dir", str(PROJECT_ROOT / "dbt_project")]
+        + ["--profiles-dir", str(PROJECT_ROOT / "dbt_project")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    return warehouse
+
+
+def staged_columns(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = 'staging' and table_name = ? order by ordinal_position",
+        [model],
+    ).fetchall()
+
+
+def staged_rows(con: duckdb.DuckDBPyConnection, model: str) -> set[tuple]:
+    """A staging model's rows, without the columns that say where and when a row came from."""
+    names = [c for c, _ in staged_columns(con, model) if c not in ("batch_id", "source_ref")]
+    return set(con.execute(f"select {', '.join(names)} from staging.{model}").fetchall())

@@ -6,16 +6,13 @@ the connector walks each entity into landing; what landing holds must equal what
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 import requests
 
-from interop_pipeline.config import PROJECT_ROOT, ApiSource, load_config
+from interop_pipeline.config import ApiSource, load_config
 from interop_pipeline.connectors.api_landing import land_entity_walk
 from interop_pipeline.connectors.api_sources import Credentials
 from interop_pipeline.connectors.http import ApiError, ContractError, HttpSettings
@@ -25,7 +22,14 @@ from interop_pipeline.simulators.apis import load_truth
 from interop_pipeline.simulators.generate import write_district
 from interop_pipeline.simulators.http_server import Faults
 from interop_pipeline.simulators.oneroster_api import SCOPE_CORE, OneRosterApi, build_simulator, parse_filter
-from tests.api.support import landed_current_records
+from tests.api.support import (
+    ONEROSTER_SHARED,
+    ROLE_COLUMNS,
+    landed_current_records,
+    stage_both_oneroster_channels,
+    staged_columns,
+    staged_rows,
+)
 from tests.conftest import write_config
 
 SOURCE = "oneroster_api"
@@ -236,10 +240,6 @@ def test_token_url_of_an_infinite_campus_base_url():
 
 
 # -- dbt: the REST channel stages exactly as the CSV channel does --------------------------------
-DBT = Path(sys.executable).parent / "dbt"
-SHARED = ["orgs", "academic_sessions", "courses", "classes", "users", "enrollments", "demographics"]
-
-
 def test_staging_matches_the_csv_channel_of_the_same_sis(district, tmp_path):
     _, _, bundle = district
     landing = tmp_path / "landing"
@@ -250,45 +250,18 @@ def test_staging_matches_the_csv_channel_of_the_same_sis(district, tmp_path):
         walk_all(api, landing)
         api.delete_record("users", next(iter(api.records("users"))))
         walk_all(api, landing, entities="users")
-    warehouse = tmp_path / "build.duckdb"
-    env = {**os.environ, "INTEROP_LANDING_DIR": str(landing), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
-    target = tmp_path / "target"
-    run = subprocess.run(
-        [str(DBT), "build", "--select", "staging.oneroster_api", "staging.oneroster_csv", "xwalk_sex"]
-        + ["--exclude", "stg_oneroster_csv__deletions", "--indirect-selection", "cautious"]
-        + ["--target-path", str(target)]
-        + ["--log-path", str(target / "logs"), "--project-dir", str(PROJECT_ROOT / "dbt_project")]
-        + ["--profiles-dir", str(PROJECT_ROOT / "dbt_project")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    warehouse = stage_both_oneroster_channels(landing, tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-
-        def columns(model: str) -> list[tuple[str, str]]:
-            return con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'staging' and table_name = ? order by ordinal_position",
-                [model],
-            ).fetchall()
-
-        def rows(model: str) -> set[tuple]:
-            names = [c for c, _ in columns(model) if c not in ("batch_id", "source_ref")]
-            return set(con.execute(f"select {', '.join(names)} from staging.{model}").fetchall())
-
-        for entity in SHARED:
+        for entity in ONEROSTER_SHARED:
             api_model, csv_model = f"stg_oneroster_api__{entity}", f"stg_oneroster_csv__{entity}"
-            assert columns(api_model) == columns(csv_model), entity
-            expected = rows(csv_model)
+            assert staged_columns(con, api_model) == staged_columns(con, csv_model), entity
+            expected, served = staged_rows(con, csv_model), staged_rows(con, api_model)
             if entity == "users":  # the user deleted through the API
-                assert len(expected - rows(api_model)) == 1 and rows(api_model) < expected
+                assert len(expected - served) == 1 and served < expected
             else:
-                assert rows(api_model) == expected, entity
-        role_key = "user_sourced_id, org_sourced_id, role, role_type, begin_date, end_date"
-        api_roles = set(con.execute(f"select {role_key} from staging.stg_oneroster_api__roles").fetchall())
-        csv_roles = set(con.execute(f"select {role_key} from staging.stg_oneroster_csv__roles").fetchall())
+                assert served == expected, entity
+        api_roles = set(con.execute(f"select {ROLE_COLUMNS} from staging.stg_oneroster_api__roles").fetchall())
+        csv_roles = set(con.execute(f"select {ROLE_COLUMNS} from staging.stg_oneroster_csv__roles").fetchall())
         assert api_roles < csv_roles and len(csv_roles - api_roles) >= 1  # the deleted user's roles
         deleted = con.execute("select entity, count(*) from staging.stg_oneroster_api__deletions group by 1").fetchall()
     assert deleted == [("users", 1)]
