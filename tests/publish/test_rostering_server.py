@@ -259,3 +259,16 @@ def test_the_serve_command_serves_and_stops_on_sigterm(hub_config: DistrictConfi
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert ENV["LEARNING_APP_CLIENT_SECRET"] not in output
+
+
+def test_the_load_benchmark_runs_and_stops_by_itself() -> None:
+    """bench/bench_rostering.py at a tiny size, so it cannot rot unnoticed."""
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bench_rostering.py"
+    run = subprocess.run(
+        [sys.executable, str(bench), "--students", "500", "--requests", "200", "--seconds", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "200 GET /users?limit=100" in run.stdout and "0 failed" in run.stdout
