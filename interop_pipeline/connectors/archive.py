@@ -1,14 +1,33 @@
 """Safe reading of vendor ZIP drops: refuse entries that could escape a folder, encrypted
 entries, repeated names, and archives that expand past a configured size — before reading any
-member."""
+member; then read members so that damaged bytes are a refusal naming the archive and member,
+never a raw zipfile, zlib or OS error."""
 
 from __future__ import annotations
 
+import io
+import lzma
 import re
 import zipfile
+import zlib
 from pathlib import Path
+from typing import IO
 
 _DRIVE = re.compile(r"[A-Za-z]:")
+
+# What a damaged archive raises from zipfile while its directory or a member is read: a corrupt
+# header or CRC (BadZipFile), a broken stream (zlib.error, EOFError, LZMAError, and OSError from
+# bz2 or a seek to a corrupt offset), a compression method or flag zipfile does not support
+# (NotImplementedError), a member name not valid in its declared encoding (UnicodeDecodeError).
+DAMAGED_ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    lzma.LZMAError,
+    OSError,
+    NotImplementedError,
+    UnicodeDecodeError,
+)
 
 
 def open_checked_zip(
@@ -21,7 +40,7 @@ def open_checked_zip(
     archive = Path(zip_path).name
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except DAMAGED_ZIP_ERRORS as exc:
         raise error(f"{archive}: is not a readable ZIP archive (expected {expected}): {exc}") from None
     try:
         infos = zf.infolist()
@@ -62,3 +81,41 @@ def check_expanded_size(infos: list[zipfile.ZipInfo], archive: str, limit: int, 
     total = sum(info.file_size for info in infos)
     if total > limit:
         raise error(f"{archive}: uncompressed size {total} bytes exceeds the limit of {limit} bytes")
+
+
+def open_member(zf: zipfile.ZipFile, member: str, label: str, error: type[Exception]) -> IO[bytes]:
+    """A buffered binary stream of one member (``peek`` works). Damaged bytes, whether found
+    when the member is opened or while it is read, raise `error` with a message starting with
+    `label` (e.g. ``drop.zip!scores.csv``); errors of the caller's own code pass unchanged."""
+    try:
+        raw = zf.open(member)
+    except DAMAGED_ZIP_ERRORS as exc:
+        raise error(f"{label}: could not be read from the archive (damaged ZIP entry): {exc}") from None
+    return io.BufferedReader(_CheckedMember(raw, label, error), buffer_size=1 << 16)
+
+
+class _CheckedMember(io.RawIOBase):
+    """Reads a zip member, turning the archive's damage into the caller's refusal error."""
+
+    def __init__(self, raw: IO[bytes], label: str, error: type[Exception]):
+        super().__init__()
+        self._raw = raw
+        self._label = label
+        self._error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._raw.read(len(buffer))
+        except DAMAGED_ZIP_ERRORS as exc:
+            raise self._error(f"{self._label}: could not be decompressed (damaged ZIP entry): {exc}") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()

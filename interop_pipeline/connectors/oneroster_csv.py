@@ -1,8 +1,9 @@
 """OneRoster CSV bundle connector (1.1 and 1.2): validate a bulk or delta ZIP bundle and land
 its rostering files as one batch.
 
-Bundle-level problems (not a zip, unsafe member paths, too large, bad manifest, wrong headers,
-unreadable text) are fatal: :class:`OneRosterBundleError` is raised and nothing lands.
+Bundle-level problems (not a zip or a damaged one, unsafe member paths, too large, bad manifest,
+wrong headers, unreadable text: not UTF-8, NUL bytes, quoting that is not RFC 4180, a file ending
+inside a quoted field) are fatal: :class:`OneRosterBundleError` is raised and nothing lands.
 Row-level problems become reject rows (rule, field, detail, raw record, source ref) and never
 stop the batch. Files are validated in dependency order, so a row that points at a rejected row
 is rejected too (``dangling_reference``). A row that ends with empty fields beyond its file's
@@ -34,7 +35,6 @@ import csv
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import pyarrow.parquet as pq
 
-from interop_pipeline.connectors.archive import open_checked_zip
+from interop_pipeline.connectors.archive import open_checked_zip, open_member
 from interop_pipeline.connectors.landing import LandingBatch, find_landed_batch, read_batch_records, sha256_file
 
 
@@ -634,9 +634,13 @@ def _check_header(archive: str, spec: FileSpec, header: list[str], version: OneR
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if header[: len(expected)] == expected and not bad_extension and not duplicates:
         return
-    # A first line without "sourcedId" is probably a data row (header missing): mask it.
-    is_header = "sourcedId" in header
-    shown = [_safe_column_name(c, i, is_header) for i, c in enumerate(header, start=1)]
+    # A first line without "sourcedId" is probably a data row (header missing): mask it. So is a
+    # header holding a line break: a stray quote ran it on into the data rows. Past the spec's
+    # columns only metadata.* names are shown: a header that lost its line break carries the
+    # first row's values there.
+    is_header = "sourcedId" in header and not any("\n" in c or "\r" in c for c in header)
+    showable = [is_header and (i < len(expected) or _is_extension_column(c)) for i, c in enumerate(header)]
+    shown = [_safe_column_name(c, i, showable[i - 1]) for i, c in enumerate(header, start=1)]
     problems = _other_version_hint(spec, header, version)
     missing = [c for c in expected if c not in header]
     if missing:
@@ -651,7 +655,7 @@ def _check_header(archive: str, spec: FileSpec, header: list[str], version: OneR
     if bad_extension and not missing:
         problems.append("extra columns after the spec columns must be named metadata.*")
     if duplicates:
-        names = ", ".join(_safe_column_name(c, 0, is_header) for c in duplicates)
+        names = ", ".join(_safe_column_name(c, 0, showable[header.index(c)]) for c in duplicates)
         problems.append(f"duplicate columns: {names}")
     raise OneRosterBundleError(
         f"{archive}: {spec.member} header does not match OneRoster {version.name} ({'; '.join(problems)}). "
@@ -687,14 +691,31 @@ def _records(zf: zipfile.ZipFile, archive: str, member: str) -> Iterator[tuple[i
     """Yield (physical line where the record starts, fields) for every non-blank record.
 
     csv.reader's line_num is the last physical line consumed, so a record starts one line after
-    the previous record ended; this stays right across quoted embedded newlines.
+    the previous record ended; this stays right across quoted embedded newlines. Quoting is read
+    strictly (RFC 4180, as the CSV binding says), which also tells a file that ends inside a
+    quoted field (truncated: its last value would land cut short) from a complete one. NUL bytes
+    are never text (binary content, or UTF-16 without a byte-order mark): the bundle is refused.
     """
-    line = 0
+    line = start = 0
+    ended = False
+
+    def physical_lines(text: io.TextIOWrapper) -> Iterator[str]:
+        nonlocal ended
+        for number, physical in enumerate(text, start=1):
+            if "\x00" in physical:
+                raise OneRosterBundleError(
+                    f"{archive}: {member} has NUL bytes at line {number}; expected UTF-8 text "
+                    "(binary content, or UTF-16 without a byte-order mark)"
+                )
+            yield physical
+        ended = True
+
     try:
-        with zf.open(member) as raw:
+        # Damaged archive bytes (header, CRC, stream) raise OneRosterBundleError naming the member.
+        with open_member(zf, member, f"{archive}: {member}", OneRosterBundleError) as raw:
             # utf-8-sig drops a BOM; newline="" lets csv see CRLF and quoted newlines intact.
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            reader = csv.reader(text)
+            reader = csv.reader(physical_lines(text), strict=True)
             while True:
                 start = reader.line_num + 1
                 try:
@@ -707,9 +728,12 @@ def _records(zf: zipfile.ZipFile, archive: str, member: str) -> Iterator[tuple[i
     except UnicodeDecodeError:
         raise OneRosterBundleError(f"{archive}: {member} is not valid UTF-8 (after line {line})") from None
     except csv.Error as exc:
+        if ended:
+            raise OneRosterBundleError(
+                f"{archive}: {member} is truncated: the record starting at line {start} is still inside a "
+                "quoted field at the end of the file (an incomplete download, or an unbalanced quote)"
+            ) from None
         raise OneRosterBundleError(f"{archive}: {member} is not valid CSV after line {line}: {exc}") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise OneRosterBundleError(f"{archive}: {member} could not be decompressed: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------

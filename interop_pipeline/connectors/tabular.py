@@ -54,7 +54,6 @@ import io
 import re
 import string
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -77,7 +76,7 @@ from pydantic import (
     model_validator,
 )
 
-from interop_pipeline.connectors.archive import open_checked_zip
+from interop_pipeline.connectors.archive import open_checked_zip, open_member
 from interop_pipeline.connectors.landing import (
     BatchCounts,
     EntityWriter,
@@ -753,7 +752,7 @@ def _plan_sources(
         label = f"{path.name}!{info.filename}"
         if info.file_size == 0:
             raise VendorFileError(f"{label}: empty file (0 bytes); expected a {declaration.name} file with a header")
-        sources.append(_Source(label, info.filename, declaration, _member_opener(zf, info.filename)))
+        sources.append(_Source(label, info.filename, declaration, _member_opener(zf, info.filename, label)))
     _check_one_member_per_entity(path.name, sources)
     if not sources:
         found = ", ".join(not_ingested) or "no files"
@@ -766,8 +765,9 @@ def _is_os_metadata(member: str) -> bool:
     return member.startswith("__MACOSX/") or member.rsplit("/", 1)[-1].startswith("._")
 
 
-def _member_opener(zf: zipfile.ZipFile, member: str) -> Callable[[], IO[bytes]]:
-    return lambda: zf.open(member)
+def _member_opener(zf: zipfile.ZipFile, member: str, label: str) -> Callable[[], IO[bytes]]:
+    # Damaged bytes in the member (header, CRC, stream) become a VendorFileError naming it.
+    return lambda: open_member(zf, member, label, VendorFileError)
 
 
 def _first_match(declarations: Sequence[FileDeclaration], file_name: str) -> FileDeclaration | None:
@@ -821,7 +821,9 @@ def _choose_encoding(head: bytes, declared: str, label: str, forced_cp1252: bool
 
 class _Lines:
     """Physical lines for csv.reader. Counts them, remembers whether the text ended with a line
-    break (to spot truncation), and turns undecodable or NUL-bearing text into clear errors."""
+    break (to spot truncation), keeps the lines of the record being read (``held``, emptied by
+    :func:`_records` before each record), and turns undecodable or NUL-bearing text into clear
+    errors."""
 
     def __init__(self, text: io.TextIOWrapper, label: str, encoding: str, may_retry: bool):
         self._text = text
@@ -831,6 +833,7 @@ class _Lines:
         self.count = 0
         self.ends_with_newline = True
         self.exhausted = False
+        self.held: list[str] = []
 
     def __iter__(self) -> _Lines:
         return self
@@ -855,6 +858,7 @@ class _Lines:
             )
         self.count += 1
         self.ends_with_newline = line.endswith(("\n", "\r"))
+        self.held.append(line)
         return line
 
 
@@ -862,17 +866,21 @@ class _Record(NamedTuple):
     line: int  # physical line where the record starts
     values: list[str] | None  # None: the record is not valid CSV
     problem: str | None
+    text: str | None = None  # the raw line of a record that is not valid CSV (for the reject)
 
 
 def _records(lines: _Lines, delimiter: str, label: str, offset: int) -> Iterator[_Record]:
     """CSV records with the line each starts on (stays right across quoted line breaks).
 
     Strict quoting turns `"ab"c` into a row-level problem and lets us tell a record that runs
-    into the end of the file inside quotes (truncated) from one that is merely malformed.
+    into the end of the file inside quotes (truncated) from one that is merely malformed. A
+    malformed record that spans several lines (a stray quote ran on over the rows after it) is
+    read again line by line, so the rows it swallowed land or are rejected on their own.
     """
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     while True:
         start = offset + reader.line_num + 1
+        lines.held.clear()
         try:
             values = next(reader)
         except StopIteration:
@@ -884,9 +892,23 @@ def _records(lines: _Lines, delimiter: str, label: str, offset: int) -> Iterator
                     "field at the end of the file (expected a closing quote; an incomplete download or an "
                     "unbalanced quote)"
                 ) from None
-            yield _Record(start, None, str(exc))
+            yield from _lines_on_their_own(list(lines.held), start, delimiter, str(exc))
             continue
         yield _Record(start, values, None)
+
+
+def _lines_on_their_own(held: list[str], start: int, delimiter: str, problem: str) -> Iterator[_Record]:
+    """The physical lines of a record that is not valid CSV, each read as a record of its own."""
+    if len(held) == 1:
+        yield _Record(start, None, problem, held[0])
+        return
+    for line_number, line in enumerate(held, start=start):
+        try:
+            values = next(csv.reader([line], delimiter=delimiter, strict=True), [])
+        except csv.Error as exc:
+            yield _Record(line_number, None, str(exc), line)
+            continue
+        yield _Record(line_number, values, None)
 
 
 def _is_blank(values: list[str]) -> bool:
@@ -930,7 +952,7 @@ def _plan_header(declaration: FileDeclaration, header: list[str], label: str) ->
         elif spec.constant is None:
             missing_optional.append(spec.name)
     if missing_required:
-        _refuse_missing(declaration, header, missing_required, label, matched=bool(used))
+        _refuse_missing(declaration, header, missing_required, label, used)
     unknown = [name if name.strip() else f"<blank column {i + 1}>" for i, name in enumerate(header) if i not in used]
     layout = next((lay.name for lay in declaration.layouts if all(_header_key(c) in at for c in lay.columns)), None)
     return _HeaderPlan(len(header), positions, layout, unknown, missing_optional)
@@ -950,11 +972,20 @@ def _find_column(spec: FieldSpec, at: dict[str, list[int]], label: str) -> int |
 
 
 def _refuse_missing(
-    declaration: FileDeclaration, header: list[str], missing: list[FieldSpec], label: str, *, matched: bool
+    declaration: FileDeclaration, header: list[str], missing: list[FieldSpec], label: str, used: set[int]
 ) -> None:
     wanted = "; ".join(" or ".join(spec.columns) for spec in missing)
-    if matched:
-        found = ", ".join(name[:60] for name in header)
+    if used:
+        # A header that lost its line break (or a stray quote) runs on into a data row: those
+        # cells come after the last declared column found, or hold a line break. Never show them.
+        last = max(used)
+        shown = [
+            "<a cell with a line break>" if "\n" in name or "\r" in name else name[:60] for name in header[: last + 1]
+        ]
+        rest = len(header) - last - 1
+        if rest:
+            shown.append(f"and {rest} more cells after the last declared column (not shown: they may be a data row)")
+        found = ", ".join(shown)
     else:
         # Nothing matched: the line may be data (a student's name), so do not echo it.
         found = f"{len(header)} cells matching none of the declared columns (not shown: it may be a data row)"
@@ -1205,23 +1236,20 @@ class _Tally:
 
 def _land_source(batch: LandingBatch, source: _Source, forced: str | None) -> tuple[EntityLanding, dict]:
     declaration = source.declaration
-    try:
-        with source.open() as raw:
-            binary = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
-            encoding, may_retry = _choose_encoding(
-                binary.peek(8)[:8], declaration.encoding, source.label, forced == "cp1252"
-            )
-            text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-            lines = _Lines(text, source.label, encoding, may_retry)
-            header, records = _read_header(lines, declaration, source.label)
-            plan = _plan_header(declaration, header, source.label)
-            rules = _RowRules(declaration, plan)
-            writer = batch.entity_writer(declaration.entity, declaration.output_columns)
-            tally = _land_rows(batch, writer, rules, records, header, source, declaration)
-            writer.close()
-            _check_complete(tally, lines, rules.width, source.label, declaration)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise VendorFileError(f"{source.label}: could not be decompressed: {exc}") from None
+    with source.open() as raw:
+        binary = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+        encoding, may_retry = _choose_encoding(
+            binary.peek(8)[:8], declaration.encoding, source.label, forced == "cp1252"
+        )
+        text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+        lines = _Lines(text, source.label, encoding, may_retry)
+        header, records = _read_header(lines, declaration, source.label)
+        plan = _plan_header(declaration, header, source.label)
+        rules = _RowRules(declaration, plan)
+        writer = batch.entity_writer(declaration.entity, declaration.output_columns)
+        tally = _land_rows(batch, writer, rules, records, header, source, declaration)
+        writer.close()
+        _check_complete(tally, lines, rules.width, source.label, declaration)
     landed = EntityLanding(
         entity=declaration.entity,
         declaration=declaration.name,
@@ -1306,7 +1334,8 @@ def _land_rows(
             held = None
         if values is None:
             problem = _Problem("quoting", None, f"not valid CSV: {record.problem}")
-            _reject(batch, tally, declaration, f"{source.label}:{record.line}", problem, {})
+            raw = {"_line": record.text.rstrip("\r\n")} if record.text is not None else {}
+            _reject(batch, tally, declaration, f"{source.label}:{record.line}", problem, raw)
         elif len(values) < rules.width:
             held = (record, values)
         else:
