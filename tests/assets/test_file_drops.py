@@ -179,3 +179,19 @@ def test_a_file_still_arriving_is_left_for_the_next_tick(tmp_path):
     assert new == [] and path.name not in cursor
     cursor, new = scan_drop_folder(tmp_path, "*.csv", {}, time.time() + 60)
     assert len(new) == 1
+
+
+def test_drift_never_names_values_a_broken_header_swallowed(attendance):
+    """A header that lost its line break reads the first record's cells as column names: the
+    drift check counts them instead of putting a student's values into asset check metadata."""
+    config, source, folder = attendance
+    _drop(folder, "attendance_2025-09.csv", HEADER + "0012345,0601,09/02/2025,A,Unexcused Absence,Absent,390\r\n", 120)
+    _run(config, source)
+    merged = HEADER.replace("\r\n", "") + "0012346,0601,10/01/2025,A,Ms Lilyfox,Absent,390\r\n"
+    _drop(folder, "attendance_2025-10.csv", merged + "0012347,0601,10/01/2025,A,Absent,Absent,390\r\n")
+    _, checks = _run(config, source)
+    drift = checks["no_schema_drift"]
+    assert not drift.passed
+    changes = drift.metadata["changes"].value
+    assert "undeclared" in changes
+    assert not any(value in changes for value in ("0012346", "10/01/2025", "Ms Lilyfox", "Total_Minutes0012346"))

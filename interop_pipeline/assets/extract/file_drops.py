@@ -8,6 +8,7 @@ entity: schema drift against the previous file, row-count drop (snapshot files) 
 Runs outside the warehouse pool: it writes Parquet, never DuckDB.
 """
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,6 +94,10 @@ def _previous(records: list[dict], entity: str, before: str) -> dict | None:
     return earlier[-1] if earlier else None
 
 
+def _looks_like_a_value(name: str) -> bool:
+    return "@" in name or re.fullmatch(r"[\d\s./:,-]+", name) is not None
+
+
 def _compare_with_previous(
     tally: _EntityTally, result: VendorFileResult, entity: str, records: list[dict], max_drop: float
 ) -> None:
@@ -104,7 +109,18 @@ def _compare_with_previous(
     appeared = sorted(set(landed.header) - set(before["header"]))
     vanished = sorted(set(before["header"]) - set(landed.header))
     if appeared or vanished:
-        tally.drift.append(f"{landed.source}: appeared {appeared or 'none'}, vanished {vanished or 'none'}")
+        # A header that lost its line break reads the first record's values (names, birth dates)
+        # as column names, and a declared column vanishes into the merged cell. Then, and for any
+        # name shaped like a value, columns the declaration does not know are counted, not named.
+        unknown = set(landed.unknown_columns) | set(before.get("unknown_columns", []))
+        merged = any(c not in unknown for c in vanished)
+
+        def named(columns: list[str]) -> str:
+            shown = [c for c in columns if c not in unknown or not (merged or _looks_like_a_value(c))]
+            hidden = len(columns) - len(shown)
+            return ", ".join([*shown, *([f"{hidden} undeclared"] if hidden else [])]) or "none"
+
+        tally.drift.append(f"{landed.source}: appeared {named(appeared)}; vanished {named(vanished)}")
     previous_rows = previous["rows_landed"].get(entity, 0)
     if landed.mode == "snapshot" and previous_rows and landed.rows_landed < (1 - max_drop) * previous_rows:
         tally.drops.append(f"{landed.source}: {landed.rows_landed} rows after {previous_rows}")
