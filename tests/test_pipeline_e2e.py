@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -17,13 +18,27 @@ import pytest
 
 from interop_pipeline.assets.release import table_counts
 from interop_pipeline.config import load_config
+from interop_pipeline.publish.audit import read_audit_log
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.e2e
 
 
+def secrets_of(config_path: Path) -> dict[str, str]:
+    """A known value for every secret the config names (API clients, recipients, HMAC keys), so
+    a test can look for them where they must never appear."""
+    config = load_config(config_path)
+    names = [
+        getattr(settings, field)
+        for settings in (*config.sources.values(), *config.recipients.values())
+        for field in ("client_secret_env", "hmac_secret_env", "serve_client_secret_env")
+        if getattr(settings, field, None)
+    ]
+    return {name: f"Zq{name.lower().replace('_', '')}x7Kp" for name in names}
+
+
 def cli(*args: str, config: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "INTEROP_DISTRICT_CONFIG": str(config)}
+    env = {**os.environ, **secrets_of(config), "INTEROP_DISTRICT_CONFIG": str(config)}
     return subprocess.run(
         [sys.executable, "-m", "interop_pipeline.cli", *args, "--config", str(config)],
         capture_output=True,
@@ -254,3 +269,31 @@ def test_every_demo_recipient_gets_its_delivery_and_every_bundle_is_valid(demo_r
     # Every row the Ed-Fi load sent is accounted for in the audit log, file by resource.
     edfi_rows = [row for row in audit if row["format"] == "edfi_api"]
     assert sum(row["row_count"] for row in edfi_rows) > 0
+
+
+def test_no_secret_or_student_detail_in_logs_events_metadata_or_results(demo_run):
+    """Every console line, Dagster event (asset and check metadata, errors), compute log, Ed-Fi
+    results file and audit row the demo and its reruns left is searched for the configured secrets
+    and for every student's name, birth date, ids, username and email from the generated truth."""
+    config, result = demo_run
+    secrets = set(secrets_of(config.config_path).values())
+    students = pq.read_table(config.truth_dir / "students.parquet").to_pylist()
+    personal = set()
+    for s in students:
+        personal |= {f"{s['first_name']} {s['last_name']}", f"{s['last_name']}, {s['first_name']}"}
+        personal |= {s["birth_date"].isoformat(), s["local_id"], s["state_id"], s["username"], s["email"]}
+    personal.discard(None)
+    haystacks = {"console": result.stdout + result.stderr}
+    places = [config.data_dir / "dagster_home", config.data_dir / "publish" / "results"]
+    for folder in places:
+        for path in folder.rglob("*"):
+            if path.is_file() and path.stat().st_size < 200 * 2**20:
+                haystacks[str(path.relative_to(config.data_dir))] = path.read_bytes().decode("utf-8", "ignore")
+    haystacks["audit_log"] = str(read_audit_log(config.data_dir).to_pylist())
+    assert len(haystacks) > 5
+    # Whole tokens only: an id inside a longer number or word is not that id.
+    pattern = re.compile("|".join(rf"(?<![\w.@-]){re.escape(v)}(?![\w@-])" for v in sorted(personal | secrets)))
+    found = {name: sorted({m.group(0) for m in pattern.finditer(text)})[:5] for name, text in haystacks.items()}
+    found = {name: values for name, values in found.items() if values}
+    # Name the place and how many, never echo the values themselves.
+    assert not found, {name: len(values) for name, values in found.items()}
