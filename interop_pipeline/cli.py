@@ -232,11 +232,12 @@ def _cmd_recover(args: argparse.Namespace) -> int:
     os.environ["DAGSTER_HOME"] = str(dagster_home(config))
     from dagster import DagsterInstance
 
-    from interop_pipeline.recovery import recover_dead_runs, sweep_leftovers
+    from interop_pipeline.recovery import record_interrupted_deliveries, recover_dead_runs, sweep_leftovers
 
     with DagsterInstance.get() as instance:
         # Explicit: runs that do not say who executes them count as dead too.
         recover_dead_runs(instance, print, unknown_are_dead=True)
+        record_interrupted_deliveries(config, instance, print)
         sweep_leftovers(config, instance, print)
     return 0
 

@@ -177,9 +177,24 @@ def sweep_leftovers(config: DistrictConfig, instance, say: Callable[[str], None]
     return removed
 
 
+def record_interrupted_deliveries(config: DistrictConfig, instance, say: Callable[[str], None]) -> list[str]:
+    """API loads a dead run left under way: each gets its `interrupted` audit row (what the other
+    side had answered), when no run is in progress (a live run's load is its own)."""
+    from interop_pipeline.publish.audit import in_progress_dir, record_interrupted
+
+    if in_progress_runs(instance):
+        return []
+    lines = [record_interrupted(config.data_dir, m) for m in sorted(in_progress_dir(config.data_dir).glob("*.json"))]
+    for line in lines:
+        say(line)
+    return lines
+
+
 def recover_at_start(config: DistrictConfig, instance, say: Callable[[str], None]) -> None:
-    """What every start does: recover dead runs, then sweep their leftovers if nothing runs."""
+    """What every start does: recover dead runs, record the loads they cut off, then sweep their
+    leftovers, if nothing runs."""
     recover_dead_runs(instance, say)
+    record_interrupted_deliveries(config, instance, say)
     sweep_leftovers(config, instance, say)
     holders = waiting_for(instance)
     if holders:

@@ -182,3 +182,42 @@ def test_the_daily_schedule_recovers_a_dead_run_before_it_requests_one(instance,
     assert len(requests) == 1
     assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
     assert not spool_file.exists()
+
+
+def test_a_load_cut_off_by_a_kill_is_audited_as_interrupted_with_what_reached_the_ods(instance, tmp_path):
+    """What an Ed-Fi load killed mid-send leaves: its in-progress marker and the results file so
+    far. The next start records the delivery as interrupted, counting what the ODS answered."""
+    from interop_pipeline.publish.audit import in_progress_dir, mark_in_progress, read_audit_log
+    from interop_pipeline.recovery import record_interrupted_deliveries
+
+    shutil.copy(HUB_DISTRICT / "district.yaml", tmp_path / "district.yaml")
+    config = load_config(tmp_path / "district.yaml")
+    results = config.data_dir / "publish" / "results" / "state_ods" / "20250901T060000000000Z-state_ods.csv"
+    results.parent.mkdir(parents=True)
+    results.write_text(
+        "resource,record_key,outcome,http_status,message\n"
+        "schools,k1,created,201,\nstudents,k2,created,201,\nstudents,k3,updated,200,\nstudents,k4,failed,400,bad\n"
+    )
+    mark_in_progress(
+        config.data_dir,
+        results_file=results,
+        delivery_id="20250901T060000000000Z-state_ods",
+        recipient="state_ods",
+        format="edfi_api",
+        mode="bulk",
+        destination="http://127.0.0.1:1",
+        delivered_at="2025-09-01T06:00:00+00:00",
+    )
+    said: list[str] = []
+    assert record_interrupted_deliveries(config, instance, said.append) == said
+    assert said and "3 records had reached state_ods" in said[0] and "k2" not in said[0]
+    audit = read_audit_log(config.data_dir).to_pylist()
+    assert {a["status"] for a in audit} == {"interrupted"}
+    assert {a["file_name"]: a["row_count"] for a in audit} == {
+        "schools:created": 1,
+        "students:created": 1,
+        "students:updated": 1,
+        "students:failed": 1,
+    }
+    assert not list(in_progress_dir(config.data_dir).glob("*"))
+    assert record_interrupted_deliveries(config, instance, said.append) == []  # recorded once

@@ -8,8 +8,11 @@ and a release can ship it without DuckDB. Refused deliveries are logged too, wit
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +28,9 @@ SCHEMA = pa.schema(
         ("recipient", pa.string()),
         ("format", pa.string()),
         ("mode", pa.string()),  # bulk | delta
-        ("status", pa.string()),  # delivered | refused | partial (records failed at the API or refused)
+        # delivered | refused | partial (records failed at the API or refused) | interrupted (the
+        # process stopped mid-load: file_name `<resource>:<outcome>` says what the other side answered)
+        ("status", pa.string()),
         ("delivered_at", pa.timestamp("ms", tz="UTC")),
         ("destination", pa.string()),  # delivered file or API base URL
         # a file in the delivery, an Ed-Fi resource, or an outcome count (`students:deleted`,
@@ -102,3 +107,54 @@ def read_audit_log(data_dir: Path) -> pa.Table:
     if not files:
         return SCHEMA.empty_table()
     return pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+
+
+# -- deliveries cut off mid-send ----------------------------------------------------------------
+def in_progress_dir(data_dir: Path) -> Path:
+    return publish_dir(data_dir) / "in_progress"
+
+
+def mark_in_progress(data_dir: Path, *, results_file: Path | None, **fields: str) -> Path:
+    """Before an API load starts sending: what a later start needs to record it as interrupted,
+    should this process die before the load ends (fields: delivery_id, recipient, format, mode,
+    destination, delivered_at)."""
+    folder = in_progress_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f"{fields['delivery_id']}.json"
+    partial = folder / f".{marker.name}.partial"
+    partial.write_text(json.dumps({**fields, "results_file": str(results_file) if results_file else None}))
+    os.replace(partial, marker)
+    return marker
+
+
+def record_interrupted(data_dir: Path, marker: Path) -> str:
+    """The audit row of a load that did not finish: status `interrupted`, and per resource what
+    the other side answered before it stopped (its results file so far: `<resource>:<outcome>`
+    counts), so the next load and a person reading the log know what the ODS may hold. Removes
+    the marker; returns a line saying what was recorded (no record key)."""
+    fields = json.loads(marker.read_text())
+    answered: Counter[str] = Counter()
+    results = Path(fields["results_file"]) if fields.get("results_file") else None
+    if results is not None and results.exists():
+        with results.open(newline="", encoding="utf-8", errors="replace") as f:
+            for row in csv.DictReader(f):
+                if row.get("resource") and row.get("outcome"):
+                    answered[f"{row['resource']}:{row['outcome']}"] += 1
+    entries = [AuditEntry(name, n) for name, n in sorted(answered.items())] or [AuditEntry("no answer recorded", 0)]
+    write_audit(
+        data_dir,
+        delivery_id=fields["delivery_id"],
+        recipient=fields["recipient"],
+        format=fields["format"],
+        mode=fields["mode"],
+        status="interrupted",
+        delivered_at=datetime.fromisoformat(fields["delivered_at"]),
+        destination=fields["destination"],
+        entries=entries,
+    )
+    marker.unlink()
+    reached = sum(n for name, n in answered.items() if not name.endswith((":failed", ":refused")))
+    return (
+        f"Recorded delivery {fields['delivery_id']} as interrupted: {reached:,} records had reached "
+        f"{fields['recipient']} before it stopped (audit log; they are sent again, as upserts, next time)"
+    )

@@ -11,8 +11,10 @@ all of it, refusing with a report that names file, row and rule when a check fai
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
+import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,11 +26,18 @@ import duckdb
 
 from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.publish import oneroster
-from interop_pipeline.publish.audit import AuditEntry, sha256_of, write_audit
+from interop_pipeline.publish.audit import AuditEntry, mark_in_progress, record_interrupted, sha256_of, write_audit
 from interop_pipeline.publish.delta import current_state, delta_files
 from interop_pipeline.publish.ids import sourced_id
 from interop_pipeline.publish.roster import load_roster, open_warehouse
-from interop_pipeline.publish.state import StateKey, load_state, restrict_to_owner, save_state, state_path
+from interop_pipeline.publish.state import (
+    StateKey,
+    load_state,
+    publish_dir,
+    restrict_to_owner,
+    save_state,
+    state_path,
+)
 from interop_pipeline.publish.validator import validate_bundle
 
 
@@ -62,6 +71,7 @@ class StagedExtract:
     state_kind: str = "records"
     refused: int = 0  # records left out, each with its reason (Ed-Fi: edfi.Refusals)
     unchanged: bool = False  # a delta with nothing to say: nothing is delivered or audited
+    results_file: Path | None = None  # API recipients: each record's outcome, written as the load goes
     # API recipients: the load itself, run on commit; returns (state, entries, checks, metadata).
     send: Callable[[], tuple[dict[StateKey, str], list[AuditEntry], list[CheckOutcome], dict[str, Any]]] | None = None
 
@@ -80,10 +90,26 @@ class StagedExtract:
             return self
         status = "delivered"
         if self.send is not None:
+            # Until the load ends, a marker says it is under way: if this process dies, the next
+            # start records it as interrupted with what the other side had answered.
+            marker = mark_in_progress(
+                self.data_dir,
+                results_file=self.results_file,
+                delivery_id=self.delivery_id,
+                recipient=self.recipient,
+                format=self.settings.format,
+                mode=self.mode,
+                destination=self.destination,
+                delivered_at=self.moment.isoformat(),
+            )
             try:
                 self.new_state, entries, checks, metadata = self.send()
+            except BaseException:
+                record_interrupted(self.data_dir, marker)
+                raise
             finally:
                 self._remove_scratch()
+            marker.unlink()
             self.entries += entries
             self.checks += checks
             self.metadata.update(metadata)
@@ -92,7 +118,7 @@ class StagedExtract:
             status = "partial"
         for temporary, final in self.staged:
             restrict_to_owner(temporary)
-            os.replace(temporary, final)
+            move_into_place(temporary, final)
         if self.new_state is not None:
             save_state(state_path(self.data_dir, self.recipient, self.state_kind), self.new_state)
         self._audit(status)
@@ -128,8 +154,27 @@ class StagedExtract:
         )
 
 
-def _temporary(final: Path) -> Path:
-    return final.with_name(f".{final.name}.partial")
+def work_file(data_dir: Path, recipient: str, final: Path) -> Path:
+    """Where a delivery is written before it is checked: the publish work folder, never the
+    delivery folder a vendor's pickup job reads (the start-up sweep removes what a dead run left)."""
+    folder = publish_dir(data_dir) / "work" / recipient
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f".{final.name}.partial"
+
+
+def move_into_place(temporary: Path, final: Path) -> None:
+    """Atomically, so the delivery folder only ever holds complete files. A delivery folder on
+    another file system gets a hidden copy first, renamed there."""
+    try:
+        os.replace(temporary, final)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        landing = final.with_name(f".{final.name}.partial")
+        shutil.copyfile(temporary, landing)
+        restrict_to_owner(landing)
+        os.replace(landing, final)
+        temporary.unlink()
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,7 +211,7 @@ def _stage_oneroster(
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{name}_oneroster{version.replace('.', '')}_{mode}_{moment:%Y%m%dT%H%M%S}Z.zip"
-    temporary = _temporary(final)
+    temporary = work_file(config.data_dir, name, final)
     counts = oneroster.write_bundle(
         temporary, version, sent, {f: mode for f in sent}, with_programs="programs" in settings.fields
     )

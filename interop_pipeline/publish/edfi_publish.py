@@ -34,7 +34,7 @@ from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.connectors.http import ApiClient, ClientCredentialsToken, HttpSettings
 from interop_pipeline.publish import edfi_writer
 from interop_pipeline.publish.audit import AuditEntry, sha256_of
-from interop_pipeline.publish.deliver import CheckOutcome, StagedExtract, _temporary
+from interop_pipeline.publish.deliver import CheckOutcome, StagedExtract, work_file
 from interop_pipeline.publish.edfi import REFUSAL_COLUMNS, RESOURCES, Refusals, roster_documents
 from interop_pipeline.publish.roster import load_roster
 from interop_pipeline.publish.state import load_state, publish_dir, save_state, state_path
@@ -119,7 +119,7 @@ def stage_edfi_json(
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{name}_edfi_{moment:%Y%m%dT%H%M%S}Z.zip"
-    temporary = _temporary(final)
+    temporary = work_file(config.data_dir, name, final)
     check = DocumentsCheck()
     refusals = Refusals()
     counts = write_json_bundle(temporary, check.watch(_documents(con, settings, refusals)), refusals=refusals)
@@ -244,8 +244,10 @@ def stage_edfi_api(
         "kept_refused": len(plan.kept),  # delivered before, refused now: left in the ODS
     }
 
+    results_path = publish_dir(config.data_dir) / "results" / name / f"{staged.delivery_id}.csv"
+    staged.results_file = results_path
+
     def send():
-        results_path = publish_dir(config.data_dir) / "results" / name / f"{staged.delivery_id}.csv"
         ids = load_state(ids_path) or {}
         client = api_client(config, name, settings)
         try:

@@ -225,14 +225,14 @@ def _csv(rows: list[Row]) -> bytes:
 def stage_research(
     config: DistrictConfig, name: str, settings: RecipientSettings, con: duckdb.DuckDBPyConnection, moment: datetime
 ):
-    from interop_pipeline.publish.deliver import StagedExtract, _temporary
+    from interop_pipeline.publish.deliver import StagedExtract, work_file
 
     students, anonymity = anonymize_students(research_students(con, config, name, settings), settings)
     aggregates = research_aggregates(con, settings)
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{name}_research_{moment:%Y%m%dT%H%M%S}Z.zip"
-    temporary = _temporary(final)
+    temporary = work_file(config.data_dir, name, final)
     about = {
         "recipient": name,
         "generated_at": moment.isoformat(),

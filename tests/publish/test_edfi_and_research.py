@@ -206,3 +206,32 @@ def with_recipient(config: DistrictConfig, name: str, **changes) -> DistrictConf
     changed = config.model_copy(update={"recipients": {**config.recipients, name: recipient}})
     changed._config_path = config.config_path
     return changed
+
+
+def test_a_load_that_stops_midway_is_audited_as_interrupted(
+    publish_config: DistrictConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection to the ODS drops for good after some records went out: the delivery is
+    recorded as interrupted with what the ODS had answered, and its state is not advanced."""
+    from interop_pipeline.publish import edfi_writer
+    from interop_pipeline.publish.audit import in_progress_dir
+
+    config = with_recipient(publish_config, "state_ods", schools=["org-101"], max_parallel_requests=1)
+    real_post = edfi_writer._post
+    posted = []
+
+    def post_then_fail(client, record):
+        if len(posted) >= 25:
+            raise ConnectionError("the ODS went away")
+        posted.append(record)
+        return real_post(client, record)
+
+    monkeypatch.setattr(edfi_writer, "_post", post_then_fail)
+    with running_recipient_apis(config), pytest.raises(ConnectionError):
+        publish_recipient(config, "state_ods", now=datetime(2025, 9, 1, tzinfo=UTC))
+    audit = read_audit_log(config.data_dir).to_pylist()
+    assert {a["status"] for a in audit} == {"interrupted"}
+    answered = {a["file_name"]: a["row_count"] for a in audit}
+    assert sum(n for name, n in answered.items() if name.endswith((":created", ":updated"))) == len(posted) == 25
+    assert not list(in_progress_dir(config.data_dir).glob("*"))
+    assert load_state(state_path(config.data_dir, "state_ods", "edfi_api")) is None  # sent again next time
