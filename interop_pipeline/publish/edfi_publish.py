@@ -252,7 +252,12 @@ def stage_edfi_api(
         client = api_client(config, name, settings)
         try:
             summary = edfi_writer.load(
-                client, plan, ids, max_parallel=settings.max_parallel_requests, results_path=results_path
+                client,
+                plan,
+                ids,
+                max_parallel=settings.max_parallel_requests,
+                results_path=results_path,
+                refs=previous_refs,
             )
         finally:
             client.close()

@@ -22,6 +22,7 @@ delivered record's warehouse reference is kept in the state, `refs`, to recognis
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -39,7 +40,15 @@ _ANSWERED = (200, 201, 400, 403, 404, 409, 412, 422)
 _DELETE_ANSWERED = (200, 204, 400, 403, 404, 409, 412)
 CHUNK = 512  # records in flight per round (every round finishes before the next resource starts)
 _T = TypeVar("_T")
+# record_key: the record's warehouse reference (`stu-<key>`, a surrogate key built from no personal
+# value), never its Ed-Fi natural key, which holds students' ids (a record without a known
+# reference: `nk-` and a hash of its natural key). The file can be read, shared and audited.
 RESULT_COLUMNS = ["resource", "record_key", "outcome", "http_status", "message"]
+
+
+def result_reference(refs: dict[StateKey, str], resource: str, natural: str) -> str:
+    known = refs.get((resource, natural))
+    return known if known is not None else "nk-" + hashlib.sha256(natural.encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -192,21 +201,30 @@ def _spooled(spool: Path) -> Iterator[PlannedRecord]:
 
 
 def load(
-    client: ApiClient, plan: LoadPlan, ids: dict[StateKey, str], *, max_parallel: int, results_path: Path
+    client: ApiClient,
+    plan: LoadPlan,
+    ids: dict[StateKey, str],
+    *,
+    max_parallel: int,
+    results_path: Path,
+    refs: dict[StateKey, str] | None = None,
 ) -> LoadSummary:
     """POST the spooled records resource by resource in dependency order, then DELETE the records
     gone from the warehouse in reverse order, up to `max_parallel` requests at once; every
-    outcome is written to `results_path` as it comes."""
+    outcome is written to `results_path` as it comes, under its warehouse reference (`refs`, with
+    `plan.refs`: natural key → reference)."""
     summary = LoadSummary()
+    known_refs = {**(refs or {}), **plan.refs}
     results_path.parent.mkdir(parents=True, exist_ok=True)
     with results_path.open("w", newline="", encoding="utf-8") as f, ThreadPoolExecutor(max_parallel) as pool:
-        restrict_to_owner(results_path)  # record keys of students: the owner's to read
+        restrict_to_owner(results_path)  # outcomes of students' records: the owner's to read
         writer = csv.writer(f)
         writer.writerow(RESULT_COLUMNS)
 
         def record(results: Iterable[RecordResult], *, deleting: bool = False) -> None:
             for r in results:
-                writer.writerow([r.resource, r.record_key, r.outcome, r.http_status or "", r.message])
+                reference = result_reference(known_refs, r.resource, r.record_key)
+                writer.writerow([r.resource, reference, r.outcome, r.http_status or "", r.message])
                 key = (r.resource, r.record_key)
                 if r.outcome == "failed":
                     summary.failed[r.resource] += 1
