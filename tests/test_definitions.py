@@ -69,6 +69,8 @@ def test_only_warehouse_writers_share_the_single_writer_pool(graph_and_defs):
     assert pool("dim_student") == WAREHOUSE_POOL
     assert pool("published_warehouse") == WAREHOUSE_POOL
     assert pool("landing", "oneroster_csv", "users") is None  # extraction runs in parallel, outside the pool
+    # Recipients read the released copy, which nothing writes in place: they run side by side.
+    assert pool("publish", "learning_app") is None and pool("publish", "state_ods") is None
 
 
 def test_dbt_tests_are_asset_checks_and_rejects_are_checked(graph_and_defs):
@@ -98,7 +100,11 @@ def test_every_drop_folder_has_a_running_sensor_and_vendor_assets_group_by_sourc
     graph, defs, config = graph_and_defs
     sensors = {s.name: s for s in defs.sensors}
     watched = {name for name, source in config.enabled_sources().items() if not isinstance(source, ApiSource)}
-    assert set(sensors) == {f"{name}_drop_folder" for name in watched}
+    # A sensor per drop folder, and the alert sensors for runs the daemon watches.
+    assert set(sensors) == {f"{name}_drop_folder" for name in watched} | {
+        "alert_on_run_failure",
+        "alert_on_run_success",
+    }
     assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
     for key, group in [
         (["landing", "nwea_map", "assessment_results"], "nwea_map"),

@@ -119,6 +119,7 @@ class StagedExtract:
         for temporary, final in self.staged:
             restrict_to_owner(temporary)
             move_into_place(temporary, final)
+            restrict_to_owner(final)  # and the delivery folder
         if self.new_state is not None:
             save_state(state_path(self.data_dir, self.recipient, self.state_kind), self.new_state)
         self._audit(status)

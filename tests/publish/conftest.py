@@ -60,3 +60,15 @@ def publish_config(built_district: Path, tmp_path: Path, monkeypatch: pytest.Mon
     }.items():
         monkeypatch.setenv(name, value)
     return load_config(path)
+
+
+def release(config: DistrictConfig, warehouse: Path | None = None) -> None:
+    """As the release asset does: a complete copy of the build warehouse renamed into place,
+    where analysts, the recipients' assets and `interop-pipeline serve` read it."""
+    import os
+
+    published = config.published_warehouse_path
+    published.parent.mkdir(parents=True, exist_ok=True)
+    partial = published.with_name(".warehouse.duckdb.partial")
+    shutil.copyfile(warehouse or config.build_warehouse_path, partial)
+    os.replace(partial, published)

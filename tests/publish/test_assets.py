@@ -10,9 +10,11 @@ from interop_pipeline.assets.publish.recipients import build_recipient_asset
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.publish import deliver
 from interop_pipeline.publish.validator import Issue, Report
+from tests.publish.conftest import release
 
 
 def asset_for(config: DistrictConfig, name: str):
+    release(config)  # the asset reads the released copy
     return build_recipient_asset(config, name, config.recipients[name], upstream=[AssetKey("published_warehouse")])
 
 

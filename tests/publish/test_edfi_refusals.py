@@ -27,6 +27,7 @@ from interop_pipeline.publish.edfi import REFUSAL_COLUMNS
 from interop_pipeline.publish.edfi_publish import REFUSALS_MEMBER
 from interop_pipeline.publish.validator import validate_bundle
 from interop_pipeline.simulators.apis import running_recipient_apis
+from tests.publish.conftest import release
 from tests.publish.test_edfi_and_research import with_recipient
 from tests.publish.test_oneroster_publish import delivered
 
@@ -457,6 +458,7 @@ def test_edfi_asset_reports_refusals_in_its_metadata(publish_config: DistrictCon
         "update dim_student set birth_date = null where student_key = (select min(student_key) from dim_student"
         " as s join dim_school as sc on sc.school_key = s.current_school_key where sc.sis_school_id = 'org-101')",
     )
+    release(config)  # the asset reads the released copy
     asset = build_recipient_asset(
         config, "state_ods", config.recipients["state_ods"], upstream=[AssetKey("published_warehouse")]
     )

@@ -40,6 +40,7 @@ from tests.api.support import (
     staged_columns,
     staged_rows,
 )
+from tests.publish.conftest import release
 
 FIRST = datetime(2025, 9, 1, 6, tzinfo=UTC)
 ENV = {
@@ -69,15 +70,6 @@ def hub_config(publish_config: DistrictConfig) -> DistrictConfig:
     config = load_config(publish_config.config_path)
     release(config, config.build_warehouse_path)
     return config
-
-
-def release(config: DistrictConfig, warehouse: Path) -> None:
-    """As the release asset does: a complete copy renamed into place."""
-    published = config.published_warehouse_path
-    published.parent.mkdir(parents=True, exist_ok=True)
-    partial = published.with_name(".warehouse.duckdb.partial")
-    shutil.copyfile(warehouse, partial)
-    os.replace(partial, published)
 
 
 def token(base: str, client: str, secret: str, scope: str | None = None) -> requests.Response:

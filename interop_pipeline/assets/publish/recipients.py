@@ -1,9 +1,11 @@
-"""One Dagster asset per recipient: build its extract from the warehouse after the dbt build,
-check it, and deliver it only if every check passed.
+"""One Dagster asset per recipient: build its extract from the released warehouse, check it,
+and deliver it only if every check passed.
 
 The logic is plain Python in interop_pipeline/publish/; the asset stages the extract under
-temporary names (reading the warehouse read-only, in the warehouse pool), reports each check,
-and either renames the files into place or removes them and fails the step.
+temporary names, reports each check, and either renames the files into place or removes them
+and fails the step. It reads the published copy (read-only), exactly what analysts see: a release
+only ever replaces that file by an atomic rename and nothing writes it in place, so the
+recipients' steps need no slot in the single-writer pool and run side by side.
 """
 
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from dagster import (
 
 from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.publish.deliver import StagedExtract, stage_extract
-from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
+from interop_pipeline.transform.dbt import DATA_TEAM
 
 # Checks per format, run on the staged extract before anything is delivered.
 CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -83,7 +85,6 @@ def build_recipient_asset(
         group_name="publish",
         kinds={KINDS[recipient.format], "duckdb"},
         owners=[DATA_TEAM],
-        pool=WAREHOUSE_POOL,  # reads the build warehouse (read-only), after the dbt build
         check_specs=[
             AssetCheckSpec(check, asset=key, description=text, blocking=True)
             for check, text in CHECKS[recipient.format]
@@ -98,7 +99,7 @@ def build_recipient_asset(
         },
     )
     def publish_extract(context: AssetExecutionContext) -> Iterator[AssetCheckResult | MaterializeResult]:
-        staged = stage_extract(config, name)
+        staged = stage_extract(config, name, warehouse=config.published_warehouse_path)
         if not staged.ok:
             staged.discard()  # nothing reaches the delivery folder
             # Each check's result is recorded before the step fails, so the UI shows which check
