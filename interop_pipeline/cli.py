@@ -73,6 +73,9 @@ def run_refresh(config: DistrictConfig) -> bool:
                     file=sys.stderr,
                 )
             print(f"Run {result.run_id} failed; the published warehouse was left as it was.", file=sys.stderr)
+        from interop_pipeline.alerts import alerts_for_run, send_alerts
+
+        send_alerts(config, alerts_for_run(config, instance, result.run_id), lambda line: print(line, file=sys.stderr))
         return result.success
 
 

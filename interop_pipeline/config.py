@@ -162,6 +162,34 @@ class ScheduleSettings(_Strict):
     timezone: str = "UTC"
 
 
+class EmailAlerts(_Strict):
+    """Alerts by email over SMTP (STARTTLS when asked; credentials from the environment)."""
+
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username_env: EnvVarName | None = None
+    password_env: EnvVarName | None = None
+    from_address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+
+
+class WebhookAlerts(_Strict):
+    """Alerts posted as JSON to a chat webhook; the URL (it holds a token) from the environment."""
+
+    url_env: EnvVarName
+    format: Literal["slack", "teams"] = "slack"
+
+
+class AlertSettings(_Strict):
+    """Who hears about a failed run, a failed blocking check or a stale source. Every alert also
+    goes to `log_file` (relative to output.data_dir)."""
+
+    log_file: Path = Path("alerts.log")
+    email: EmailAlerts | None = None
+    webhooks: list[WebhookAlerts] = Field(default_factory=list)
+
+
 class GeneratorRates(_Strict):
     """Rates for the synthetic district (defaults: national figures, see district-profile)."""
 
@@ -517,6 +545,7 @@ class DistrictConfig(_Strict):
     identity: IdentitySettings = IdentitySettings()
     business_rules: BusinessRules = BusinessRules()
     recipients: dict[RecipientName, RecipientSettings] = Field(default_factory=dict)
+    alerts: AlertSettings = AlertSettings()
 
     # Set by load_config: the file this came from, so relative paths resolve against it.
     _config_path: Path = PrivateAttr(default=DEFAULT_CONFIG_PATH)

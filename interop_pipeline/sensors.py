@@ -82,3 +82,29 @@ def build_drop_folder_sensor(
         return RunRequest(run_key=f"{source_name}-{run_key}", tags={"interop/drop_folder": source_name})
 
     return watch_drop_folder
+
+
+def build_alert_sensors(config) -> list:
+    """Alerts for runs the daemon watches (the UI's, the schedule's, the sensors'): a failed run,
+    and any finished run's failed blocking checks and stale sources. A run started by
+    `interop-pipeline run` alerts by itself, so these leave it alone."""
+    from dagster import DagsterRunStatus, RunStatusSensorContext, run_status_sensor
+
+    from interop_pipeline.alerts import alerts_for_run, send_alerts
+    from interop_pipeline.recovery import OWNER_PID_TAG
+
+    def alert(context: RunStatusSensorContext) -> None:
+        run = context.dagster_run
+        if OWNER_PID_TAG in run.tags:
+            return
+        send_alerts(config, alerts_for_run(config, context.instance, run.run_id), context.log.info)
+
+    return [
+        run_status_sensor(
+            run_status=status,
+            name=f"alert_on_run_{status.value.lower()}",
+            description=f"Sends the configured alerts for runs that end in {status.value.lower()}.",
+            default_status=DefaultSensorStatus.RUNNING,
+        )(alert)
+        for status in (DagsterRunStatus.FAILURE, DagsterRunStatus.SUCCESS)
+    ]
