@@ -16,6 +16,7 @@ from dagster import (
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
+    multiprocess_executor,
     schedule,
 )
 
@@ -27,10 +28,13 @@ from interop_pipeline.assets.publish.recipients import build_publish_assets
 from interop_pipeline.assets.release import build_release_asset
 from interop_pipeline.config import ApiSource, DistrictConfig, OneRosterCsvSource, load_config
 from interop_pipeline.recovery import recover_at_start
-from interop_pipeline.sensors import build_drop_folder_sensor
+from interop_pipeline.sensors import build_alert_sensors, build_drop_folder_sensor
 from interop_pipeline.transform.dbt import build_warehouse_assets, dbt_resource
 
 REFRESH_JOB_NAME = "district_refresh"
+# Step processes fork from a server that has imported this module (dagster, dbt, the parsed
+# project) once per run, instead of each starting Python and importing it all again.
+EXECUTOR = multiprocess_executor.configured({"start_method": {"forkserver": {}}}, name="forkserver_multiprocess")
 
 
 def build_definitions(config: DistrictConfig) -> Definitions:
@@ -82,8 +86,9 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         assets=[*extract_assets, *warehouse, release, *publish],
         jobs=[refresh_job],
         schedules=[daily],
-        sensors=sensors,
+        sensors=[*sensors, *build_alert_sensors(config)],
         resources={"dbt": dbt_resource()},
+        executor=EXECUTOR,
     )
 
 
