@@ -53,7 +53,8 @@ def land(zip_path: Path, landing: Path, day: int):
     return result
 
 
-def dbt_build(tmp_path: Path, target: Path, *select: str) -> Path:
+def dbt_build(tmp_path: Path, target: Path, *select: str, exclude: tuple[str, ...] = ()) -> Path:
+    """dbt builds `select` (less `exclude`) over the landing zone in tmp_path/landing."""
     warehouse = tmp_path / "build.duckdb"
     # The marts read the SIS through both channels; the REST one has not been walked here.
     ensure_source_placeholders(tmp_path / "landing", DBT_PROJECT_DIR / "models")
@@ -62,6 +63,7 @@ def dbt_build(tmp_path: Path, target: Path, *select: str) -> Path:
         "build",
         "--select",
         *select,
+        *(("--exclude", *exclude) if exclude else ()),
         "--indirect-selection",
         "cautious",
         "--target-path",

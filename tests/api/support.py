@@ -4,16 +4,10 @@ OneRoster REST channel staged beside the CSV channel of the same roster."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
-from interop_pipeline.config import PROJECT_ROOT
-
-DBT = Path(sys.executable).parent / "dbt"
 # Entities both OneRoster channels stage in the same shape (roles are compared on their own).
 ONEROSTER_SHARED = ["orgs", "academic_sessions", "courses", "classes", "users", "enrollments", "demographics"]
 ROLE_COLUMNS = "user_sourced_id, org_sourced_id, role, role_type, begin_date, end_date"
@@ -49,25 +43,13 @@ def landed_row_count(landing_root: Path, source_system: str, entity: str) -> int
     return duckdb.sql(f"select count(*) from read_parquet('{path}/*.parquet')").fetchone()[0]
 
 
-def stage_both_oneroster_channels(landing: Path, workdir: Path) -> Path:
+def stage_both_oneroster_channels(workdir: Path) -> Path:
     """dbt builds the staging models of the REST (`oneroster_api`) and CSV (`oneroster_csv`)
-    channels over `landing`; returns the warehouse file."""
-    warehouse = workdir / "build.duckdb"
-    env = {**os.environ, "INTEROP_LANDING_DIR": str(landing), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
-    target = workdir / "target"
-    run = subprocess.run(
-        [str(DBT), "build", "--select", "staging.oneroster_api", "staging.oneroster_csv", "xwalk_sex"]
-        + ["--exclude", "stg_oneroster_csv__deletions", "--indirect-selection", "cautious"]
-        + ["--target-path", str(target)]
-        + ["--log-path", str(target / "logs"), "--project-dir", str(PROJECT_ROOT / "dbt_project")]
-        + ["--profiles-dir", str(PROJECT_ROOT / "dbt_project")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    return warehouse
+    channels over the landing zone in workdir/landing; returns the warehouse file."""
+    from tests.test_oneroster_csv_staging import dbt_build
+
+    channels = ("staging.oneroster_api", "staging.oneroster_csv", "xwalk_sex")
+    return dbt_build(workdir, workdir / "target", *channels, exclude=("stg_oneroster_csv__deletions",))
 
 
 def staged_columns(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[str, str]]:

@@ -250,7 +250,7 @@ def test_staging_matches_the_csv_channel_of_the_same_sis(district, tmp_path):
         walk_all(api, landing)
         api.delete_record("users", next(iter(api.records("users"))))
         walk_all(api, landing, entities="users")
-    warehouse = stage_both_oneroster_channels(landing, tmp_path)
+    warehouse = stage_both_oneroster_channels(tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for entity in ONEROSTER_SHARED:
             api_model, csv_model = f"stg_oneroster_api__{entity}", f"stg_oneroster_csv__{entity}"

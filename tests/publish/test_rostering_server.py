@@ -113,7 +113,7 @@ def test_a_recipient_walks_exactly_its_csv_bundle(hub_config: DistrictConfig, tm
     )
     with running(create_app(hub_config, rest_clients(hub_config, ENV))) as base:
         walk(base, landing, ENV["LEARNING_APP_CLIENT_ID"], ENV["LEARNING_APP_CLIENT_SECRET"])
-    warehouse = stage_both_oneroster_channels(landing, tmp_path)
+    warehouse = stage_both_oneroster_channels(tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for entity in ONEROSTER_SHARED:
             served, bundled = f"stg_oneroster_api__{entity}", f"stg_oneroster_csv__{entity}"
