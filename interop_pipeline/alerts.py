@@ -25,9 +25,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from interop_pipeline.assets.extract.source_health import FRESHNESS_CHECK
 from interop_pipeline.config import AlertSettings, DistrictConfig
 
-FRESHNESS_CHECK = "fresh_within_limit"
 DETAIL_LIMIT = 600
 # What a person does about a failed check, by check name (the rest: the dbt tests).
 WHAT_TO_DO = {
@@ -44,8 +44,10 @@ WHAT_TO_DO = {
     "k_anonymous": "Nothing was delivered: the research file would single students out. Widen the agreement's "
     "generalization or raise max_suppressed_share.",
 }
-BLOCKING_TEST = "A blocking data test failed, so the release did not run and analysts still see the last good "
-BLOCKING_TEST += "warehouse. Open the check in the Dagster UI for the failing rows' query, fix the source, re-run."
+BLOCKING_TEST = (
+    "A blocking data test failed, so the release did not run and analysts still see the last good warehouse. "
+    "Open the check in the Dagster UI for the failing rows' query, fix the source, re-run."
+)
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,6 @@ class Alert:
     kind: str  # run_failed | check_failed | source_stale
     subject: str
     body: str
-
-    def as_text(self) -> str:
-        return f"{self.subject}\n\n{self.body}"
 
 
 def _failed_checks(instance, run_id: str) -> list:

@@ -51,10 +51,16 @@ def smtp():
 @pytest.fixture
 def webhook():
     received: list[dict] = []
+    busy = []  # answers to give before accepting: a chat service that is briefly unavailable
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if busy:
+                self.send_response(busy.pop())
+                self.end_headers()
+                return
+            received.append(body)
             self.send_response(200)
             self.end_headers()
 
@@ -64,7 +70,7 @@ def webhook():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/T000/B000/secret-token", received
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/T000/B000/secret-token", received, busy
     finally:
         server.shutdown()
 
@@ -92,7 +98,7 @@ def _config(tmp_path: Path, smtp_port: int):
 
 def test_a_failed_run_and_its_failed_check_reach_every_channel(tmp_path, smtp, webhook):
     smtp_port, inbox = smtp
-    url, received = webhook
+    url, received, _ = webhook
     config = _config(tmp_path, smtp_port)
     source = config.sources["sis_attendance"]
     folder = config.drop_folder(source)
@@ -131,7 +137,8 @@ def test_a_failed_run_and_its_failed_check_reach_every_channel(tmp_path, smtp, w
 
 
 def test_a_channel_that_is_down_is_reported_and_the_others_still_hear(tmp_path, webhook):
-    url, received = webhook
+    url, received, busy = webhook
+    busy += [429, 503]  # retried, then accepted
     config = _config(tmp_path, smtp_port=1)  # nothing listens there
     from interop_pipeline.alerts import Alert
 
@@ -139,6 +146,6 @@ def test_a_channel_that_is_down_is_reported_and_the_others_still_hear(tmp_path, 
     said: list[str] = []
     failed = send_alerts(config, [alert], said.append, environ={"ALERT_SLACK_URL": url})
     assert failed == ["email", "ALERT_TEAMS_URL"]
-    assert len(received) == 1 and received[0]["text"].startswith("*[Demo] stale source")
+    assert not busy and len(received) == 1 and received[0]["text"].startswith("*[Demo] stale source")
     assert any("Alert email" in line for line in said) and any("ALERT_TEAMS_URL is not set" in line for line in said)
     assert (config.data_dir / "alerts.log").exists()

@@ -193,3 +193,41 @@ def test_a_refused_vendor_file_quarantines_its_source_and_the_release_goes_on(hu
     assert "quarantined" in result.stdout and REFUSED_CDF in result.stdout
     # The source's last good data is what the warehouse holds.
     assert query(config, "select count(*) from staging.stg_nwea_map__assessment_results") == [(32,)]
+
+
+def test_the_hub_roster_served_over_rest_is_its_oneroster_bundle(hub):
+    """`interop-pipeline serve` on the hub's release: the one-school recipient reads over REST
+    the very records of its CSV bundle (district catalogue courses included), each collection's
+    sourcedIds equal to its file's, and no other school."""
+    import requests
+
+    from interop_pipeline.rostering.server import (
+        ROSTERING_PATH,
+        TOKEN_PATH,
+        RestClient,
+        allowed_scopes,
+        create_app,
+        running,
+    )
+
+    config, _ = hub
+    settings = config.recipients["learning_app"]
+    (bundle,) = config.delivery_folder(settings).glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        files = [name for name in archive.namelist() if name != "manifest.csv"]
+        rows = {name: csv.DictReader(io.TextIOWrapper(archive.open(name), "utf-8")) for name in files}
+        ids = {name.removesuffix(".csv"): {row["sourcedId"] for row in read} for name, read in rows.items()}
+    client = RestClient("hub-vendor", "hub-secret", "learning_app", allowed_scopes(settings))
+    with running(create_app(config, {client.client_id: client})) as base:
+        grant = {"grant_type": "client_credentials"}
+        token = requests.post(base + TOKEN_PATH, data=grant, auth=("hub-vendor", "hub-secret"), timeout=10).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+
+        def served(collection: str) -> set[str]:
+            url = f"{base}{ROSTERING_PATH}/{collection}"
+            body = requests.get(url, params={"limit": "5000"}, headers=headers, timeout=60).json()
+            return {record["sourcedId"] for record in body[collection]}
+
+        for collection in ("orgs", "academicSessions", "courses", "classes", "users", "enrollments"):
+            assert served(collection) == ids[collection], collection
+        assert ids["courses"] and ids["classes"] and ids["users"]

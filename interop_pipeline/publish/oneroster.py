@@ -47,7 +47,7 @@ def columns(version: str, file_name: str, *, with_programs: bool = False) -> lis
     return [*spec.columns, *extra]
 
 
-def _text(value: Any) -> str:
+def csv_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -335,7 +335,7 @@ def csv_bytes(header: list[str], rows: Iterable[Row]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_text(row.get(column)) for column in header])
+        writer.writerow([csv_text(row.get(column)) for column in header])
     return out.getvalue().encode("utf-8")
 
 
@@ -362,7 +362,7 @@ def write_bundle(
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
                 writer = csv.writer(text, lineterminator="\r\n")
                 writer.writerow(header)
-                writer.writerows([_text(row.get(column)) for column in header] for row in rows)
+                writer.writerows([csv_text(row.get(column)) for column in header] for row in rows)
                 text.flush()
                 text.detach()
             counts[f"{name}.csv"] = len(rows)

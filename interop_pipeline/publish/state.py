@@ -57,7 +57,7 @@ def load_state(path: Path) -> dict[StateKey, str] | None:
     )
 
 
-def save_state(path: Path, state: Mapping[StateKey, str]) -> None:
+def save_state(path: Path, state: Mapping[StateKey, str | None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(state)
     table = pa.table(

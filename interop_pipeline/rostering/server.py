@@ -35,8 +35,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -46,7 +44,7 @@ from starlette.routing import Route
 from interop_pipeline.config import ConfigError, DistrictConfig, RecipientSettings
 from interop_pipeline.publish import oneroster
 from interop_pipeline.publish.roster import Roster, load_roster, open_warehouse
-from interop_pipeline.publish.state import content_hash, publish_dir, restrict_to_owner
+from interop_pipeline.publish.state import StateKey, content_hash, load_state, save_state, state_path
 from interop_pipeline.rostering.protocol import (
     ENTITIES,
     SCOPE_CORE,
@@ -141,55 +139,21 @@ class TokenStore:
 # -- each recipient's roster, from the published warehouse --------------------------------------
 def _text_rows(rows: list[dict[str, Any]], header: list[str]) -> list[dict[str, str | None]]:
     """Rows as the CSV binding writes them (text; None where the file's field is empty)."""
-    return [{column: (oneroster._text(row.get(column)) or None) for column in header} for row in rows]
+    return [{column: (oneroster.csv_text(row.get(column)) or None) for column in header} for row in rows]
 
 
-HISTORY_SCHEMA = pa.schema(
-    [
-        ("entity", pa.string()),
-        ("sourced_id", pa.string()),
-        ("content_hash", pa.string()),  # NULL: deleted
-        ("date_last_modified", pa.string()),
-    ]
-)
-History = dict[tuple[str, str], tuple[str | None, str]]
-
-
-def history_path(data_dir: Path, recipient: str) -> Path:
-    return publish_dir(data_dir) / "state" / recipient / "oneroster_rest.parquet"
-
-
-def load_history(path: Path) -> History:
-    if not path.exists():
-        return {}
-    table = pq.read_table(path, schema=HISTORY_SCHEMA)
-    return {(e, s): (h, d) for e, s, h, d in zip(*(table[c].to_pylist() for c in HISTORY_SCHEMA.names), strict=True)}
-
-
-def save_history(path: Path, history: History) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(history)
-    table = pa.table(
-        {
-            "entity": [k[0] for k in keys],
-            "sourced_id": [k[1] for k in keys],
-            "content_hash": [history[k][0] for k in keys],
-            "date_last_modified": [history[k][1] for k in keys],
-        },
-        schema=HISTORY_SCHEMA,
-    )
-    partial = path.with_name(f".{path.name}.partial")
-    pq.write_table(table, partial)
-    restrict_to_owner(partial)
-    os.replace(partial, path)
+# A recipient's served history, in its publish state (state.py): each record's content hash
+# (None once deleted) and its dateLastModified, by (entity, sourcedId).
+HASHES, STAMPS = "oneroster_rest", "oneroster_rest_stamps"
 
 
 def build_roster_records(
-    roster: Roster, root_url: str, history: History, release_stamp: str
-) -> tuple[dict[str, dict[str, dict[str, Any]]], History]:
-    """The recipient's records as served, and the history updated for this release: a record
-    unchanged since the last release keeps its dateLastModified, a new or changed one takes the
-    release's, and one that is gone is kept as `tobedeleted` with the release's."""
+    roster: Roster, root_url: str, hashes: dict[StateKey, str | None], stamps: dict[StateKey, str], release_stamp: str
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[StateKey, str | None], dict[StateKey, str]]:
+    """The recipient's records as served, and the history (`hashes`, `stamps`) updated for this
+    release: a record unchanged since the last release keeps its dateLastModified, a new or
+    changed one takes the release's, and one that is gone is kept as `tobedeleted` with the
+    release's."""
     files = oneroster.bundle_files(roster, VERSION)
     with_programs = "programs" in roster.fields
     text = {
@@ -197,22 +161,23 @@ def build_roster_records(
         for name, rows in files.items()
     }
     records = build_records(text, RecordBuilder(root_url, release_stamp))
-    # A user's roles live inside the user record: its hash covers them.
-    updated: History = {}
+    new_hashes: dict[StateKey, str | None] = {}
+    new_stamps: dict[StateKey, str] = {}
     for entity in ENTITIES:
         for sourced_id, record in records[entity].items():
-            digest = content_hash({k: v for k, v in record.items() if k != "dateLastModified"})
-            before = history.get((entity, sourced_id))
-            stamp = before[1] if before is not None and before[0] == digest else release_stamp
-            record["dateLastModified"] = stamp
-            updated[(entity, sourced_id)] = (digest, stamp)
-    for (entity, sourced_id), (digest, stamp) in history.items():
-        if (entity, sourced_id) in updated:
+            key = (entity, sourced_id)
+            # A user's roles live inside the user record: its hash covers them.
+            new_hashes[key] = content_hash({k: v for k, v in record.items() if k != "dateLastModified"})
+            unchanged = key in hashes and hashes[key] == new_hashes[key]
+            record["dateLastModified"] = new_stamps[key] = stamps[key] if unchanged else release_stamp
+    for key, digest in hashes.items():
+        if key in new_hashes:
             continue
-        when = release_stamp if digest is not None else stamp  # deleted now, or earlier
-        records[entity][sourced_id] = {"sourcedId": sourced_id, "status": DELETED, "dateLastModified": when}
-        updated[(entity, sourced_id)] = (None, when)
-    return records, updated
+        entity, sourced_id = key
+        new_hashes[key] = None  # deleted, kept for delta readers
+        new_stamps[key] = release_stamp if digest is not None else stamps[key]  # deleted now, or earlier
+        records[entity][sourced_id] = {"sourcedId": sourced_id, "status": DELETED, "dateLastModified": new_stamps[key]}
+    return records, new_hashes, new_stamps
 
 
 @dataclass
@@ -266,10 +231,12 @@ class RosterStore:
                 return snapshot.reader
             started = time.perf_counter()
             stamp = iso_timestamp(datetime.fromtimestamp(release[1] / 1e9, UTC))
-            path = history_path(self.config.data_dir, recipient)
+            paths = [state_path(self.config.data_dir, recipient, kind) for kind in (HASHES, STAMPS)]
+            hashes, stamps = (load_state(path) or {} for path in paths)
             roster = self.loader(self.warehouse, self.config.recipients[recipient])
-            records, history = build_roster_records(roster, self.root_url, load_history(path), stamp)
-            save_history(path, history)
+            records, hashes, stamps = build_roster_records(roster, self.root_url, hashes, stamps, stamp)
+            for path, state in zip(paths, (hashes, stamps), strict=True):
+                save_state(path, state)
             reader = RosterReader(records)
             self._snapshots[recipient] = Snapshot(release, reader)
             counts = ", ".join(f"{e} {len(r)}" for e, r in records.items() if r)
