@@ -61,7 +61,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import IO, Annotated, Literal, NamedTuple
+from typing import IO, Annotated, Literal, NamedTuple, Protocol
 
 import yaml
 from pydantic import (
@@ -605,6 +605,25 @@ class VendorFileResult(BatchCounts):
 # --------------------------------------------------------------------------------------------
 
 
+class RowSink(Protocol):
+    """Receives every landed row of one declared file: its landed columns by name."""
+
+    def add(self, row: dict[str, str | None], source_ref: str) -> None: ...
+
+
+class BatchRowSinks(Protocol):
+    def sink(self, declaration: FileDeclaration) -> RowSink | None: ...
+
+    def close(self) -> None:
+        """Called once, after the last row and before the batch commits."""
+
+
+class RowSinks(Protocol):
+    """What else to land from the rows of a batch (the conformance layer implements it)."""
+
+    def open(self, batch: LandingBatch) -> BatchRowSinks: ...
+
+
 class _RetryInCp1252(Exception):
     """An `auto` source turned out not to be UTF-8: discard the batch and start it again."""
 
@@ -621,11 +640,13 @@ def land_vendor_file(
     district_code: str,
     max_uncompressed_bytes: int,
     extracted_at: datetime | None = None,
+    row_sinks: RowSinks | None = None,
 ) -> VendorFileResult:
     """Land one vendor file (or a zip of them) as one batch of the declarations' system.
 
     Idempotent: bytes landed before, under any file name, are not landed again; the earlier
-    batch id comes back with ``already_landed=True``.
+    batch id comes back with ``already_landed=True``. `row_sinks` sees every landed row too
+    (the conformance layer: what the file means, landed beside it in the same batch).
     """
     path = Path(path)
     system = _common_system(declarations)
@@ -644,6 +665,7 @@ def land_vendor_file(
         fingerprint=fingerprint,
         extracted_at=extracted_at or datetime.now(UTC),
         max_uncompressed_bytes=max_uncompressed_bytes,
+        row_sinks=row_sinks,
     )
     not_utf8: set[str] = set()
     while True:  # at most once more per source that turns out to be Windows-1252
@@ -685,6 +707,7 @@ class _Job:
     fingerprint: str
     extracted_at: datetime
     max_uncompressed_bytes: int
+    row_sinks: RowSinks | None = None
 
 
 class _Source(NamedTuple):
@@ -711,11 +734,15 @@ def _land_once(job: _Job, not_utf8: set[str]) -> VendorFileResult:
             )
         )
         entities: dict[str, EntityLanding] = {}
+        sinks = job.row_sinks.open(batch) if job.row_sinks is not None else None
         for source in sources:
             encoding = "cp1252" if source.label in not_utf8 else None
-            landed, facts = _land_source(batch, source, encoding)
+            sink = sinks.sink(source.declaration) if sinks is not None else None
+            landed, facts = _land_source(batch, source, encoding, sink)
             entities[landed.entity] = landed
             batch.details["entities"][landed.entity] = facts
+        if sinks is not None:
+            sinks.close()
         batch.commit()
         counts = batch.counts
     return VendorFileResult(
@@ -1234,7 +1261,9 @@ class _Tally:
     short_last: tuple[int, list[str]] | None = None
 
 
-def _land_source(batch: LandingBatch, source: _Source, forced: str | None) -> tuple[EntityLanding, dict]:
+def _land_source(
+    batch: LandingBatch, source: _Source, forced: str | None, sink: RowSink | None = None
+) -> tuple[EntityLanding, dict]:
     declaration = source.declaration
     with source.open() as raw:
         binary = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
@@ -1247,7 +1276,7 @@ def _land_source(batch: LandingBatch, source: _Source, forced: str | None) -> tu
         plan = _plan_header(declaration, header, source.label)
         rules = _RowRules(declaration, plan)
         writer = batch.entity_writer(declaration.entity, declaration.output_columns)
-        tally = _land_rows(batch, writer, rules, records, header, source, declaration)
+        tally = _land_rows(batch, writer, rules, records, header, source, declaration, sink)
         writer.close()
         _check_complete(tally, lines, rules.width, source.label, declaration)
     landed = EntityLanding(
@@ -1294,8 +1323,10 @@ def _land_rows(
     header: list[str],
     source: _Source,
     declaration: FileDeclaration,
+    sink: RowSink | None = None,
 ) -> _Tally:
     tally = _Tally()
+    columns = declaration.output_columns
     seen_keys: dict[bytes, int] = {}
     derived_names = [name for rule in declaration.derive for name in rule.fields]
     tracked = _tracked_derived(declaration)
@@ -1315,6 +1346,8 @@ def _land_rows(
         if key is not None:
             seen_keys[key] = record.line
         writer.append(row, ref)
+        if sink is not None:
+            sink.add(dict(zip(columns, row, strict=True)), ref)
         tally.landed += 1
         for warning in warnings:  # counted only for rows that land
             tally.warnings[warning] = tally.warnings.get(warning, 0) + 1
