@@ -46,6 +46,11 @@ class DistrictSettings(_Strict):
 class SchoolYearSettings(_Strict):
     start: date = Field(description="First instructional day")
     end: date = Field(description="Last instructional day")
+    rollover: str = Field(
+        default="07-01",
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD a school year begins on for dating results by test date alone (July 1: state reporting)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SchoolYearSettings:

@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from interop_pipeline.assets.extract.api_sources import build_api_source_assets
+from interop_pipeline.assets.extract.conformed import build_conformed_assets
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets
 from interop_pipeline.assets.extract.sis_roster import build_sis_roster_assets
 from interop_pipeline.assets.identity.resolution import build_identity_assets
@@ -56,6 +57,9 @@ def build_definitions(config: DistrictConfig) -> Definitions:
                 name, config.drop_folder(source), source.file_pattern, feeds, config.landing_dir, recover_first
             )
         )
+    # The conformed tables every declared file feeds wait for every landing step.
+    landing_keys = [key for step in extract_assets for key in step.keys]
+    extract_assets.append(build_conformed_assets(config, landing_keys))
     # dbt before identity, identity resolution, dbt after it (ordered by the assets' dependencies).
     warehouse = [*build_warehouse_assets(config), build_identity_assets(config)]
     release = build_release_asset(config, upstream=[key for step in warehouse for key in step.keys])

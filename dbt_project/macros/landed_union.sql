@@ -2,8 +2,14 @@
     unioned: what the models spanning all sources read. Every source has each table (a zero-row
     file before anything lands), so the union never fails on a system the district lacks. -#}
 {% macro union_of_landed_sources(table) -%}
+    {%- set system_column = {'batches': 'source_system', 'rejects': '_source_system', 'refusals': 'source_system'}[table] -%}
+    {%- set extra = declared_only_systems() -%}
     {%- for system in landed_source_systems() %}
     select * from {{ source(system, table) }}
-    {% if not loop.last %}union all{% endif %}
+    {% if not loop.last or extra %}union all{% endif %}
     {%- endfor %}
+    {%- if extra %}
+    select * from {{ source('declared', 'system_' ~ table) }}
+    where {{ system_column }} in ({% for s in extra %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- endif %}
 {%- endmacro %}

@@ -13,7 +13,7 @@
     every landed source system is listed, those the district does not configure as not enabled. -#}
 {% macro configured_source_rows() -%}
     {%- set configured = var('sources', {}) -%}
-    {%- for system in landed_source_systems() -%}
+    {%- for system in landed_source_systems() + declared_only_systems() -%}
     {%- set settings = configured.get(system, {}) %}
     select
         '{{ system }}' as source_system,

@@ -398,7 +398,8 @@ class LandingBatch:
     # -- writing ---------------------------------------------------------------------------
     def entity_writer(self, entity: str, columns: list[str]) -> EntityWriter:
         self._require_open()
-        _check_name("entity", entity)
+        # "_"-prefixed entities are the conformed tables (conformance.py), never a declared name.
+        _check_name("entity", entity.removeprefix("_"))
         if entity in self._writers:
             raise ValueError(f"entity {entity!r} already has a writer in batch {self.batch_id}")
         _check_columns(entity, columns)

@@ -125,6 +125,10 @@ def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
         "sis_user_id_types": rules.sis_user_id_types.model_dump(),
         # Which systems this district uses: mart_data_quality reports the others as not configured.
         "sources": source_settings(config),
+        # Systems whose files are declared (a file-drop source lands into the folder of its own
+        # name): one with no committed dbt source is counted through the cross-system
+        # bookkeeping tables (macro declared_only_systems).
+        "declared_systems": sorted(n for n, s in config.sources.items() if isinstance(s, FileDropSource)),
     }
 
 
@@ -140,6 +144,8 @@ def source_settings(config: DistrictConfig) -> dict[str, dict[str, Any]]:
         for name, source in config.sources.items()
     }
 
+
+CONFORMED_SOURCE = "declared"  # the dbt source of every declared file's conformed rows
 
 # Identity resolution runs between the two dbt steps: it reads the person records the first
 # builds, and everything that reads its crosswalk (the `identity` source) is built by the second.
@@ -160,7 +166,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         empty = ensure_source_placeholders(
             config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config)
         )
-        unused = sorted(set(empty) - set(config.enabled_sources()))
+        unused = sorted(set(empty) - set(config.enabled_sources()) - {CONFORMED_SOURCE})
         if unused:
             context.log.info(f"Not configured for this district, built empty: {', '.join(unused)}")
         waiting = sorted(set(empty) & set(config.enabled_sources()))

@@ -10,6 +10,7 @@ meta in its `_<source>__sources.yml`:
 
 - `api_records`: the one shape of every REST entity (connectors/api_landing.py);
 - `oneroster_csv`: the OneRoster connector's canonical columns per entity;
+- `conformed`: the conformed tables every declared file's conformance lands (conformance.py);
 - `declared_files`: the columns of the declarations landing into that system (built-in formats
   and the district's own), else the table's `columns:` in the sources YAML.
 """
@@ -24,6 +25,7 @@ import yaml
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
 from interop_pipeline.connectors.landing import BATCHES_DIR, REFUSALS_DIR, REJECTS_DIR, ensure_placeholders
 from interop_pipeline.connectors.oneroster_csv import CANONICAL_COLUMNS, DEFAULT_EXTENSION_COLUMNS
+from interop_pipeline.connectors.conformance import CONFORMED_COLUMNS
 from interop_pipeline.connectors.tabular import FileDeclaration, builtin_declarations
 
 BOOKKEEPING = (BATCHES_DIR, REJECTS_DIR, REFUSALS_DIR)
@@ -77,6 +79,8 @@ def source_columns(
             entity: [*CANONICAL_COLUMNS[entity], *DEFAULT_EXTENSION_COLUMNS.get(entity, [])]
             for entity in (t.get("identifier") or t["name"] for t in _entity_tables(source))
         }
+    if landing_format == "conformed":
+        return {entity: columns for entity, columns in CONFORMED_COLUMNS.items()}
     if landing_format == "declared_files":
         return _declared_columns(path, source, [*builtin_declarations().values(), *declarations])
     return None

@@ -3,10 +3,9 @@
 --    name), grade assessed and subject (or every subject), the level is the highest whose
 --    minimum the scale score reaches (a subject's own cut scores before every-subject ones), and
 --    the result is proficient when that level is one of the configured proficient_levels;
--- 2. otherwise the vendor's own performance level: state achievement level Standard Met or
---    Standard Exceeded (levels 3 and 4); i-Ready placement on or above the grade assessed (Early,
---    Mid or Late of that grade or a higher one); MAP achievement quintile HiAvg or High (61st
---    national percentile and up, NWEA's usual proxy for on track to proficiency).
+-- 2. otherwise the vendor's own performance level, as its declaration's conformance section
+--    says which levels count as proficient (performance_levels[].proficient; e.g. the state's
+--    levels 3 and 4, i-Ready placements on or above grade, MAP quintiles HiAvg and High).
 -- Results with neither (an unknown level, no grade) have a NULL is_proficient.
 with results as (
     select * from {{ ref('fct_assessment_result') }}
@@ -43,33 +42,6 @@ levels_reached as (
         and results.scale_score >= cut_levels.level_minimum
 ),
 
--- i-Ready placements read "Early 3", "Mid K", "Late 10": the second word is the grade placed.
-placements as (
-    select
-        assessment_result_key,
-        case {{ dbt.split_part('performance_level', "' '", 2) }}
-            when 'K' then 0
-            else {{ grade_level_number("lpad(" ~ dbt.split_part('performance_level', "' '", 2) ~ ", 2, '0')") }}
-        end as placement_grade_number
-    from results
-    where vendor = 'iready' and performance_level is not null
-),
-
-vendor_levels as (
-    select
-        results.assessment_result_key,
-        case
-            when results.vendor = 'state_assessment'
-                then results.performance_level in ('Standard Met', 'Standard Exceeded', '3', '4')
-            when results.vendor = 'iready'
-                then placements.placement_grade_number >= {{ grade_level_number('results.grade_level_assessed') }}
-            when results.vendor = 'nwea_map' then results.performance_level in ('HiAvg', 'High')
-        end as is_proficient
-    from results
-    left join placements on results.assessment_result_key = placements.assessment_result_key
-    where results.performance_level is not null
-),
-
 final as (
     select
         results.assessment_result_key,
@@ -88,7 +60,7 @@ final as (
         results.performance_level,
         case
             when configured.assessment_result_key is not null then 'cut_scores'
-            when vendor_levels.is_proficient is not null then 'vendor_level'
+            when results.vendor_is_proficient is not null then 'vendor_level'
         end as proficiency_method,
         case
             when configured.assessment_result_key is not null then levels_reached.performance_level
@@ -96,14 +68,13 @@ final as (
         end as proficiency_level,
         case
             when configured.assessment_result_key is not null then coalesce(levels_reached.is_proficient_level, false)
-            else vendor_levels.is_proficient
+            else results.vendor_is_proficient
         end as is_proficient
     from results
     left join configured on results.assessment_result_key = configured.assessment_result_key
     left join levels_reached
         on results.assessment_result_key = levels_reached.assessment_result_key
         and levels_reached.level_rank = 1
-    left join vendor_levels on results.assessment_result_key = vendor_levels.assessment_result_key
 )
 
 select * from final

@@ -2,7 +2,8 @@
 -- Every source's record of every student in one shape (interop_pipeline/identity/records.py), read
 -- by the identity step. The SIS is the spine: its records carry their person key (the SIS
 -- sourcedId). Each other source contributes one record per ID it knows the student by, with the
--- values of its newest delivery. Adding a source is one more select in `unioned`.
+-- values of its newest delivery. Adding an API source is one more select in `unioned`; a declared vendor file comes in
+-- through its declaration alone.
 with users as (
     select * from {{ ref('int_sis__users') }}
 ),
@@ -21,33 +22,8 @@ schools as (
     where org_type = 'school'
 ),
 
-map_roster as (
-    select * from {{ ref('stg_nwea_map__students_by_school') }}
-),
-
-map_results as (
-    select * from {{ ref('stg_nwea_map__assessment_results') }}
-),
-
-iready_results as (
-    select * from {{ ref('stg_iready__diagnostic_results') }}
-),
-
--- Staging keeps i-Ready's results without the student's name; the name is identity evidence.
-iready_names as (
-    select student_id, last_name, first_name, completion_date
-    from {{ current_appended_records(
-        'iready', 'diagnostic_ela', ['student_id', 'subject', 'school_year', 'start_date', 'completion_date']
-    ) }} as ela
-    union all
-    select student_id, last_name, first_name, completion_date
-    from {{ current_appended_records(
-        'iready', 'diagnostic_math', ['student_id', 'subject', 'school_year', 'start_date', 'completion_date']
-    ) }} as math
-),
-
-state_results as (
-    select * from {{ ref('stg_state_assessment__summative_results') }}
+declared_students as (
+    select * from {{ ref('stg_declared__student_records') }}
 ),
 
 edfi_students_staged as (
@@ -99,141 +75,28 @@ sis_students as (
     where users.user_sourced_id in (select user_sourced_id from roles where role = 'student')
 ),
 
--- NWEA: the roster of the newest term a student was tested in, and the state ID its results carry.
-map_roster_newest as (
+-- Every declared vendor file's students (its declaration's conformance.student section): one
+-- record per id the system knows the student by, each value from its newest delivery. The
+-- school is matched to the SIS by state id or by name.
+vendor_students as (
     select
-        map_roster.*,
-        row_number() over (
-            partition by map_roster.vendor_student_id
-            order by map_roster.school_year desc,
-                case map_roster.season when 'Spring' then 3 when 'Winter' then 2 else 1 end desc,
-                map_roster.batch_id desc
-        ) as newest_rank
-    from map_roster
-),
-
-map_state_ids as (
-    select vendor_student_id, max(state_student_id) as state_student_id, max(state_school_id) as state_school_id
-    from map_results
-    group by vendor_student_id
-),
-
-map_students as (
-    select
-        map_roster_newest.district_code,
-        'nwea_map' as source_system,
-        map_roster_newest.vendor_student_id as source_id,
+        declared_students.district_code,
+        declared_students.source_system,
+        declared_students.student_id as source_id,
         cast(null as varchar) as person_key,
-        map_roster_newest.vendor_student_id as sis_id,
-        map_state_ids.state_student_id as state_id,
-        map_roster_newest.first_name,
-        map_roster_newest.middle_initial as middle_name,
-        map_roster_newest.last_name,
-        map_roster_newest.birth_date,
+        declared_students.district_id as sis_id,
+        declared_students.state_id,
+        declared_students.first_name,
+        declared_students.middle_name,
+        declared_students.last_name,
+        declared_students.birth_date,
         cast(null as varchar) as email,
         cast(null as varchar) as login_id,
-        {{ person_grade_level('map_roster_newest.grade') }} as grade_level,
-        schools.org_sourced_id as school_id
-    from map_roster_newest
-    left join map_state_ids on map_roster_newest.vendor_student_id = map_state_ids.vendor_student_id
-    left join schools on map_roster_newest.school_name = schools.org_name
-    where map_roster_newest.newest_rank = 1
-),
-
--- A StudentID in the results but on no roster still needs a person: it has its state ID.
-map_results_only as (
-    select
-        map_results.district_code,
-        'nwea_map' as source_system,
-        map_results.vendor_student_id as source_id,
-        cast(null as varchar) as person_key,
-        map_results.vendor_student_id as sis_id,
-        max(map_results.state_student_id) as state_id,
-        cast(null as varchar) as first_name,
-        cast(null as varchar) as middle_name,
-        cast(null as varchar) as last_name,
-        cast(null as date) as birth_date,
-        cast(null as varchar) as email,
-        cast(null as varchar) as login_id,
-        cast(null as varchar) as grade_level,
-        max(schools.org_sourced_id) as school_id
-    from map_results
-    left join schools on map_results.state_school_id = schools.org_identifier
-    where map_results.vendor_student_id not in (select vendor_student_id from map_roster)
-    group by map_results.district_code, map_results.vendor_student_id
-),
-
-iready_newest as (
-    select
-        iready_results.*,
-        row_number() over (
-            partition by iready_results.vendor_student_id
-            order by iready_results.completion_date desc, iready_results.subject
-        ) as newest_rank
-    from iready_results
-),
-
-iready_newest_names as (
-    select
-        student_id,
-        last_name,
-        first_name,
-        row_number() over (partition by student_id order by completion_date desc, last_name) as newest_rank
-    from iready_names
-),
-
-iready_students as (
-    select
-        iready_newest.district_code,
-        'iready' as source_system,
-        iready_newest.vendor_student_id as source_id,
-        cast(null as varchar) as person_key,
-        iready_newest.vendor_student_id as sis_id,
-        iready_newest.state_student_id as state_id,
-        iready_newest_names.first_name,
-        cast(null as varchar) as middle_name,
-        iready_newest_names.last_name,
-        cast(null as date) as birth_date,
-        cast(null as varchar) as email,
-        cast(null as varchar) as login_id,
-        {{ person_grade_level('iready_newest.student_grade') }} as grade_level,
-        schools.org_sourced_id as school_id
-    from iready_newest
-    left join iready_newest_names
-        on iready_newest.vendor_student_id = iready_newest_names.student_id and iready_newest_names.newest_rank = 1
-    left join schools on iready_newest.school_name = schools.org_name
-    where iready_newest.newest_rank = 1
-),
-
--- The state file keys students by state ID and carries the local ID the district sent.
-state_newest as (
-    select
-        state_results.*,
-        row_number() over (
-            partition by state_results.state_student_id
-            order by state_results.school_year desc, state_results.test_date desc, state_results.subject
-        ) as newest_rank
-    from state_results
-),
-
-state_students as (
-    select
-        district_code,
-        'state_assessment' as source_system,
-        state_student_id as source_id,
-        cast(null as varchar) as person_key,
-        local_student_id as sis_id,
-        state_student_id as state_id,
-        first_name,
-        cast(null as varchar) as middle_name,
-        last_name,
-        cast(null as date) as birth_date,
-        cast(null as varchar) as email,
-        cast(null as varchar) as login_id,
-        {{ person_grade_level('grade_assessed') }} as grade_level,
-        cast(null as varchar) as school_id
-    from state_newest
-    where newest_rank = 1
+        {{ person_grade_level('declared_students.grade') }} as grade_level,
+        coalesce(schools_by_id.org_sourced_id, schools_by_name.org_sourced_id) as school_id
+    from declared_students
+    left join schools as schools_by_id on declared_students.school = schools_by_id.org_identifier
+    left join schools as schools_by_name on declared_students.school = schools_by_name.org_name
 ),
 
 -- Ed-Fi (state-fed ODS): studentUniqueId is the state ID; grade and school from the newest
@@ -321,13 +184,7 @@ google_students as (
 unioned as (
     select * from sis_students
     union all
-    select * from map_students
-    union all
-    select * from map_results_only
-    union all
-    select * from iready_students
-    union all
-    select * from state_students
+    select * from vendor_students
     union all
     select * from edfi_students
     union all
