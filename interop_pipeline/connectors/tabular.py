@@ -48,9 +48,11 @@ Privacy: values of fields declared ``personal`` never appear in reject details o
 from __future__ import annotations
 
 import csv
+import difflib
 import fnmatch
 import hashlib
 import io
+import json
 import re
 import string
 import zipfile
@@ -77,6 +79,8 @@ from pydantic import (
 )
 
 from interop_pipeline.connectors.archive import open_checked_zip, open_member
+from interop_pipeline.connectors.conformance import Conformance
+from interop_pipeline.connectors.conformance import check as conformance_problems
 from interop_pipeline.connectors.landing import (
     BatchCounts,
     EntityWriter,
@@ -119,11 +123,13 @@ class VendorFileError(ValueError):
 
 
 class _BadValue(Exception):
-    """A value does not parse as its declared type; ``expected`` says what would have."""
+    """A value does not parse as its declared type; ``expected`` says what would have, and
+    ``reason`` (when set) replaces "expected ..." where the value is refused for another cause."""
 
-    def __init__(self, expected: str):
+    def __init__(self, expected: str, reason: str | None = None):
         super().__init__(expected)
         self.expected = expected
+        self.reason = reason
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -149,10 +155,41 @@ def _as_decimal(spec: FieldSpec, value: str) -> str:
 
 
 def _as_date(spec: FieldSpec, value: str) -> str:
-    parsed = _strptime(value, tuple(spec.formats), "%Y-%m-%d")
-    if parsed is None:
-        raise _BadValue(f"a date as {' or '.join(spec.formats)}")
-    return parsed
+    ambiguous: str | None = None
+    for pattern in spec.formats:
+        width = _compact_width(pattern)
+        candidate = value
+        if width is not None and len(value) != width:
+            if spec.compact_dates == "pad_left" and value.isdigit() and len(value) < width:
+                candidate = value.zfill(width)  # the vendor dropped a leading zero (1062015)
+            else:
+                # strptime would guess where MDDYYYY splits: 1112015 is Jan 11 or Nov 1.
+                ambiguous = ambiguous or (
+                    f"ambiguous compact date: {len(value)} digits for {pattern} ({_compact_picture(pattern)})"
+                )
+                continue
+        parsed = _strptime(candidate, (pattern,), "%Y-%m-%d")
+        if parsed is not None:
+            return parsed
+    raise _BadValue(f"a date as {' or '.join(spec.formats)}", ambiguous)
+
+
+# Widths of the directives a date written without separators is made of (%m%d%Y, %Y%m%d, ...).
+_COMPACT_WIDTHS = {"Y": 4, "y": 2, "m": 2, "d": 2, "j": 3}
+_COMPACT_PICTURES = {"Y": "YYYY", "y": "YY", "m": "MM", "d": "DD", "j": "DDD"}
+
+
+@cache
+def _compact_width(pattern: str) -> int | None:
+    """The exact width of a separator-less date format, or None for any other format."""
+    parts = pattern.split("%")
+    if parts[0] or len(parts) < 3 or any(len(part) != 1 or part not in _COMPACT_WIDTHS for part in parts[1:]):
+        return None
+    return sum(_COMPACT_WIDTHS[part] for part in parts[1:])
+
+
+def _compact_picture(pattern: str) -> str:
+    return "".join(_COMPACT_PICTURES[part] for part in pattern.split("%")[1:])
 
 
 def _as_time(spec: FieldSpec, value: str) -> str:
@@ -242,6 +279,16 @@ def _trimmed_sentinel(value: str) -> str:
 NullValues = Annotated[list[Annotated[str, AfterValidator(_trimmed_sentinel)]], BeforeValidator(_as_list)]
 
 
+def _null_codes(value: object) -> object:
+    # `Code: null` (YAML null, or the word quoted) maps that code to null, never to ''.
+    if isinstance(value, dict):
+        return {k: None if isinstance(v, str) and v.strip().casefold() == "null" else v for k, v in value.items()}
+    return value
+
+
+CodeMap = Annotated[dict[str, str | None], BeforeValidator(_null_codes)]
+
+
 class FieldSpec(_Strict):
     """One landing column: where it comes from in the header, its type and its row rules."""
 
@@ -253,7 +300,9 @@ class FieldSpec(_Strict):
     false_values: list[str] = Field(default_factory=list)
     required: bool = Field(default=False, description="the column must be in the header, else the file is refused")
     not_null: bool = Field(default=False, description="a blank value rejects the row")
-    code_map: dict[str, str] | None = Field(default=None, description="raw value -> value, matched case-insensitively")
+    code_map: CodeMap | None = Field(
+        default=None, description="raw value -> value (null: no value), matched case-insensitively"
+    )
     unmapped: Literal["keep", "reject"] = "keep"
     constant: str | None = Field(default=None, description="the same value for every row; no column")
     personal: bool = Field(default=False, description="values never appear in messages")
@@ -265,6 +314,11 @@ class FieldSpec(_Strict):
         default=None,
         description="whether the shared sentinels (built-in list and the declaration's null_values) apply; "
         "default: yes for typed fields, no for string fields",
+    )
+    compact_dates: Literal["strict", "pad_left"] = Field(
+        default="strict",
+        description="dates without separators (%m%d%Y): a value of another width is refused (strict) or "
+        "left-padded with zeros to the format's width (pad_left)",
     )
 
     @property
@@ -304,6 +358,8 @@ class FieldSpec(_Strict):
             raise ValueError("formats apply only to date and time fields")
         for pattern in self.formats:
             _check_strptime(pattern)
+        if self.compact_dates != "strict" and self.type != "date":
+            raise ValueError("compact_dates applies only to date fields")
         if (self.true_values or self.false_values) and self.type != "boolean":
             raise ValueError("true_values/false_values apply only to boolean fields")
         overlap = {v.casefold() for v in self.true_values} & {v.casefold() for v in self.false_values}
@@ -342,7 +398,9 @@ class DeriveOutput(_Strict):
     group: str | None = None
     template: str | None = Field(default=None, description="str.format over the groups, e.g. '{position}_{grade}'")
     lowercase: bool = False
-    code_map: dict[str, str] | None = None
+    code_map: CodeMap | None = None
+    type: FieldType = Field(default="string", description="the derived value is typed like a field's")
+    formats: list[str] = Field(default_factory=list, description="strptime patterns for a date or time output")
 
     @model_validator(mode="before")
     @classmethod
@@ -353,7 +411,12 @@ class DeriveOutput(_Strict):
     def _one_source(self) -> DeriveOutput:
         if (self.group is None) == (self.template is None):
             raise ValueError("give exactly one of group or template")
+        self.as_field("derived")  # type options are checked as a field's are
         return self
+
+    def as_field(self, name: str) -> FieldSpec:
+        """The output as a field, so derived values are typed by the same rules."""
+        return FieldSpec(name=name, columns=[name], type=self.type, formats=self.formats)
 
     def groups(self) -> set[str]:
         if self.group is not None:
@@ -363,9 +426,10 @@ class DeriveOutput(_Strict):
 
 
 class DeriveSpec(_Strict):
-    """Fields computed from another field's normalised value by a regex with named groups."""
+    """Fields computed from other fields' normalised values by a regex with named groups; with
+    several sources (``from: [a, b]``) the pattern sees their values joined by ``|``."""
 
-    source: SnakeName = Field(alias="from")
+    sources: Annotated[list[SnakeName], BeforeValidator(_as_list)] = Field(alias="from", min_length=1)
     pattern: str
     fields: dict[SnakeName, DeriveOutput] = Field(min_length=1)
     no_match: Literal["reject", "null"] = "reject"
@@ -404,6 +468,105 @@ class LayoutSpec(_Strict):
     columns: Names = Field(min_length=1)
 
 
+class GroupKey(_Strict):
+    """A key of a column group (a named group of its regex other than the measure)."""
+
+    code_map: CodeMap | None = Field(default=None, description="key value -> value, matched case-insensitively")
+
+
+class GroupSpec(_Strict):
+    """Columns that repeat one set of fields per member (subject, period, goal, window).
+
+    ``columns`` is a regex matched in full against each header name (the k-th repeat of a name
+    reads ``Name[k]``); its ``measure`` group says which field a column feeds, every other named
+    group is a key: one value combination of the keys is one member.
+    """
+
+    name: SnakeName
+    columns: str = Field(description="regex, full match on header names, with named groups")
+    measure: str = Field(default="measure", description="the named group whose value picks the field")
+    fields: list[FieldSpec] = Field(min_length=1, description="their columns are measure values, not header names")
+    keys: dict[SnakeName, GroupKey] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"does not compile as a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> GroupSpec:
+        named = list(re.compile(self.columns).groupindex)
+        if self.measure not in named:
+            raise ValueError(f"the pattern has no named group {self.measure!r} (the measure)")
+        bad = [name for name in self.key_names if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name)]
+        if bad:
+            raise ValueError(f"key groups become fields and need snake_case names: {', '.join(bad)}")
+        unknown = sorted(set(self.keys) - set(self.key_names))
+        if unknown:
+            raise ValueError(f"keys not among the pattern's named groups: {', '.join(unknown)}")
+        for spec in self.fields:
+            if spec.constant is not None:
+                raise ValueError(f"fields.{spec.name}: a group field reads columns, not a constant")
+        names = self.output_columns
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"names used more than once (keys and fields): {', '.join(repeated)}")
+        return self
+
+    @property
+    def key_names(self) -> list[str]:
+        """The key groups, in pattern order: every named group but the measure."""
+        return [name for name in re.compile(self.columns).groupindex if name != self.measure]
+
+    @property
+    def output_columns(self) -> list[str]:
+        """A member's values: its keys, then its fields."""
+        return self.key_names + [spec.name for spec in self.fields]
+
+
+def _expand_blocks(raw: object) -> object:
+    """`- use: name` entries in fields become the block's fields, with `prefix` added to their
+    header names and `name_prefix` to their field names (a block is a list of fields)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
+        return raw
+    blocks = raw.get("blocks") or {}
+    fields: list[object] = []
+    for i, item in enumerate(raw["fields"]):
+        if not (isinstance(item, dict) and "use" in item):
+            fields.append(item)
+            continue
+        extra = sorted(set(item) - {"use", "prefix", "name_prefix"})
+        if extra:
+            raise ValueError(f"fields[{i}]: unknown keys beside use: {', '.join(extra)} (use, prefix, name_prefix)")
+        block = blocks.get(item["use"]) if isinstance(blocks, dict) else None
+        if not isinstance(block, list):
+            known = ", ".join(blocks) if isinstance(blocks, dict) and blocks else "none"
+            raise ValueError(f"fields[{i}].use: no block named {item['use']!r} (blocks: {known})")
+        fields.extend(_prefixed(spec, item.get("prefix") or "", item.get("name_prefix") or "") for spec in block)
+    return {**raw, "fields": fields}
+
+
+def _prefixed(spec: object, prefix: str, name_prefix: str) -> object:
+    if not isinstance(spec, dict):
+        return spec  # the block's own validation names the problem
+    out = dict(spec)
+    if isinstance(out.get("name"), str):
+        out["name"] = name_prefix + out["name"]
+    columns = _as_list(out.get("columns"))
+    if isinstance(columns, list):
+        out["columns"] = [prefix + c if isinstance(c, str) else c for c in columns]
+    return out
+
+
+_Position = Annotated[int, Field(ge=1)]
+# Header name -> (start, end): 1-based and inclusive, as vendors' layout documents print them.
+FixedWidth = dict[Annotated[str, StringConstraints(min_length=1)], tuple[_Position, _Position]]
+
+
 class FileDeclaration(_Strict):
     """How one vendor file maps to one landing entity."""
 
@@ -413,17 +576,68 @@ class FileDeclaration(_Strict):
     description: str = Field(min_length=1)
     file_pattern: Names = Field(min_length=1, description="globs on the file name (or zip member), case-insensitive")
     encoding: Encoding = "auto"
-    delimiter: Literal[",", "\t", "|", ";"] = ","
-    header_row: int = Field(default=1, ge=1, description="1-based; lines before it are skipped")
+    delimiter: Literal[",", "\t", "|", ";", "fixed"] = ","
+    fixed_width: FixedWidth | None = Field(
+        default=None, description="delimiter fixed: header name -> [start, end], 1-based and inclusive"
+    )
+    header_row: int = Field(
+        default=1, ge=0, description="1-based; lines before it are skipped; 0: no header line (fixed width default)"
+    )
     mode: Literal["snapshot", "append"]
     fields: list[FieldSpec] = Field(min_length=1)
     derive: list[DeriveSpec] = Field(default_factory=list)
+    groups: list[GroupSpec] = Field(default_factory=list)
+    unpivot: SnakeName | None = Field(default=None, description="the group landed as one row per member")
+    blocks: dict[SnakeName, list[FieldSpec]] = Field(default_factory=dict, description="fields reused by `- use:`")
     key: list[SnakeName] = Field(default_factory=list)
     layouts: list[LayoutSpec] = Field(default_factory=list)
     null_values: NullValues = Field(
         default_factory=list,
         description="null sentinels added to the built-in list for the fields that take the shared list",
     )
+    conformance: Conformance | None = Field(
+        default=None, description="what the rows mean: student, assessment, scores, levels (conformance.py)"
+    )
+
+    @model_validator(mode="after")
+    def _conformance_resolves(self) -> FileDeclaration:
+        if self.conformance is not None:
+            problems = conformance_problems(self.conformance, self.output_columns, self.group_fields)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def group_fields(self) -> dict[str, list[str]]:
+        """Column groups landed as one JSON column (not unpivoted) → their member field names."""
+        return {group.name: group.output_columns for group in self.json_groups}
+
+    @property
+    def json_groups(self) -> list[GroupSpec]:
+        """The groups not unpivoted: each lands as one JSON column named after it."""
+        return [group for group in self.groups if group.name != self.unpivot]
+
+    @property
+    def unpivoted(self) -> GroupSpec | None:
+        return next((group for group in self.groups if group.name == self.unpivot), None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_and_blocks(cls, value: object) -> object:
+        if isinstance(value, dict) and "header_row" not in value and value.get("delimiter") == "fixed":
+            value = {**value, "header_row": 0}  # fixed-width exports rarely carry a header line
+        return _expand_blocks(value)
+
+    @model_validator(mode="after")
+    def _fixed_width(self) -> FileDeclaration:
+        if (self.delimiter == "fixed") != (self.fixed_width is not None):
+            raise ValueError("delimiter: fixed and fixed_width go together")
+        if self.header_row == 0 and self.delimiter != "fixed":
+            raise ValueError("header_row: 0 (no header line) needs delimiter: fixed")
+        for name, (start, end) in (self.fixed_width or {}).items():
+            if end < start:
+                raise ValueError(f"fixed_width.{name}: end {end} is before start {start}")
+        return self
 
     @property
     def shared_null_values(self) -> frozenset[str]:
@@ -439,21 +653,33 @@ class FileDeclaration(_Strict):
     def _names_resolve(self) -> FileDeclaration:
         declared = [f.name for f in self.fields]
         derived = [name for rule in self.derive for name in rule.fields]
-        repeated = sorted({n for n in declared + derived if (declared + derived).count(n) > 1})
+        landed = self.output_columns
+        repeated = sorted({n for n in landed if landed.count(n) > 1})
         if repeated:
-            raise ValueError(f"field names used more than once (fields and derive): {', '.join(repeated)}")
+            raise ValueError(f"landed names used more than once (fields, derive, groups): {', '.join(repeated)}")
+        if self.unpivot is not None and self.unpivoted is None:
+            raise ValueError(f"unpivot: {self.unpivot!r} is not one of the groups")
         for i, rule in enumerate(self.derive):
-            if rule.source not in declared:
-                raise ValueError(f"derive[{i}].from: {rule.source!r} is not one of the fields")
-        unknown_keys = [k for k in self.key if k not in declared + derived]
+            for source in rule.sources:
+                if source not in declared:
+                    raise ValueError(f"derive[{i}].from: {source!r} is not one of the fields")
+        member = self.unpivoted.output_columns if self.unpivoted is not None else []
+        unknown_keys = [k for k in self.key if k not in declared + derived + member]
         if unknown_keys:
             raise ValueError(f"key: not declared fields: {', '.join(unknown_keys)}")
         return self
 
     @property
     def output_columns(self) -> list[str]:
-        """Landed data columns, in order: the fields, then the derived fields."""
-        return [f.name for f in self.fields] + [name for rule in self.derive for name in rule.fields]
+        """Landed data columns, in order: the fields, the derived fields, the unpivoted group's
+        keys and fields, then one JSON column per other group."""
+        member = self.unpivoted.output_columns if self.unpivoted is not None else []
+        return [
+            *(f.name for f in self.fields),
+            *(name for rule in self.derive for name in rule.fields),
+            *member,
+            *(group.name for group in self.json_groups),
+        ]
 
     def matches(self, file_name: str) -> bool:
         base = file_name.rsplit("/", 1)[-1].casefold()
@@ -953,24 +1179,103 @@ def _header_key(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Member:
+    """One member of a column group: its key values and the header position of each field."""
+
+    keys: tuple[str | None, ...]
+    positions: dict[str, int]
+
+
+@dataclass(frozen=True)
 class _HeaderPlan:
     width: int
     positions: dict[str, int | None]  # field -> header position (None: absent or constant)
     layout: str | None
     unknown: list[str]
     missing_optional: list[str]
+    names: list[str]  # each position's address: the header name, Name[k] for its k-th repeat
+    members: dict[str, list[_Member]] = field(default_factory=dict)  # group -> members, header order
+    nearest: dict[str, str] = field(default_factory=dict)  # missing field -> the header name it likely meant
+
+
+_INDEXED = re.compile(r"(?P<base>.*?)\[(?P<k>\d+)\]")
+
+
+def _addresses(header: list[str]) -> list[str]:
+    """Each header cell's name as declarations address it: the k-th repeat (k >= 2) of a name
+    is `Name[k]`, so a file with repeated names stays addressable column by column."""
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        key = _header_key(name)
+        seen[key] = seen.get(key, 0) + 1
+        names.append(name.strip() if seen[key] == 1 else f"{name.strip()}[{seen[key]}]")
+    return names
+
+
+def _address_key(column: str) -> tuple[str, int]:
+    """(header key, occurrence) a declared column names: `Name` and `Name[1]` are the first."""
+    match = _INDEXED.fullmatch(column.strip())
+    if match is None:
+        return _header_key(column), 1
+    return _header_key(match["base"]), int(match["k"])
+
+
+class _Columns:
+    """The header's positions by (header key, occurrence), and how often each name occurs."""
+
+    def __init__(self, header: list[str]):
+        self.count: dict[str, int] = {}
+        self.at: dict[tuple[str, int], int] = {}
+        for i, name in enumerate(header):
+            key = _header_key(name)
+            self.count[key] = self.count.get(key, 0) + 1
+            self.at[(key, self.count[key])] = i
+        # Plain names (no [k]) read from a repeated header name: (field, column, header key).
+        self.plain_repeats: list[tuple[str, str, str]] = []
+
+    def find(self, spec: FieldSpec) -> int | None:
+        for column in spec.columns:  # current name first, then historical variants
+            key, occurrence = _address_key(column)
+            if (_header_key(column), 1) in self.at:  # a header name that itself ends in [k]
+                key, occurrence = _header_key(column), 1
+            position = self.at.get((key, occurrence))
+            if position is None:
+                continue
+            if self.count[key] > 1 and _INDEXED.fullmatch(column.strip()) is None:
+                self.plain_repeats.append((spec.name, column, key))
+            return position
+        return None
+
+    def check_plain_repeats(self, declaration: FileDeclaration, names: list[str], used: set[int], label: str) -> None:
+        """A plain name on a repeated header reads the first copy only when the declaration
+        addresses another copy too (Name[2] in a field, or a group's column): otherwise it would
+        silently pick one of several columns the author may not know about."""
+        addressed = {
+            _address_key(column)[0]
+            for spec in declaration.fields
+            for column in spec.columns
+            if _INDEXED.fullmatch(column.strip())
+        }
+        addressed |= {key for (key, occurrence), i in self.at.items() if occurrence > 1 and i in used}
+        for field_name, column, key in self.plain_repeats:
+            if key not in addressed:
+                repeats = self.count[key]
+                raise VendorFileError(
+                    f"{label}: column {column!r} appears {repeats} times in the header; expected it once "
+                    f"(field {field_name}), or name each copy: {column}[1] ... {column}[{repeats}]"
+                )
 
 
 def _plan_header(declaration: FileDeclaration, header: list[str], label: str) -> _HeaderPlan:
-    at: dict[str, list[int]] = {}
-    for i, name in enumerate(header):
-        at.setdefault(_header_key(name), []).append(i)
-    positions: dict[str, int | None] = {}
+    names = _addresses(header)
+    columns = _Columns(header)
     used: set[int] = set()
+    positions: dict[str, int | None] = {}
     missing_required: list[FieldSpec] = []
     missing_optional: list[str] = []
     for spec in declaration.fields:
-        position = _find_column(spec, at, label)
+        position = columns.find(spec)
         positions[spec.name] = position
         if position is not None:
             used.add(position)
@@ -980,22 +1285,67 @@ def _plan_header(declaration: FileDeclaration, header: list[str], label: str) ->
             missing_optional.append(spec.name)
     if missing_required:
         _refuse_missing(declaration, header, missing_required, label, used)
-    unknown = [name if name.strip() else f"<blank column {i + 1}>" for i, name in enumerate(header) if i not in used]
-    layout = next((lay.name for lay in declaration.layouts if all(_header_key(c) in at for c in lay.columns)), None)
-    return _HeaderPlan(len(header), positions, layout, unknown, missing_optional)
+    members = {group.name: _plan_group(group, names, used, label) for group in declaration.groups}
+    columns.check_plain_repeats(declaration, names, used, label)
+    missing_optional += [name for name, found in members.items() if not found]
+    unknown = [name if name.strip() else f"<blank column {i + 1}>" for i, name in enumerate(names) if i not in used]
+    layout = next(
+        (lay.name for lay in declaration.layouts if all(_address_key(c) in columns.at for c in lay.columns)),
+        None,
+    )
+    nearest = _nearest_names(declaration, missing_optional, names, used)
+    return _HeaderPlan(len(header), positions, layout, unknown, missing_optional, names, members, nearest)
 
 
-def _find_column(spec: FieldSpec, at: dict[str, list[int]], label: str) -> int | None:
-    for column in spec.columns:  # current name first, then historical variants
-        hits = at.get(_header_key(column), [])
-        if len(hits) > 1:
+def _plan_group(group: GroupSpec, names: list[str], used: set[int], label: str) -> list[_Member]:
+    """The group's members in header order; claims the columns that feed one of its fields."""
+    pattern = re.compile(group.columns)
+    by_measure = {_header_key(column): spec.name for spec in group.fields for column in spec.columns}
+    found: dict[tuple[str | None, ...], dict[str, int]] = {}
+    for i, name in enumerate(names):
+        match = None if i in used else pattern.fullmatch(name)
+        target = by_measure.get(_header_key(match[group.measure] or "")) if match else None
+        if match is None or target is None:
+            continue  # not this group's, or a measure no field reads (listed as unknown)
+        keys = tuple(match[key] or None for key in group.key_names)
+        positions = found.setdefault(keys, {})
+        if target in positions:
             raise VendorFileError(
-                f"{label}: column {column!r} appears {len(hits)} times in the header; "
-                f"expected it once (field {spec.name})"
+                f"{label}: columns {names[positions[target]]!r} and {name!r} both feed {group.name}.{target} "
+                f"of the same member ({_member_label(group, keys)}); expected one column per field and member"
             )
-        if hits:
-            return hits[0]
-    return None
+        positions[target] = i
+        used.add(i)
+    members = [_Member(keys, positions) for keys, positions in found.items()]
+    for member in members:
+        lacking = [spec.name for spec in group.fields if spec.required and spec.name not in member.positions]
+        if lacking:
+            raise VendorFileError(
+                f"{label}: group {group.name} member {_member_label(group, member.keys)} has no column for "
+                f"required fields {', '.join(lacking)}"
+            )
+    return members
+
+
+def _member_label(group: GroupSpec, keys: tuple[str | None, ...]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in zip(group.key_names, keys, strict=True)) or "the only one"
+
+
+def _nearest_names(
+    declaration: FileDeclaration, missing: list[str], names: list[str], used: set[int]
+) -> dict[str, str]:
+    """Missing optional fields whose column is probably misspelt: the closest unused header name."""
+    free = {_header_key(name): name for i, name in enumerate(names) if i not in used and name.strip()}
+    by_name = {spec.name: spec for spec in declaration.fields}
+    nearest: dict[str, str] = {}
+    for field_name in missing:
+        spec = by_name.get(field_name)
+        for column in spec.columns if spec is not None else []:
+            close = difflib.get_close_matches(_header_key(column), list(free), n=1, cutoff=0.8)
+            if close:
+                nearest[field_name] = free[close[0]]
+                break
+    return nearest
 
 
 def _refuse_missing(
@@ -1037,17 +1387,24 @@ class _Problem(NamedTuple):
 TRAILING_EMPTY_FIELDS = "trailing_empty_fields"
 SHORT_LAST_RECORD = "short_last_record"
 NULL_SENTINEL = "null_sentinel:"  # + field name
+UNPIVOT_EMPTY_MEMBER = "unpivot_empty_member"
+UNPIVOT_EMPTY_ROW = "unpivot_empty_row"
 
 
 @dataclass(frozen=True)
 class _FieldRule:
     spec: FieldSpec
     position: int | None  # None: a constant, or a column the header lacks
-    code_map: dict[str, str] | None  # casefolded keys
+    code_map: dict[str, str | None] | None  # casefolded keys
     sentinels: frozenset[str]  # casefolded values that mean "no value" in this field
     # Look sentinels up before conversion (strings, or a sentinel that would parse, e.g. "999");
     # otherwise only once a value fails to convert, which keeps the per-value cost off good rows.
     sentinels_first: bool
+    label: str = ""  # what messages call it: the field, or a group field's header column (MathSS)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.spec.name
 
     @property
     def fixed(self) -> str:
@@ -1069,38 +1426,40 @@ class _FieldRule:
         spec = self.spec
         if not raw:
             if spec.not_null:
-                return None, _Problem("not_null", spec.name, f"{spec.name} is blank but must have a value")
+                return None, _Problem("not_null", self.name, f"{self.name} is blank but must have a value")
             return None, None
         if self.sentinels_first and raw.casefold() in self.sentinels:
             return self._sentinel()
         value = raw
         if self.code_map is not None:
-            mapped = self.code_map.get(raw.casefold())
-            if mapped is not None:
+            folded = raw.casefold()
+            if folded in self.code_map:
+                mapped = self.code_map[folded]
+                if not mapped:  # the code means "no value": null, never '' (which no type parses)
+                    return self._sentinel()
                 value = mapped
             elif spec.unmapped == "reject":
                 if self.is_sentinel(raw):
                     return self._sentinel()
                 expected = ", ".join(spec.code_map or {})
-                detail = f"{spec.name}{self._shown(raw)} is not in the code map (expected one of {expected})"
-                return None, _Problem("unmapped_code", spec.name, detail)
+                detail = f"{self.name}{self._shown(raw)} is not in the code map (expected one of {expected})"
+                return None, _Problem("unmapped_code", self.name, detail)
         try:
             return _CONVERTERS[spec.type](spec, value), None
         except _BadValue as bad:
             if self.is_sentinel(raw):
                 return self._sentinel()
             shown = self._shown(value) or " a value that does not parse (personal: not shown)"
-            detail = f"{spec.name}: expected {bad.expected}, found{shown}"
-            return None, _Problem("type", spec.name, detail)
+            why = bad.reason or f"expected {bad.expected}"
+            return None, _Problem("type", self.name, f"{self.name}: {why}, found{shown}")
 
     def is_sentinel(self, raw: str) -> bool:
         return bool(self.sentinels) and raw.casefold() in self.sentinels
 
     def _sentinel(self) -> tuple[None, _Problem | None]:
-        spec = self.spec
-        if spec.not_null:
+        if self.spec.not_null:
             # The sentinel itself is not quoted: in a personal field even "N/A" says something.
-            return None, _Problem("not_null", spec.name, f"{spec.name}: required value is a null sentinel")
+            return None, _Problem("not_null", self.name, f"{self.name}: required value is a null sentinel")
         return None, None
 
     def _shown(self, value: str) -> str:
@@ -1108,12 +1467,12 @@ class _FieldRule:
         return "" if self.spec.personal else f" {value[:_SHOWN_CHARS]!r}"
 
 
-def _field_rule(spec: FieldSpec, position: int | None, shared: frozenset[str]) -> _FieldRule:
+def _field_rule(spec: FieldSpec, position: int | None, shared: frozenset[str], label: str = "") -> _FieldRule:
     own = {value.casefold() for value in spec.null_values}
     taken = own | shared if spec.takes_shared_sentinels else own
     sentinels = frozenset(taken - spec.explicit_values)
     first = bool(sentinels) and (spec.type == "string" or any(_converts(spec, value) for value in sentinels))
-    return _FieldRule(spec, position, _folded(spec.code_map), sentinels, first)
+    return _FieldRule(spec, position, _folded(spec.code_map), sentinels, first, label)
 
 
 def _converts(spec: FieldSpec, value: str) -> bool:
@@ -1127,31 +1486,42 @@ def _converts(spec: FieldSpec, value: str) -> bool:
 class _Output(NamedTuple):
     name: str
     spec: DeriveOutput
-    code_map: dict[str, str] | None  # casefolded keys
+    code_map: dict[str, str | None] | None  # casefolded keys
+    typed: _FieldRule | None  # converts a derived value that is not a plain string
 
 
 @dataclass(frozen=True)
 class _DeriveRule:
     spec: DeriveSpec
-    source_at: int  # position in the output row
-    personal: bool  # the source field is personal: never quote it
+    sources_at: list[int]  # positions in the output row
+    personal: bool  # a source field is personal: never quote it
     pattern: re.Pattern[str]
     outputs: list[_Output]
 
-    def apply(self, row: list[str | None]) -> tuple[list[str | None], _Problem | None]:
-        source = row[self.source_at]
+    def apply(self, row: list[str | None]) -> tuple[list[str | None], list[_Problem]]:
+        sources = [row[i] for i in self.sources_at]
         blank: list[str | None] = [None] * len(self.outputs)
-        if source is None:
-            return blank, None  # a blank source is the not_null rule's business
+        if all(value is None for value in sources):
+            return blank, []  # a blank source is the not_null rule's business
+        source = "|".join(value or "" for value in sources)  # from: [a, b] sees "a|b"
         match = self.pattern.fullmatch(source)
         if match is None:
             if self.spec.no_match == "null":
-                return blank, None
+                return blank, []
             shown = "" if self.personal else f" {source[:_SHOWN_CHARS]!r}"
             names = ", ".join(output.name for output in self.outputs)
-            detail = f"{self.spec.source}{shown} does not match the pattern that derives {names}"
-            return blank, _Problem("derive", self.spec.source, detail)
-        return [_derived_value(match, output) for output in self.outputs], None
+            where = "|".join(self.spec.sources)
+            detail = f"{where}{shown} does not match the pattern that derives {names}"
+            return blank, [_Problem("derive", where, detail)]
+        values: list[str | None] = []
+        problems: list[_Problem] = []
+        for output in self.outputs:
+            value = _derived_value(match, output)
+            if value is not None and output.typed is not None:
+                value, problem = output.typed.normalise(value)
+                problems += [problem] if problem else []
+            values.append(value)
+        return values, problems
 
 
 def _derived_value(match: re.Match[str], output: _Output) -> str | None:
@@ -1165,6 +1535,77 @@ def _derived_value(match: re.Match[str], output: _Output) -> str | None:
     return value or None
 
 
+def _derive_rule(rule: DeriveSpec, names: list[str], personal: set[str]) -> _DeriveRule:
+    secret = any(source in personal for source in rule.sources)
+    outputs = []
+    for name, output in rule.fields.items():
+        typed = None
+        if output.type != "string":
+            spec = output.as_field(name).model_copy(update={"personal": secret})
+            typed = _field_rule(spec, None, frozenset())
+        outputs.append(_Output(name, output, _folded(output.code_map), typed))
+    sources_at = [names.index(source) for source in rule.sources]
+    return _DeriveRule(rule, sources_at, secret, re.compile(rule.pattern), outputs)
+
+
+@dataclass(frozen=True)
+class _GroupRule:
+    """One column group's members with their field rules, resolved once per file."""
+
+    group: GroupSpec
+    members: list[tuple[tuple[str | None, ...], list[_FieldRule]]]  # (key values, a rule per field)
+
+    def read(self, values: list[str], warnings: list[str]) -> tuple[list[list[str | None]], list[_Problem], int]:
+        """The members that hold a value (keys, then fields), the rules they fail, and how many
+        members were empty (every field blank or a sentinel)."""
+        found: list[list[str | None]] = []
+        problems: list[_Problem] = []
+        empty = 0
+        for keys, rules in self.members:
+            raws = ["" if rule.position is None else values[rule.position].strip() for rule in rules]
+            normalised = [rule.normalise(raw) for rule, raw in zip(rules, raws, strict=True)]
+            member_problems = [problem for _, problem in normalised if problem is not None]
+            if all(value is None for value, _ in normalised) and all(p.rule == "not_null" for p in member_problems):
+                empty += 1  # an untaken subject or period: nothing to land, not a defect
+                continue
+            problems += member_problems
+            warnings += [
+                rule.sentinel_warning
+                for rule, raw, (value, _) in zip(rules, raws, normalised, strict=True)
+                if value is None and raw and rule.is_sentinel(raw)
+            ]
+            found.append([*keys, *(value for value, _ in normalised)])
+        return found, problems, empty
+
+    def as_json(self, members: list[list[str | None]]) -> str | None:
+        """A group not unpivoted lands as one JSON list of member objects (keys and fields)."""
+        if not members:
+            return None
+        names = self.group.output_columns
+        objects = [dict(zip(names, member, strict=True)) for member in members]
+        return json.dumps(objects, ensure_ascii=False, separators=(",", ":"))
+
+
+def _group_rule(group: GroupSpec, members: list[_Member], names: list[str], shared: frozenset[str]) -> _GroupRule:
+    key_maps = [_folded(group.keys[key].code_map) if key in group.keys else None for key in group.key_names]
+    resolved = []
+    for member in members:
+        keys = tuple(_mapped_key(value, code_map) for value, code_map in zip(member.keys, key_maps, strict=True))
+        rules = []
+        for spec in group.fields:
+            position = member.positions.get(spec.name)
+            label = names[position] if position is not None else f"{group.name}.{spec.name}"
+            rules.append(_field_rule(spec, position, shared, label))
+        resolved.append((keys, rules))
+    return _GroupRule(group, resolved)
+
+
+def _mapped_key(value: str | None, code_map: dict[str, str | None] | None) -> str | None:
+    if value is None or code_map is None:
+        return value
+    return code_map.get(value.casefold(), value) or None
+
+
 class _RowRules:
     """One file's rules, with column positions resolved once (this runs for every row)."""
 
@@ -1172,10 +1613,15 @@ class _RowRules:
         self.width = plan.width
         shared = declaration.shared_null_values
         self.fields = [_field_rule(spec, plan.positions[spec.name], shared) for spec in declaration.fields]
+        self.groups = {
+            group.name: _group_rule(group, plan.members[group.name], plan.names, shared) for group in declaration.groups
+        }
+        self.unpivot = self.groups.get(declaration.unpivot or "")
+        self.json_groups = [self.groups[group.name] for group in declaration.json_groups]
         # Columns a record cannot end before: those of required or not_null fields. A last record
         # that stops after all of them is short only by optional fields (see short_of).
         needed = [
-            (rule.position, rule.spec.name)
+            (rule.position, rule.name)
             for rule in self.fields
             if rule.position is not None and (rule.spec.required or rule.spec.not_null)
         ]
@@ -1184,28 +1630,37 @@ class _RowRules:
         self._plan = [(rule.position, rule.fixed, rule.as_is, rule) for rule in self.fields]
         names = declaration.output_columns
         personal = {spec.name for spec in declaration.fields if spec.personal}
-        self.derives = [
-            _DeriveRule(
-                rule,
-                names.index(rule.source),
-                rule.source in personal,
-                re.compile(rule.pattern),
-                [_Output(name, output, _folded(output.code_map)) for name, output in rule.fields.items()],
-            )
-            for rule in declaration.derive
-        ]
+        self.derives = [_derive_rule(rule, names, personal) for rule in declaration.derive]
         self.key_at = [names.index(name) for name in declaration.key]
         self.key_names = list(declaration.key)
 
-    def apply(self, values: list[str], warnings: list[str]) -> tuple[list[str | None], list[_Problem]]:
-        """The normalised output row and every rule it fails (most basic first); the defects it
-        tolerates are appended to `warnings` (counted by the caller if the row lands)."""
+    def apply(self, values: list[str], warnings: list[str]) -> tuple[list[list[str | None]], list[_Problem]]:
+        """The landed rows of one record (one, or one per non-empty member of the unpivoted
+        group; none if every member is empty) and every rule it fails (most basic first); the
+        defects it tolerates are appended to `warnings` (counted by the caller if it lands)."""
         if len(values) != self.width:
             # Spreadsheet exports often end rows with extra empty cells; those carry no data.
             if len(values) < self.width or not _is_blank(values[self.width :]):
                 detail = f"expected {self.width} fields as in the header, found {len(values)}"
                 return [], [_Problem("field_count", None, detail)]
             warnings.append(TRAILING_EMPTY_FIELDS)
+        row, problems = self._fields(values, warnings)
+        for derive in self.derives:
+            derived, failed = derive.apply(row)
+            row.extend(derived)
+            problems += failed
+        cells = []
+        for group in self.json_groups:
+            members, failed, _ = group.read(values, warnings)
+            problems += failed
+            cells.append(group.as_json(members))
+        if self.unpivot is None:
+            return [row + cells], problems
+        members, failed, empty = self.unpivot.read(values, warnings)
+        warnings += [UNPIVOT_EMPTY_MEMBER] * empty
+        return [row + member + cells for member in members], problems + failed
+
+    def _fields(self, values: list[str], warnings: list[str]) -> tuple[list[str | None], list[_Problem]]:
         row: list[str | None] = []
         problems: list[_Problem] = []
         for position, fixed, as_is, rule in self._plan:
@@ -1219,11 +1674,6 @@ class _RowRules:
                 problems.append(problem)
             elif value is None and raw and rule.is_sentinel(raw):
                 warnings.append(rule.sentinel_warning)
-        for derive in self.derives:
-            derived, problem = derive.apply(row)
-            row.extend(derived)
-            if problem:
-                problems.append(problem)
         return row, problems
 
     def key_of(self, row: list[str | None]) -> bytes | None:
@@ -1239,7 +1689,7 @@ class _RowRules:
         return [name for position, name in self._needed if position >= count]
 
 
-def _folded(code_map: dict[str, str] | None) -> dict[str, str] | None:
+def _folded(code_map: dict[str, str | None] | None) -> dict[str, str | None] | None:
     return None if code_map is None else {key.strip().casefold(): value for key, value in code_map.items()}
 
 
@@ -1333,25 +1783,30 @@ def _land_rows(
 
     def land_record(record: _Record, values: list[str], warnings: list[str]) -> None:
         ref = f"{source.label}:{record.line}"
-        row, problems = rules.apply(values, warnings)
-        key = rules.key_of(row) if not problems else None
-        if key is not None and key in seen_keys:
-            detail = f"same key ({', '.join(rules.key_names)}) as line {seen_keys[key]}"
+        rows, problems = rules.apply(values, warnings)
+        keys = [rules.key_of(row) for row in rows] if not problems else []
+        repeated = _repeated_key(keys, seen_keys, record.line)
+        if repeated is not None:
+            detail = f"same key ({', '.join(rules.key_names)}) as line {repeated}"
             problems = [_Problem("duplicate_row", None, detail)]
         if problems:
             detail = "; ".join(p.detail for p in problems)
             first = problems[0]
             _reject(batch, tally, declaration, ref, _Problem(first.rule, first.field, detail), _raw(header, values))
             return
-        if key is not None:
-            seen_keys[key] = record.line
-        writer.append(row, ref)
-        if sink is not None:
-            sink.add(dict(zip(columns, row, strict=True)), ref)
-        tally.landed += 1
-        for warning in warnings:  # counted only for rows that land
+        if not rows:  # an unpivoted record whose members are all empty: nothing to land, no defect
+            warnings = [*warnings, UNPIVOT_EMPTY_ROW]
+        for key in keys:
+            if key is not None:
+                seen_keys[key] = record.line
+        for row in rows:  # one record, several landed rows when a group is unpivoted; same ref
+            writer.append(row, ref)
+            if sink is not None:
+                sink.add(dict(zip(columns, row, strict=True)), ref)
+            _note_derived(tally, derived_names, tracked, row[len(declaration.fields) :])
+        tally.landed += len(rows)
+        for warning in warnings:  # counted once per record that lands (or lands nothing by design)
             tally.warnings[warning] = tally.warnings.get(warning, 0) + 1
-        _note_derived(tally, derived_names, tracked, row[len(declaration.fields) :])
 
     # A short record is held until the next data record shows it is not the file's last: only
     # the last may be short (by optional fields). One record at most is held, so this streams.
@@ -1376,6 +1831,20 @@ def _land_rows(
     if held is not None:
         _land_last_short(*held, rules, tally, land_record)
     return tally
+
+
+def _repeated_key(keys: list[bytes | None], seen: dict[bytes, int], line: int) -> int | None:
+    """The line that landed a row with one of these keys first (a record's own members count)."""
+    own: set[bytes] = set()
+    for key in keys:
+        if key is None:
+            continue
+        if key in seen:
+            return seen[key]
+        if key in own:
+            return line
+        own.add(key)
+    return None
 
 
 def _land_last_short(
@@ -1413,11 +1882,11 @@ def _raw(header: list[str], values: list[str]) -> dict[str, str]:
 def _tracked_derived(declaration: FileDeclaration) -> set[str]:
     # Derived values (season, school_year) go into the batch details unless their source is personal.
     personal = {spec.name for spec in declaration.fields if spec.personal}
-    return {name for rule in declaration.derive if rule.source not in personal for name in rule.fields}
+    return {name for rule in declaration.derive if personal.isdisjoint(rule.sources) for name in rule.fields}
 
 
 def _note_derived(tally: _Tally, names: list[str], tracked: set[str], values: list[str | None]) -> None:
-    for name, value in zip(names, values, strict=True):
+    for name, value in zip(names, values, strict=False):  # values run on into group columns
         if name in tracked and value is not None:
             kept = tally.derived.setdefault(name, set())
             if len(kept) < _DERIVED_VALUES_KEPT:

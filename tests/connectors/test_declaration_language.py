@@ -1,0 +1,249 @@
+"""The declaration language v2 against real vendor files: column groups and unpivot, repeated
+header names, fixed-width twins, per-field null codes, compact dates, derived fields and blocks,
+and the errors a wrong declaration gets.
+
+The samples are Education Analytics' anonymized vendor exports (Apache-2.0, see
+../shared/reference/vendor-samples/README.md); tests read them in place and land into tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from interop_pipeline.connectors.tabular import (
+    DeclarationError,
+    FileDeclaration,
+    VendorFileError,
+    land_vendor_file,
+    load_declaration,
+)
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
+WIN = SAMPLES / "WIN" / "sample_anonymized_file.csv"
+CBMM = SAMPLES / "FastBridge_CBMmath" / "sample_anonymized_file_cbmm_auto.csv"
+PREACT_CSV = SAMPLES / "PreACT" / "Records_anonymized.csv"
+PREACT_TXT = SAMPLES / "PreACT" / "Records_anonymized.txt"
+AT = datetime(2025, 10, 1, 6, 0, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="vendor samples not available")
+
+WIN_HEAD = """\
+name: win
+system: win
+entity: results
+description: WIN Learning readiness results, one row per student per subject.
+file_pattern: "*.csv"
+mode: append
+"""
+WIN_ROW_FIELDS = """\
+fields:
+  - {name: student_id, columns: StudentID, required: true, not_null: true, personal: true}
+  - {name: test_date, columns: TestDate, type: date, formats: ["%Y%m%d"]}
+"""
+WIN_SUBJECTS = """\
+  - name: subject_results
+    columns: '(?P<subject>Math|Data|Read|Soft)(?P<measure>Lev|SS|Status)'
+    fields:
+      - {name: level, columns: Lev, type: integer}
+      - {name: scale_score, columns: SS, type: integer}
+      - {name: status, columns: Status}
+    keys:
+      subject: {code_map: {Math: Mathematics, Read: Reading, Data: Data Literacy, Soft: Soft Skills}}
+"""
+WIN_UNPIVOT = (
+    WIN_HEAD + WIN_ROW_FIELDS + "key: [student_id, subject]\ngroups:\n" + WIN_SUBJECTS + "unpivot: subject_results\n"
+)
+
+
+def declare(tmp_path: Path, text: str, name: str = "decl.yaml") -> FileDeclaration:
+    path = tmp_path / "decl" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return load_declaration(path)
+
+
+def copy_with(tmp_path: Path, source: Path, name: str, edit=None) -> Path:  # noqa: ANN001
+    """A copy of a sample (optionally edited line by line) under a name the declaration matches."""
+    text = source.read_text(encoding="utf-8-sig")
+    if edit is not None:
+        text = "\n".join(edit(i, line) for i, line in enumerate(text.split("\n")))
+    path = tmp_path / "drop" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def land(path: Path, declarations: list[FileDeclaration], root: Path, **kwargs):  # noqa: ANN201
+    return land_vendor_file(
+        path, declarations, root, district_code="d001", max_uncompressed_bytes=10_000_000, extracted_at=AT, **kwargs
+    )
+
+
+def landed(root: Path, system: str, entity: str, batch_id: str) -> list[dict]:
+    return pq.read_table(root / system / entity / f"{batch_id}.parquet").to_pylist()
+
+
+def rejects(root: Path, system: str, batch_id: str) -> list[dict]:
+    return landed(root, system, "_rejects", batch_id)
+
+
+def project(rows: list[dict], *names: str) -> list[tuple]:
+    return [tuple(row[name] for name in names) for row in rows]
+
+
+# ------------------------------------------------------------------------------------------
+# A.1 Column groups and unpivot
+# ------------------------------------------------------------------------------------------
+
+
+class RecordingSinks:
+    """RowSinks that record every row handed to the sink."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[dict, str]] = []
+
+    def open(self, batch):  # noqa: ANN001, ANN201
+        return self
+
+    def sink(self, declaration: FileDeclaration) -> RecordingSinks:
+        return self
+
+    def add(self, row: dict, source_ref: str) -> None:
+        self.rows.append((row, source_ref))
+
+    def close(self) -> None:
+        pass
+
+
+def test_win_subject_groups_unpivot_to_one_row_per_taken_subject(tmp_path: Path) -> None:
+    declaration = declare(tmp_path, WIN_UNPIVOT)
+    assert declaration.output_columns == ["student_id", "test_date", "subject", "level", "scale_score", "status"]
+    sinks = RecordingSinks()
+    result = land(WIN, [declaration], tmp_path / "landing", row_sinks=sinks)
+
+    rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
+    assert project(rows, "student_id", "test_date", "subject", "level", "scale_score", "status", "_source_ref") == [
+        ("605100", "2023-11-01", "Soft Skills", None, "190", "1", "sample_anonymized_file.csv:2"),
+        ("605101", "2023-11-01", "Mathematics", "4", "208", "1", "sample_anonymized_file.csv:3"),
+        ("605102", "2023-11-03", "Mathematics", "1", "195", "1", "sample_anonymized_file.csv:4"),
+        ("605103", "2023-11-03", "Mathematics", "2", "200", "1", "sample_anonymized_file.csv:5"),
+        ("605103", "2023-11-03", "Data Literacy", "5", "216", "1", "sample_anonymized_file.csv:5"),
+        ("605103", "2023-11-03", "Reading", "3", "204", "1", "sample_anonymized_file.csv:5"),
+        ("605104", "2024-02-03", "Mathematics", "2", "201", "1", "sample_anonymized_file.csv:6"),
+        ("605104", "2024-02-03", "Data Literacy", "1", "193", "1", "sample_anonymized_file.csv:6"),
+        ("605104", "2024-02-03", "Reading", "1", "190", "1", "sample_anonymized_file.csv:6"),
+        ("605104", "2024-02-03", "Soft Skills", None, "202", "1", "sample_anonymized_file.csv:6"),
+    ]
+    entity = result.entities["results"]
+    assert (entity.rows_landed, entity.rows_rejected) == (10, 0)
+    assert entity.warnings == {"unpivot_empty_member": 10}  # 5 records x 4 subjects, 10 taken
+    # Columns the group claims are not unknown; times and other measures no field reads are.
+    assert "MathSS" not in entity.unknown_columns and "SoftScore" in entity.unknown_columns
+    # The row sink sees every landed row with every landed column, by name, and its line.
+    assert len(sinks.rows) == 10
+    first, ref = sinks.rows[0]
+    assert ref == "sample_anonymized_file.csv:2"
+    assert first == {
+        "student_id": "605100",
+        "test_date": "2023-11-01",
+        "subject": "Soft Skills",
+        "level": None,
+        "scale_score": "190",
+        "status": "1",
+    }
+
+
+def test_groups_not_unpivoted_land_as_one_json_column(tmp_path: Path) -> None:
+    times = """\
+  - name: subject_times
+    columns: '(?P<subject>Math|Data|Read|Soft)(?P<measure>STime|FTime)'
+    fields:
+      - {name: started, columns: STime, type: integer}
+      - {name: finished, columns: FTime, type: integer}
+"""
+    declaration = declare(tmp_path, WIN_HEAD + WIN_ROW_FIELDS + "groups:\n" + WIN_SUBJECTS + times)
+    assert declaration.unpivot is None
+    assert declaration.output_columns == ["student_id", "test_date", "subject_results", "subject_times"]
+    assert declaration.group_fields == {
+        "subject_results": ["subject", "level", "scale_score", "status"],
+        "subject_times": ["subject", "started", "finished"],
+    }
+    sinks = RecordingSinks()
+    result = land(WIN, [declaration], tmp_path / "landing", row_sinks=sinks)
+
+    rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
+    assert len(rows) == 5
+    assert json.loads(rows[0]["subject_results"]) == [
+        {"subject": "Soft Skills", "level": None, "scale_score": "190", "status": "1"}
+    ]
+    assert json.loads(rows[3]["subject_times"]) == [
+        {"subject": "Math", "started": "925", "finished": "1018"},
+        {"subject": "Data", "started": "926", "finished": "951"},
+        {"subject": "Read", "started": "910", "finished": "946"},
+    ]
+    assert [row["subject_results"] for row, _ in sinks.rows] == [row["subject_results"] for row in rows]
+    assert result.entities["results"].warnings == {}
+
+
+def test_member_field_rules_reject_naming_the_header_column(tmp_path: Path) -> None:
+    def edit(i: int, line: str) -> str:
+        # Line 3 (605101): MathSS 208 -> 2O8; line 4: a sentinel in MathLev lands as null.
+        if i == 2:
+            return line.replace(",4,208,1,", ",4,2O8,1,")
+        return line.replace(",1,195,1,", ",N/A,195,1,") if i == 3 else line
+
+    path = copy_with(tmp_path, WIN, "win.csv", edit)
+    result = land(path, [declare(tmp_path, WIN_UNPIVOT)], tmp_path / "landing")
+
+    [reject] = rejects(tmp_path / "landing", "win", result.batch_id)
+    assert (reject["rule"], reject["field"], reject["_source_ref"]) == ("type", "MathSS", "win.csv:3")
+    assert reject["detail"] == "MathSS: expected an integer, found '2O8'"
+    rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
+    assert project(rows, "student_id", "subject", "level", "scale_score")[1] == ("605102", "Mathematics", None, "195")
+    # Warnings count over records that land: the rejected record's 3 empty members are not counted.
+    assert result.entities["results"].warnings == {"unpivot_empty_member": 7, "null_sentinel:level": 1}
+
+
+def test_a_record_with_no_taken_member_lands_nothing_and_is_counted(tmp_path: Path) -> None:
+    def edit(i: int, line: str) -> str:
+        return line.replace("190,0,1,907,930", ",,,,") if i == 1 else line  # 605100 took nothing
+
+    path = copy_with(tmp_path, WIN, "win.csv", edit)
+    result = land(path, [declare(tmp_path, WIN_UNPIVOT)], tmp_path / "landing")
+
+    entity = result.entities["results"]
+    assert (entity.rows_landed, entity.rows_rejected) == (9, 0)
+    assert entity.warnings == {"unpivot_empty_member": 11, "unpivot_empty_row": 1}
+    rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
+    assert "605100" not in {row["student_id"] for row in rows}
+
+
+def test_unpivot_keys_take_part_in_the_duplicate_key_rule(tmp_path: Path) -> None:
+    def edit(i: int, line: str) -> str:
+        return line.replace("605104", "605103") if i == 5 else line
+
+    path = copy_with(tmp_path, WIN, "win.csv", edit)
+    result = land(path, [declare(tmp_path, WIN_UNPIVOT)], tmp_path / "landing")
+
+    [reject] = rejects(tmp_path / "landing", "win", result.batch_id)
+    assert (reject["rule"], reject["_source_ref"]) == ("duplicate_row", "win.csv:6")
+    assert reject["detail"] == "same key (student_id, subject) as line 5"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("(?P<measure>Lev|SS|Status)", "(?P<m>Lev|SS|Status)"), "no named group 'measure'"),
+        (("unpivot: subject_results", "unpivot: subjects"), "unpivot: 'subjects' is not one of the groups"),
+        (("keys:\n      subject:", "keys:\n      grade:"), "keys not among the pattern's named groups: grade"),
+        (("{name: status, columns: Status}", "{name: student_id, columns: Status}"), "student_id"),
+    ],
+)
+def test_group_declaration_mistakes_are_named(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    with pytest.raises(DeclarationError, match=expected):
+        declare(tmp_path, WIN_UNPIVOT.replace(*change))
