@@ -247,3 +247,215 @@ def test_unpivot_keys_take_part_in_the_duplicate_key_rule(tmp_path: Path) -> Non
 def test_group_declaration_mistakes_are_named(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     with pytest.raises(DeclarationError, match=expected):
         declare(tmp_path, WIN_UNPIVOT.replace(*change))
+
+
+# ------------------------------------------------------------------------------------------
+# A.2 Repeated header names
+# ------------------------------------------------------------------------------------------
+
+CBMM_HEAD = """\
+name: cbmm
+system: fastbridge
+entity: cbmm
+description: FastBridge CBMmath automaticity screening, one row per student.
+file_pattern: "*.csv"
+mode: append
+fields:
+  - {name: fast_id, columns: FAST ID, required: true, not_null: true}
+"""
+
+
+def test_repeated_header_names_are_addressed_by_occurrence(tmp_path: Path) -> None:
+    # "Growth Score from Fall to Winter" is the 57th, 72nd and 87th header cell: one per level.
+    text = CBMM_HEAD + (
+        "  - {name: growth_l1, columns: 'Growth Score from Fall to Winter', type: decimal}\n"
+        "  - {name: growth_l2, columns: 'Growth Score from Fall to Winter[2]', type: decimal}\n"
+        "  - {name: growth_l3, columns: 'growth score from fall to winter[3]', type: decimal}\n"
+    )
+    result = land(CBMM, [declare(tmp_path, text)], tmp_path / "landing")
+
+    rows = landed(tmp_path / "landing", "fastbridge", "cbmm", result.batch_id)
+    assert project(rows, "fast_id", "growth_l1", "growth_l2", "growth_l3") == [
+        ("2340001", None, "2.838889", None),
+        ("2340002", None, None, "1.7622805"),
+        ("2340003", None, None, "-0.61946905"),
+        ("2340004", None, "2.8053436", None),
+        ("2340005", None, None, "0.5833334"),
+    ]
+    unknown = result.entities["cbmm"].unknown_columns
+    assert "Growth Score from Fall to Winter[2]" not in unknown and "Growth Score from Fall to Spring[2]" in unknown
+
+
+def test_group_regexes_see_the_occurrence_of_repeated_names(tmp_path: Path) -> None:
+    text = CBMM_HEAD + (
+        "groups:\n"
+        "  - name: fall_to_winter\n"
+        r"    columns: '(?P<measure>Growth Score|National Growth Percentile) from Fall to Winter(\[(?P<copy>\d)\])?'"
+        "\n"
+        "    fields:\n"
+        "      - {name: growth, columns: Growth Score, type: decimal}\n"
+        "      - {name: national_percentile, columns: National Growth Percentile, type: integer}\n"
+        "    keys: {copy: {code_map: {'2': L2, '3': L3}}}\n"
+        "unpivot: fall_to_winter\n"
+    )
+    result = land(CBMM, [declare(tmp_path, text)], tmp_path / "landing")
+
+    rows = landed(tmp_path / "landing", "fastbridge", "cbmm", result.batch_id)
+    assert project(rows, "fast_id", "copy", "growth", "national_percentile") == [
+        ("2340001", "L2", "2.838889", "97"),
+        ("2340002", "L3", "1.7622805", "73"),
+        ("2340003", "L3", "-0.61946905", "16"),
+        ("2340004", "L2", "2.8053436", "97"),
+        ("2340005", "L3", "0.5833334", "38"),
+    ]
+    assert result.entities["cbmm"].warnings == {"unpivot_empty_member": 10}
+
+
+def test_a_plain_name_on_a_repeated_header_is_refused_unless_other_copies_are_addressed(tmp_path: Path) -> None:
+    # Reading the first of three same-named columns without saying so would silently pick one.
+    text = CBMM_HEAD + "  - {name: growth, columns: 'Growth Score from Fall to Winter', type: decimal}\n"
+    with pytest.raises(VendorFileError) as refused:
+        land(CBMM, [declare(tmp_path, text)], tmp_path / "landing")
+    assert str(refused.value) == (
+        "sample_anonymized_file_cbmm_auto.csv: column 'Growth Score from Fall to Winter' appears 3 times in the "
+        "header; expected it once (field growth), or name each copy: Growth Score from Fall to Winter[1] ... "
+        "Growth Score from Fall to Winter[3]"
+    )
+    assert not (tmp_path / "landing").exists() or not list((tmp_path / "landing").rglob("*.parquet"))
+
+
+# ------------------------------------------------------------------------------------------
+# A.4 Per-field null sentinels and null codes
+# ------------------------------------------------------------------------------------------
+
+
+def test_code_map_null_and_sentinels_never_reach_the_type_check(tmp_path: Path) -> None:
+    # FastBridge writes N/A* in percentiles; risk levels here map "someRisk" to no value.
+    text = CBMM_HEAD + (
+        "  - {name: percentile_school, columns: Fall AUTO L3 GOM Percentile at School, type: decimal}\n"
+        "  - name: risk\n"
+        "    columns: Fall AUTO L3 GOM Risk Level\n"
+        "    code_map: {lowRisk: low, someRisk: null, highRisk: 'null'}\n"
+        "  - name: items\n"
+        "    columns: Fall AUTO L3 GOM Items Attempted\n"
+        "    type: integer\n"
+        "    code_map: {'25': ''}\n"  # a code mapped to '' is null, never "expected an integer, found ''"
+        "  - {name: grade, columns: Grade, null_values: [Nine]}\n"
+    )
+    declaration = declare(tmp_path, text)
+    assert declaration.fields[2].code_map == {"lowRisk": "low", "someRisk": None, "highRisk": None}
+    result = land(CBMM, [declaration], tmp_path / "landing")
+
+    rows = landed(tmp_path / "landing", "fastbridge", "cbmm", result.batch_id)
+    assert project(rows, "percentile_school", "risk", "items", "grade") == [
+        (None, None, None, "Two"),
+        ("93.902435", "low", "40", "Four"),
+        (None, "low", None, None),  # N/A* and Nine are sentinels; 25 maps to null
+        (None, None, None, "Two"),
+        ("50.943398", "low", "16", "Four"),
+    ]
+    assert rejects(tmp_path / "landing", "fastbridge", result.batch_id) == []
+    assert result.entities["cbmm"].warnings == {"null_sentinel:grade": 1, "null_sentinel:percentile_school": 1}
+
+
+def test_a_null_code_in_a_not_null_field_rejects_the_row(tmp_path: Path) -> None:
+    text = CBMM_HEAD + (
+        "  - {name: risk, columns: Winter AUTO L3 GOM Risk Level, not_null: true, code_map: {someRisk: null}}\n"
+    )
+    result = land(CBMM, [declare(tmp_path, text)], tmp_path / "landing")
+
+    found = rejects(tmp_path / "landing", "fastbridge", result.batch_id)
+    assert [(r["rule"], r["field"], r["_source_ref"]) for r in found] == [
+        ("not_null", "risk", "sample_anonymized_file_cbmm_auto.csv:2"),
+        ("not_null", "risk", "sample_anonymized_file_cbmm_auto.csv:4"),
+        ("not_null", "risk", "sample_anonymized_file_cbmm_auto.csv:5"),
+    ]
+    assert found[1]["detail"] == "risk: required value is a null sentinel"
+
+
+# ------------------------------------------------------------------------------------------
+# A.5 Compact dates are never guessed
+# ------------------------------------------------------------------------------------------
+
+DATES_YAML = """\
+name: dates
+system: win
+entity: dates
+description: Compact dates as vendors write them.
+file_pattern: "*.csv"
+mode: append
+fields:
+  - {name: student_id, columns: StudentID, not_null: true}
+  - {name: birth_date, columns: DOB, type: date, formats: ["%Y%m%d"], personal: true}
+  - {name: test_date, columns: TestDate, type: date, formats: ["%m%d%Y"]COMPACT}
+"""
+# WIN writes YYYYMMDD; the copy rewrites TestDate as MMDDYYYY, some with the leading zero dropped.
+COMPACT_TEST_DATES = {1: "1062015", 2: "11062015", 3: "1112015", 4: "01062015", 5: "106215"}
+
+
+def win_with_compact_dates(tmp_path: Path) -> Path:
+    def edit(i: int, line: str) -> str:
+        if i not in COMPACT_TEST_DATES:
+            return line
+        cells = line.split(",")
+        cells[1] = COMPACT_TEST_DATES[i]  # TestDate is the second column
+        return ",".join(cells)
+
+    return copy_with(tmp_path, WIN, "win.csv", edit)
+
+
+def test_compact_date_of_the_wrong_width_is_rejected_not_guessed(tmp_path: Path) -> None:
+    result = land(
+        win_with_compact_dates(tmp_path), [declare(tmp_path, DATES_YAML.replace("COMPACT", ""))], tmp_path / "landing"
+    )
+
+    rows = landed(tmp_path / "landing", "win", "dates", result.batch_id)
+    assert project(rows, "student_id", "birth_date", "test_date") == [
+        ("605101", "2006-06-01", "2015-11-06"),
+        ("605103", "2006-11-09", "2015-01-06"),
+    ]
+    found = rejects(tmp_path / "landing", "win", result.batch_id)
+    assert [(r["_source_ref"], r["rule"], r["field"], r["detail"]) for r in found] == [
+        (
+            "win.csv:2",
+            "type",
+            "test_date",
+            "test_date: ambiguous compact date: 7 digits for %m%d%Y (MMDDYYYY), found '1062015'",
+        ),
+        (
+            "win.csv:4",
+            "type",
+            "test_date",
+            "test_date: ambiguous compact date: 7 digits for %m%d%Y (MMDDYYYY), found '1112015'",
+        ),
+        (
+            "win.csv:6",
+            "type",
+            "test_date",
+            "test_date: ambiguous compact date: 6 digits for %m%d%Y (MMDDYYYY), found '106215'",
+        ),
+    ]
+
+
+def test_compact_dates_pad_left_when_the_field_says_so(tmp_path: Path) -> None:
+    declaration = declare(tmp_path, DATES_YAML.replace("COMPACT", ", compact_dates: pad_left"))
+    result = land(win_with_compact_dates(tmp_path), [declaration], tmp_path / "landing")
+
+    rows = landed(tmp_path / "landing", "win", "dates", result.batch_id)
+    assert project(rows, "student_id", "test_date") == [
+        ("605100", "2015-01-06"),
+        ("605101", "2015-11-06"),
+        ("605102", "2015-01-11"),
+        ("605103", "2015-01-06"),
+    ]
+    [reject] = rejects(tmp_path / "landing", "win", result.batch_id)
+    assert reject["detail"] == "test_date: expected a date as %m%d%Y, found '106215'"  # 00106215: no month 00
+
+
+def test_compact_dates_option_only_on_date_fields(tmp_path: Path) -> None:
+    text = DATES_YAML.replace("COMPACT", "").replace(
+        "{name: student_id, columns: StudentID, not_null: true}",
+        "{name: student_id, columns: StudentID, compact_dates: pad_left}",
+    )
+    with pytest.raises(DeclarationError, match="compact_dates applies only to date fields"):
+        declare(tmp_path, text)
