@@ -280,6 +280,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_draft_declaration(args: argparse.Namespace) -> int:
+    """Draft a declaration YAML from sample files of one vendor format (connectors/draft.py)."""
+    from interop_pipeline.connectors.draft import write_draft
+
+    text = write_draft(args.files, Path(args.out) if args.out else None, name=args.name, system=args.system)
+    if args.out:
+        print(f"wrote {args.out}: review the comments and every '# guessed' role before using it")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _cmd_validate_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     print(f"{config.config_path}: valid ({config.district.name}, {len(config.enabled_sources())} enabled sources)")
@@ -337,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
     serve.add_argument("--public-url", help="the URL clients reach the server at, for hrefs and paging links")
     serve.set_defaults(func=_cmd_serve)
+
+    draft = sub.add_parser(
+        "draft-declaration", help="draft a file declaration (YAML) from sample files of one vendor format"
+    )
+    draft.add_argument("files", nargs="+", help="sample files of the same vendor format")
+    draft.add_argument("--name", help="declaration name (default: the samples' folder name)")
+    draft.add_argument("--system", help="landing system name (default: the name)")
+    draft.add_argument("--out", help="write the YAML here (default: print it)")
+    draft.set_defaults(func=_cmd_draft_declaration)
 
     validate = sub.add_parser("validate-config", help="check a district config file")
     validate.add_argument("path", nargs="?")

@@ -461,9 +461,13 @@ def sniff_encoding(path: Path) -> tuple[str, str]:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16", "utf-16 with BOM"
         if head and head.count(b"\x00") > len(head) // 4:
-            return ("utf-16-le", "utf-16 (little-endian, no BOM)") if head[1:2] == b"\x00" else (
-                "utf-16-be",
-                "utf-16 (big-endian, no BOM)",
+            return (
+                ("utf-16-le", "utf-16 (little-endian, no BOM)")
+                if head[1:2] == b"\x00"
+                else (
+                    "utf-16-be",
+                    "utf-16 (big-endian, no BOM)",
+                )
             )
         decoder = codecs.getincrementaldecoder("utf-8")()
         raw.seek(0)
@@ -1002,8 +1006,7 @@ def draft_declaration(
     )
     if len({s.header_line for s in primary}) > 1:
         notes.append(
-            "header rows differ between samples: "
-            + ", ".join(f"{s.path.name} line {s.header_line}" for s in primary)
+            "header rows differ between samples: " + ", ".join(f"{s.path.name} line {s.header_line}" for s in primary)
         )
     if len({s.delimiter for s in primary}) > 1:
         notes.append("delimiters differ between samples; one declaration per delimiter is needed")
@@ -1554,8 +1557,9 @@ def _render_conformance(draft: Draft) -> list[str]:
         lines.append(f"    {role}: {name}  # guessed")
     assessment = dict(conf.get("assessment", {}))
     missing = []
-    if assessment and "subject" not in assessment:
-        missing.append("subject")
+    placeholder = assessment and "subject" not in assessment
+    if placeholder:
+        assessment["subject"] = {"value": "Other"}
     if assessment and "school_year" not in assessment:
         missing.append("school year (no test date or year column recognised)")
     if assessment and not (conf.get("scores") or conf.get("performance_levels")):
@@ -1565,7 +1569,8 @@ def _render_conformance(draft: Draft) -> list[str]:
         results.append("  assessment:")
         for role, value in assessment.items():
             shown = _flow(value) if isinstance(value, dict) else value
-            results.append(f"    {role}: {shown}  # guessed")
+            why = "no subject found: set the Ed-Fi AcademicSubject" if role == "subject" and placeholder else "guessed"
+            results.append(f"    {role}: {shown}  # {why}")
     for section in ("scores", "performance_levels"):
         if conf.get(section):
             results.append(f"  {section}:")
