@@ -1150,6 +1150,15 @@ def _records(lines: _Lines, delimiter: str, label: str, offset: int) -> Iterator
         yield _Record(start, values, None)
 
 
+def _fixed_records(lines: _Lines, spans: list[tuple[int, int]], offset: int) -> Iterator[_Record]:
+    """Fixed-width lines cut at the declared (start, end) positions, 1-based and inclusive; a
+    line shorter than a span reads blank there (exports trim trailing spaces)."""
+    for number, line in enumerate(lines, start=offset + 1):
+        lines.held.clear()
+        text = line.rstrip("\r\n")
+        yield _Record(number, [text[start - 1 : end] for start, end in spans], None)
+
+
 def _lines_on_their_own(held: list[str], start: int, delimiter: str, problem: str) -> Iterator[_Record]:
     """The physical lines of a record that is not valid CSV, each read as a record of its own."""
     if len(held) == 1:
@@ -1747,6 +1756,12 @@ def _land_source(
 
 
 def _read_header(lines: _Lines, declaration: FileDeclaration, label: str) -> tuple[list[str], Iterator[_Record]]:
+    if declaration.fixed_width is not None:
+        # Positions are declared, so a header line (if the export has one) is skipped, not read.
+        for _ in range(declaration.header_row):
+            next(lines, None)
+        spans = list(declaration.fixed_width.values())
+        return list(declaration.fixed_width), _fixed_records(lines, spans, declaration.header_row)
     skip = declaration.header_row - 1
     for _ in range(skip):  # title lines some exports put above the header
         if next(lines, None) is None:

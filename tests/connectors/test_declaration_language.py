@@ -459,3 +459,97 @@ def test_compact_dates_option_only_on_date_fields(tmp_path: Path) -> None:
     )
     with pytest.raises(DeclarationError, match="compact_dates applies only to date fields"):
         declare(tmp_path, text)
+
+
+# ------------------------------------------------------------------------------------------
+# A.3 Fixed-width files
+# ------------------------------------------------------------------------------------------
+
+# PreACT ships the same records as CSV and as a fixed-width .txt without a header line; the
+# positions below are read off the sample (1-based, inclusive) and checked against the CSV twin.
+PREACT_FIELDS = """\
+mode: append
+system: preact
+entity: records
+description: PreACT student records.
+blocks:
+  record:
+    - {name: student_name_last, columns: L_Name, personal: true}
+    - {name: birth_date, columns: DOB, type: date, formats: ["%Y%m%d"], personal: true}
+    - {name: test_date, columns: Test_Dte, type: date, formats: ["%Y%m%d"], required: true}
+    - {name: grade, columns: Grade_Reported, type: integer}
+    - {name: english, columns: Eng, type: integer}
+    - {name: math, columns: Mth, type: integer}
+    - {name: composite, columns: Composite, type: integer}
+fields:
+  - {name: state_code, columns: State_Code}
+  - use: record
+"""
+PREACT_TXT_YAML = (
+    "name: preact_fixed\n"
+    'file_pattern: "*.txt"\n'
+    "delimiter: fixed\n"
+    "fixed_width:\n"
+    "  State_Code: [15, 22]\n"
+    "  L_Name: [44, 68]\n"
+    "  DOB: [110, 117]\n"
+    "  Grade_Reported: [130, 131]\n"
+    "  Test_Dte: [132, 139]\n"
+    "  Eng: [150, 151]\n"
+    "  Mth: [152, 153]\n"
+    "  Composite: [158, 159]\n" + PREACT_FIELDS
+)
+PREACT_CSV_YAML = 'name: preact_csv\nfile_pattern: "*.csv"\n' + PREACT_FIELDS
+PREACT_COLUMNS = ("state_code", "student_name_last", "birth_date", "test_date", "grade", "english", "math", "composite")
+
+
+def test_fixed_width_twin_lands_what_its_csv_lands(tmp_path: Path) -> None:
+    fixed = declare(tmp_path, PREACT_TXT_YAML, "fixed.yaml")
+    assert fixed.header_row == 0  # no header line: the default for fixed width
+    from_csv = land(PREACT_CSV, [declare(tmp_path, PREACT_CSV_YAML, "csv.yaml")], tmp_path / "landing")
+    from_txt = land(PREACT_TXT, [fixed], tmp_path / "landing")
+
+    csv_rows = landed(tmp_path / "landing", "preact", "records", from_csv.batch_id)
+    txt_rows = landed(tmp_path / "landing", "preact", "records", from_txt.batch_id)
+    assert project(txt_rows, *PREACT_COLUMNS)[0] == (
+        "41",
+        "lastName1",
+        "1943-11-01",
+        "2020-10-07",
+        "10",
+        "8",
+        "13",
+        "12",
+    )
+    # The .txt carries one record more than its CSV twin; the four they share land alike.
+    assert project(txt_rows, *PREACT_COLUMNS)[:4] == project(csv_rows, *PREACT_COLUMNS)
+    assert len(txt_rows) == 5
+    assert [row["_source_ref"] for row in txt_rows] == [f"Records_anonymized.txt:{n}" for n in range(1, 6)]
+    assert from_txt.entities["records"].unknown_columns == []
+
+
+def test_fixed_width_with_a_header_line_and_a_bad_value(tmp_path: Path) -> None:
+    lines = PREACT_TXT.read_text(encoding="utf-8").split("\n")
+    lines[2] = lines[2][:149] + "1x" + lines[2][151:]  # Eng of the third record: line 4 below the header
+    path = tmp_path / "drop" / "preact.txt"
+    path.parent.mkdir()
+    path.write_text("\n".join(["PROCESS NUM   SCHOOL ...", *lines]), encoding="utf-8")
+    declaration = declare(tmp_path, PREACT_TXT_YAML.replace("delimiter: fixed\n", "delimiter: fixed\nheader_row: 1\n"))
+    result = land(path, [declaration], tmp_path / "landing")
+
+    [reject] = rejects(tmp_path / "landing", "preact", result.batch_id)
+    assert (reject["_source_ref"], reject["field"], reject["detail"]) == (
+        "preact.txt:4",
+        "english",
+        "english: expected an integer, found '1x'",
+    )
+    assert result.entities["records"].rows_landed == 4
+
+
+def test_fixed_width_declaration_mistakes(tmp_path: Path) -> None:
+    with pytest.raises(DeclarationError, match="delimiter: fixed and fixed_width go together"):
+        declare(tmp_path, PREACT_TXT_YAML.replace("delimiter: fixed\n", ""))
+    with pytest.raises(DeclarationError, match="fixed_width.Eng: end 140 is before start 150"):
+        declare(tmp_path, PREACT_TXT_YAML.replace("Eng: [150, 151]", "Eng: [150, 140]"))
+    with pytest.raises(DeclarationError, match="header_row: 0 .* needs delimiter: fixed"):
+        declare(tmp_path, PREACT_CSV_YAML + "header_row: 0\n")
