@@ -808,6 +808,8 @@ class EntityLanding:
     # Tolerated defects counted over landed rows: trailing_empty_fields, short_last_record and
     # null_sentinel:<field> (values landed as null); only keys with a count appear.
     warnings: dict[str, int] = field(default_factory=dict)
+    # Missing optional fields whose column is likely misspelt -> the closest header name found.
+    nearest_columns: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -1062,6 +1064,12 @@ def _choose_encoding(head: bytes, declared: str, label: str, forced_cp1252: bool
     for magic, what in _MAGIC:
         if head.startswith(magic):
             raise VendorFileError(f"{label}: binary content ({what}); expected delimited text (CSV/TSV)")
+    if declared == "utf-16" and not head.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in head:
+        # UTF-16 text has a byte-order mark or a NUL byte beside every ASCII character.
+        raise VendorFileError(
+            f"{label}: declared encoding utf-16, but the file is not UTF-16 (no byte-order mark and no NUL "
+            "bytes in its first characters: it is UTF-8 or Windows-1252 text); try encoding: auto"
+        )
     if declared != "auto":
         return declared, False
     if forced_cp1252:
@@ -1746,6 +1754,7 @@ def _land_source(
         layout=plan.layout,
         unknown_columns=plan.unknown,
         missing_columns=plan.missing_optional,
+        nearest_columns=plan.nearest,
         encoding=encoding,
         mode=declaration.mode,
         rows_landed=tally.landed,
@@ -1773,11 +1782,27 @@ def _read_header(lines: _Lines, declaration: FileDeclaration, label: str) -> tup
         if not _is_blank(record.values):
             # A BOM left by a declared (not detected) encoding is not part of the first name.
             header = [record.values[0].lstrip("\ufeff"), *record.values[1:]]
+            _check_delimiter(header, declaration, label, record.line)
             return header, records
     raise VendorFileError(
         f"{label}: no header row (the file holds only blank lines{' after the skipped lines' if skip else ''}); "
         f"expected a {declaration.name} header at row {declaration.header_row}"
     )
+
+
+def _check_delimiter(header: list[str], declaration: FileDeclaration, label: str, line: int) -> None:
+    """A header read as one cell, holding another delimiter, means the declaration's is wrong."""
+    columns = {_header_key(column) for spec in declaration.fields for column in spec.columns}
+    if len(header) != 1 or len(columns) + len(declaration.groups) < 2:
+        return
+    counts = {word: header[0].count(char) for word, char in _DELIMITER_WORDS.items() if char != declaration.delimiter}
+    word, count = max(counts.items(), key=lambda item: item[1])
+    if count:
+        declared = next((w for w, c in _DELIMITER_WORDS.items() if c == declaration.delimiter), declaration.delimiter)
+        raise VendorFileError(
+            f"{label}: the header (line {line}) is one cell when split on the declared delimiter ({declared}); "
+            f"it contains {count} {word} characters: did you mean delimiter: {word}?"
+        )
 
 
 def _land_rows(
@@ -1938,6 +1963,7 @@ def _entity_details(landed: EntityLanding, source: _Source, declaration: FileDec
         "layout": landed.layout,
         "unknown_columns": landed.unknown_columns,
         "missing_columns": landed.missing_columns,
+        "nearest_columns": landed.nearest_columns,
         "mode": declaration.mode,
         "key": list(declaration.key),
         "encoding": landed.encoding,

@@ -195,3 +195,19 @@ def test_drift_never_names_values_a_broken_header_swallowed(attendance):
     changes = drift.metadata["changes"].value
     assert "undeclared" in changes
     assert not any(value in changes for value in ("0012346", "10/01/2025", "Ms Lilyfox", "Total_Minutes0012346"))
+
+
+def test_a_declared_column_missing_beside_a_near_header_name_fails_the_schema_check(attendance):
+    """An optional column absent from the header while a header name close to it is there (a
+    typo on either side) would land null in every file: the first file's check already fails."""
+    config, source, folder = attendance
+    typo = HEADER.replace("Total_Minutes", "Total_Minuts")
+    _drop(folder, "attendance_2025-09.csv", typo + "0012345,0601,09/02/2025,A,Unexcused Absence,Absent,390\r\n")
+    result, checks = _run(config, source)
+    assert result.success
+    drift = checks["no_schema_drift"]
+    assert not drift.passed
+    assert drift.metadata["changes"].value == (
+        "attendance_2025-09.csv: field total_minutes found no column in the header; "
+        "nearest header name 'Total_Minuts' (a typo in the declaration?)"
+    )

@@ -553,3 +553,49 @@ def test_fixed_width_declaration_mistakes(tmp_path: Path) -> None:
         declare(tmp_path, PREACT_TXT_YAML.replace("Eng: [150, 151]", "Eng: [150, 140]"))
     with pytest.raises(DeclarationError, match="header_row: 0 .* needs delimiter: fixed"):
         declare(tmp_path, PREACT_CSV_YAML + "header_row: 0\n")
+
+
+# ------------------------------------------------------------------------------------------
+# A.7 Errors a wrong declaration gets
+# ------------------------------------------------------------------------------------------
+
+
+def test_utf16_declared_on_a_utf8_file_says_it_is_not_utf16(tmp_path: Path) -> None:
+    declaration = declare(tmp_path, WIN_UNPIVOT.replace("mode: append\n", "mode: append\nencoding: utf-16\n"))
+    with pytest.raises(VendorFileError) as refused:
+        land(WIN, [declaration], tmp_path / "landing")
+    assert str(refused.value) == (
+        "sample_anonymized_file.csv: declared encoding utf-16, but the file is not UTF-16 (no byte-order mark and "
+        "no NUL bytes in its first characters: it is UTF-8 or Windows-1252 text); try encoding: auto"
+    )
+
+
+def test_a_wrong_delimiter_names_the_one_the_header_contains(tmp_path: Path) -> None:
+    declaration = declare(tmp_path, WIN_UNPIVOT.replace("mode: append\n", "mode: append\ndelimiter: tab\n"))
+    with pytest.raises(VendorFileError) as refused:
+        land(WIN, [declaration], tmp_path / "landing")
+    assert str(refused.value) == (
+        "sample_anonymized_file.csv: the header (line 1) is one cell when split on the declared delimiter (tab); "
+        "it contains 43 comma characters: did you mean delimiter: comma?"
+    )
+    tab_separated = copy_with(tmp_path, WIN, "win.tsv", lambda i, line: line.replace(",", "\t"))
+    comma = declare(tmp_path, WIN_UNPIVOT.replace('"*.csv"', '"*.tsv"'), "comma.yaml")
+    with pytest.raises(VendorFileError, match=r"it contains 43 tab characters: did you mean delimiter: tab\?"):
+        land(tab_separated, [comma], tmp_path / "landing")
+
+
+def test_a_likely_typo_in_an_optional_column_is_named_with_the_nearest_header(tmp_path: Path) -> None:
+    text = WIN_UNPIVOT.replace(
+        "  - {name: test_date,",
+        "  - {name: middle_name, columns: Middle Nmae, personal: true}\n"
+        "  - {name: retake, columns: Retakes}\n"
+        "  - {name: homeroom, columns: Homeroom}\n"
+        "  - {name: test_date,",
+    )
+    result = land(WIN, [declare(tmp_path, text)], tmp_path / "landing")
+
+    entity = result.entities["results"]
+    assert entity.missing_columns == ["middle_name", "retake", "homeroom"]
+    assert entity.nearest_columns == {"middle_name": "MiddleName", "retake": "Retake"}  # no header near Homeroom
+    rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
+    assert {row["retake"] for row in rows} == {None}

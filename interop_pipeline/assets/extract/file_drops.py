@@ -42,6 +42,7 @@ from interop_pipeline.connectors.landing import (
     sha256_file,
 )
 from interop_pipeline.connectors.tabular import (
+    EntityLanding,
     FileDeclaration,
     VendorFileError,
     VendorFileResult,
@@ -124,6 +125,17 @@ def _compare_with_previous(
     previous_rows = previous["rows_landed"].get(entity, 0)
     if landed.mode == "snapshot" and previous_rows and landed.rows_landed < (1 - max_drop) * previous_rows:
         tally.drops.append(f"{landed.source}: {landed.rows_landed} rows after {previous_rows}")
+
+
+def _flag_likely_typos(tally: _EntityTally, landed: EntityLanding) -> None:
+    """A declared optional column the header lacks while a header name close to it is there is
+    most likely misspelt in the declaration: the field would land null in every file, so the
+    schema check fails naming it (first file or not)."""
+    for field_name, nearest in landed.nearest_columns.items():
+        hint = f"; nearest header name {nearest!r}" if not _looks_like_a_value(nearest) else ""
+        tally.drift.append(
+            f"{landed.source}: field {field_name} found no column in the header{hint} (a typo in the declaration?)"
+        )
 
 
 def land_file(
@@ -213,6 +225,7 @@ def build_file_drop_assets(config: DistrictConfig, source_name: str, source: Fil
                 for quirk, count in result.entities[entity].warnings.items():
                     tally.quirks[quirk] = tally.quirks.get(quirk, 0) + count
                 _compare_with_previous(tally, result, entity, records, source.checks.max_row_count_drop)
+                _flag_likely_typos(tally, result.entities[entity])
             if result.warnings_by_entity:
                 context.log.warning(f"{path.name}: landed with quirks absorbed: {result.warnings_by_entity}")
             records.append(_batch_record(result))
