@@ -204,6 +204,10 @@ def is_personal(header: str) -> bool:
 def _is_person_id(header: str) -> bool:
     ws = set(words(header))
     joined = _joined(header)
+    if ws & _STUDENT and ws & {"number", "num", "no"} and len(ws) <= 3:
+        return True  # Student Number
+    if {"test", "taker", "id"} <= ws:
+        return True  # the person who took the test
     if not (ws & _ID_WORDS or joined in {"permid", "psid", "wiseid", "stn", "sasid", "lasid", "uid"}):
         return False
     if ws & _NOT_A_PERSON - {"state"} and not ws & _STUDENT:
@@ -1311,7 +1315,8 @@ def _id_rank(header: str) -> tuple[int, int]:
     joined = _joined(header)
     if ws & {"local", "district", "perm", "permid"} or joined in {"permid", "psid", "psstudentid", "stdpid"}:
         return (0, len(ws))
-    if ws & _STUDENT and ws & {"id", "identifier", "number"} and not ws & {"engage", "drc", "pearson", "test"}:
+    vendor_id = ws & {"engage", "drc", "pearson"}
+    if (ws & _STUDENT or "taker" in ws) and ws & {"id", "identifier", "number"} and not vendor_id:
         return (1, len(ws))
     if ws & _STUDENT:
         return (2, len(ws))
