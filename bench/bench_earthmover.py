@@ -1,0 +1,489 @@
+"""The project against the field's tool: NWEA MAP Growth CDF → Ed-Fi studentAssessments, in rows/s.
+
+    python bench/bench_earthmover.py [--rows 100000] [--seed 1] [--workdir data/bench/earthmover]
+                                     [--bundle /work/shared/peers/earthmover_map_growth] [--skip-earthmover]
+
+One generated CDF AssessmentResults.csv (every cell double-quoted, MM/DD/YYYY dates, numeric
+Student_StateID, unique TestID, the Goal1-8 and ProjectedProficiencyStudy1-9 columns the
+bundle's earthmover.yaml keeps) is read by both sides:
+
+- earthmover: Education Analytics' MAP_Growth bundle (`earthmover run`, STUDENT_ID_NAME =
+  Student_StateID) from its own virtual environment, bench/.earthmover-venv (git-ignored),
+  created on first use with `pip install earthmover==0.4.10`; never in the project's lock.
+- ours: `ours(path, workdir)`: land the file with tabular.land_vendor_file and the built-in
+  nwea_map_assessment_results declaration (parse, type, validate, write parquet), then write
+  one Ed-Fi studentAssessments JSON document per result from the landed rows. Also run at
+  rows/4, to show peak memory does not grow with rows.
+
+Each side runs in its own process and is timed from the outside (start-up and imports count for
+both); peak memory is the peak RSS of that process tree (psutil polling, summed over the tree,
+and the kernel's ru_maxrss of the reaped child, whichever is larger). Every run must write
+exactly one studentAssessments document per input row.
+
+TODO(conformance, Ed-Fi publish): our side is not yet the real path.
+- `_row_sinks()` returns None: pass the conformance layer's row sinks
+  (interop_pipeline.connectors.conformance.ConformingSinks) once they are committed, so the
+  conformed rows land in the same batch and are measured too.
+- `_our_student_assessments()` is a PLACEHOLDER (a DuckDB query over the landed parquet with
+  the RIT scale score and percentile only); replace it with the real Ed-Fi publish function.
+  Until then the ratio flatters us: earthmover's documents carry every score, performance
+  level and objective assessment of the row (~11 KB each here), the placeholder two scores (~0.7 KB).
+
+Memory: landing buffers up to landing.FLUSH_ROWS (50,000) rows before writing a row group, so
+our peak grows with rows up to that many and is flat only beyond it (rows/4 >= 50,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EARTHMOVER_VERSION = "0.4.10"
+EARTHMOVER_VENV = ROOT / "bench" / ".earthmover-venv"
+DEFAULT_BUNDLE = Path(os.environ.get("EARTHMOVER_MAP_BUNDLE", "/work/shared/peers/earthmover_map_growth"))
+TARGET_RATIO = 20.0
+DECLARATION = "nwea_map_assessment_results"
+ASSESSMENT_NAMESPACE = "uri://www.nwea.org/map/Assessment"
+REPORTING_METHOD = "uri://www.nwea.org/map/AssessmentReportingMethodDescriptor#"
+DATATYPE = "uri://ed-fi.org/ResultDatatypeTypeDescriptor#"
+
+# --------------------------------------------------------------------------------------------
+# The input: one CDF AssessmentResults file that both tools accept
+# --------------------------------------------------------------------------------------------
+
+GROWTH_WINDOWS = ("FallToFall", "FallToWinter", "FallToSpring", "WinterToWinter", "WinterToSpring", "SpringToSpring")
+GROWTH_PARTS = (
+    "ProjectedGrowth",
+    "ObservedGrowth",
+    "ObservedGrowthSE",
+    "MetProjectedGrowth",
+    "ConditionalGrowthIndex",
+    "ConditionalGrowthPercentile",
+    "GrowthQuintile",
+)
+GOAL_PARTS = ("Name", "RitScore", "StdErr", "Range", "Adjective")
+CDF_HEADER = [
+    "TermName",
+    "DistrictName",
+    "District_StateID",
+    "SchoolName",
+    "School_StateID",
+    "StudentID",
+    "Student_StateID",
+    "Subject",
+    "Course",
+    "GrowthMeasureYN",
+    "NormsReferenceData",
+    "TestType",
+    "TestName",
+    "TestID",
+    "TestStartDate",
+    "TestStartTime",
+    "TestDurationMinutes",
+    "TestRITScore",
+    "TestStandardError",
+    "TestPercentile",
+    "AchievementQuintile",
+    "PercentCorrect",
+    "RapidGuessingPercentage",
+    *(f"{window}{part}" for window in GROWTH_WINDOWS for part in GROWTH_PARTS),
+    "LexileScore",
+    "LexileMin",
+    "LexileMax",
+    "QuantileScore",
+    "QuantileMin",
+    "QuantileMax",
+    *(f"Goal{i}{part}" for i in range(1, 9) for part in GOAL_PARTS),
+    *(f"ProjectedProficiency{kind}{i}" for i in range(1, 10) for kind in ("Study", "Level")),
+]
+SUBJECTS = (
+    ("Mathematics", "Math K-12", "Growth: Math 2-5 CCSS 2010 V2", "Q"),
+    ("Language Arts", "Reading", "Growth: Reading 2-5 CCSS 2010 V3", "L"),
+)
+GOALS = {
+    "Mathematics": (
+        "Operations and Algebraic Thinking",
+        "Number and Operations",
+        "Measurement and Data",
+        "Geometry",
+    ),
+    "Language Arts": (
+        "Literary Text: Key Ideas and Details",
+        "Literary Text: Language, Craft, and Structure",
+        "Informational Text: Key Ideas and Details",
+        "Vocabulary: Acquisition and Use",
+    ),
+}
+QUINTILES = ("Low", "LoAvg", "Avg", "HiAvg", "High")
+TERM = "Spring 2024-2025"
+
+
+def _measure(value: int, unit: str) -> str:
+    below = "BR" if unit == "L" else "EM"
+    return f"{below}{-value}{unit}" if value < 0 else f"{value}{unit}"
+
+
+def write_cdf(path: Path, rows: int, seed: int = 1) -> Path:
+    """A Spring CDF AssessmentResults.csv of `rows` test events: two subjects per student, a
+    unique TestID per event, numeric Student_StateIDs, four of eight goals filled. Deterministic
+    for (rows, seed)."""
+    rng = np.random.default_rng(seed)
+    rit = rng.integers(150, 250, rows)
+    percentile = rng.integers(1, 100, rows)
+    duration = rng.integers(20, 80, rows)
+    sem = rng.integers(28, 36, rows) / 10
+    growth = rng.integers(-6, 20, rows)
+    projected = rng.integers(5, 12, rows)
+    goal_rit = rit[:, None] + rng.integers(-12, 13, (rows, 4))
+    days = rng.integers(0, 45, rows)
+    seconds = rng.integers(8 * 3600, 14 * 3600, rows)
+    measure = rng.integers(-150, 1300, rows)
+    first_day = date(2025, 4, 14)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    empty_growth = [""] * len(GROWTH_PARTS)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        writer.writerow(CDF_HEADER)
+        for i in range(rows):
+            student, which = divmod(i, 2)
+            subject, course, test_name, unit = SUBJECTS[which]
+            school = student % 23
+            tested = first_day + timedelta(days=int(days[i]))
+            clock = int(seconds[i])
+            score, pct, g = int(rit[i]), int(percentile[i]), int(growth[i])
+            spring_growth = [
+                int(projected[i]),
+                g,
+                f"{sem[i] * 1.4:.1f}",
+                "Yes" if g >= projected[i] else "No",
+                f"{(g - projected[i]) / 7:.2f}",
+                min(max(50 + 5 * (g - int(projected[i])), 1), 99),
+                QUINTILES[min(max(g + 6, 0) * 5 // 26, 4)],
+            ]
+            shown = _measure(int(measure[i]), unit)
+            lexile = [shown, _measure(int(measure[i]) - 100, unit), _measure(int(measure[i]) + 50, unit)]
+            goals = []
+            for k, name in enumerate(GOALS[subject]):
+                goal = int(goal_rit[i, k])
+                goals += [name, goal, f"{sem[i] * 2.1:.1f}", f"{goal - 6}-{goal + 6}", QUINTILES[min(pct // 20, 4)]]
+            writer.writerow(
+                [
+                    TERM,
+                    "Bench Unified School District",
+                    "BU01",
+                    f"Bench Elementary {school:02d}",
+                    f"{1000 + school}",
+                    f"{student:07d}",
+                    str(1_000_000_000 + student),
+                    subject,
+                    course,
+                    "TRUE",
+                    "2020",
+                    "Survey With Goals",
+                    test_name,
+                    str(10_000_000 + i),
+                    f"{tested.month:02d}/{tested.day:02d}/{tested.year}",
+                    f"{clock // 3600:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}",
+                    int(duration[i]),
+                    score,
+                    f"{sem[i]:.1f}",
+                    pct,
+                    QUINTILES[min(pct // 20, 4)],
+                    30 + pct // 2,
+                    f"{pct % 7:.1f}",
+                    *empty_growth,  # FallToFall
+                    *empty_growth,  # FallToWinter
+                    *spring_growth,  # FallToSpring
+                    *empty_growth,  # WinterToWinter
+                    *spring_growth,  # WinterToSpring
+                    *empty_growth,  # SpringToSpring
+                    *(lexile if unit == "L" else ["", "", ""]),
+                    *(lexile if unit == "Q" else ["", "", ""]),
+                    *goals,
+                    *[""] * (len(GOAL_PARTS) * 4),  # Goal5-8: not in these tests
+                    "Smarter Balanced",
+                    f"Level {1 + pct * 4 // 100}",
+                    "ACT College Readiness",
+                    "On Track 22" if pct >= 50 else "Not on Track",
+                    *[""] * 14,  # ProjectedProficiencyStudy3-9, Level3-9
+                ]
+            )
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Our side
+# --------------------------------------------------------------------------------------------
+
+
+def _row_sinks():
+    """TODO(conformance): return interop_pipeline.connectors.conformance.ConformingSinks() once
+    it is committed, so the bench measures the conformed rows landing beside the file's."""
+    return None
+
+
+def ours(path: Path, workdir: Path) -> int:
+    """The measured path: land the CDF (parse, type, validate, parquet; plus `_row_sinks()`),
+    then Ed-Fi studentAssessments JSON lines from the landed rows. Returns documents written."""
+    from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file
+
+    landing = workdir / "landing"
+    result = land_vendor_file(
+        path,
+        [builtin_declarations()[DECLARATION]],
+        landing,
+        district_code="bench",
+        max_uncompressed_bytes=2**40,
+        row_sinks=_row_sinks(),
+    )
+    if result.already_landed or sum(result.rows_rejected.values()):
+        raise RuntimeError(
+            f"landing did not take every row: {result.rows_landed} landed, {result.rejects_by_rule} rejected"
+        )
+    return _our_student_assessments(landing, workdir / "output" / "studentAssessments.jsonl")
+
+
+def _our_student_assessments(landing_dir: Path, out_path: Path) -> int:
+    """PLACEHOLDER until the real Ed-Fi publish function replaces it (see the TODO at the top):
+    one studentAssessments document per landed MAP result, with assessmentReference,
+    studentReference (Student_StateID, as the earthmover run uses), administrationDate and the
+    RIT scale score and percentile scoreResults; written by DuckDB straight from the parquet."""
+    import duckdb
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    landed = landing_dir / "nwea_map" / "assessment_results" / "*.parquet"
+    subject_to_assessment = """
+        case when subject ilike '%mathematics%' then 'MAP_Growth_Mathematics'
+             when subject ilike '%language arts%' or subject ilike '%reading%' then 'MAP_Growth_Reading'
+             when subject ilike '%science%' then 'MAP_Growth_Science' end"""
+    query = f"""
+        select
+            coalesce(test_id, md5(concat_ws('-', student_id, test_name, term_name, test_start_date, test_start_time)))
+                as studentAssessmentIdentifier,
+            {{'assessmentIdentifier': {subject_to_assessment}, 'namespace': '{ASSESSMENT_NAMESPACE}'}}
+                as assessmentReference,
+            {{'schoolYear': cast(school_year as integer)}} as schoolYearTypeReference,
+            {{'studentUniqueId': coalesce(student_state_id, student_id)}} as studentReference,
+            test_start_date as administrationDate,
+            list_filter([
+                {{'assessmentReportingMethodDescriptor': '{REPORTING_METHOD}RIT Scale Score',
+                  'resultDatatypeTypeDescriptor': '{DATATYPE}Integer', 'result': test_rit_score}},
+                {{'assessmentReportingMethodDescriptor': '{REPORTING_METHOD}Test Percentile',
+                  'resultDatatypeTypeDescriptor': '{DATATYPE}Integer', 'result': test_percentile}}
+            ], lambda s: s.result is not null) as scoreResults
+        from read_parquet('{landed}')
+    """
+    with duckdb.connect() as con:
+        # One thread: DuckDB's second thread buffers more as the file grows (peak RSS 312 MB
+        # vs 108 MB at 100k rows) and the JSON writing is a small part of the time anyway.
+        con.execute("set threads = 1")
+        con.execute(f"copy ({query}) to '{out_path}' (format json)")
+    return _count_lines(out_path)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+# --------------------------------------------------------------------------------------------
+# Earthmover's side
+# --------------------------------------------------------------------------------------------
+
+
+def ensure_earthmover(venv: Path = EARTHMOVER_VENV) -> Path:
+    """The earthmover executable of its own venv, creating the venv on first use. Raises
+    RuntimeError saying why when it cannot be created (no PyPI, no ensurepip...)."""
+    executable = venv / "bin" / "earthmover"
+    if executable.exists():
+        return executable
+    try:
+        subprocess.run([_base_python(), "-m", "venv", "--clear", str(venv)], check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"earthmover=={EARTHMOVER_VERSION}"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        shutil.rmtree(venv, ignore_errors=True)
+        detail = getattr(error, "stderr", None) or str(error)
+        lines = [line for line in detail.strip().splitlines() if not line.startswith("WARNING")]
+        raise RuntimeError(f"cannot create earthmover's venv at {venv}: {' '.join(lines[-3:]) or error}") from error
+    return executable
+
+
+def _base_python() -> str:
+    """The interpreter the project's venv was made from (a venv made from a venv's python is
+    fine too, but this keeps earthmover's venv independent of ours)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def earthmover_command(executable: Path, bundle: Path, cdf: Path, workdir: Path) -> list[str]:
+    params = {
+        "STATE_FILE": str(workdir / "runs.csv"),
+        "INPUT_FILE": str(cdf),
+        "OUTPUT_DIR": str(workdir / "output") + "/",
+        "STUDENT_ID_NAME": "Student_StateID",
+    }
+    return [str(executable), "run", "-c", str(bundle / "earthmover.yaml"), "-p", json.dumps(params)]
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring a process tree
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    rows: int
+    documents: int
+    seconds: float
+    peak_bytes: int
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+    def line(self) -> str:
+        return (
+            f"{self.label}: {self.rows:,} rows in {self.seconds:.1f} s = {self.rate:,.0f} rows/s, "
+            f"peak {_size(self.peak_bytes)}"
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def measure(command: list[str], cwd: Path, log: Path) -> tuple[float, int]:
+    """Run `command`, returning its wall seconds and the peak RSS of its process tree."""
+    peak = 0
+    done = threading.Event()
+    with log.open("wb") as sink:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
+
+        def poll() -> None:
+            nonlocal peak
+            try:
+                root = psutil.Process(process.pid)
+            except psutil.NoSuchProcess:
+                return
+            while not done.is_set():
+                total = 0
+                try:
+                    for member in [root, *root.children(recursive=True)]:
+                        try:
+                            total += member.memory_info().rss
+                        except psutil.NoSuchProcess:
+                            pass
+                except psutil.NoSuchProcess:
+                    return
+                peak = max(peak, total)
+                done.wait(0.02)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        poller.join()
+    if process.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{command[0]} exited with {process.returncode}; its log ({log}) ends:\n{tail}")
+    return seconds, max(peak, usage.ru_maxrss * 1024)
+
+
+def run_ours(label: str, cdf: Path, workdir: Path, rows: int) -> Run:
+    _fresh(workdir)
+    command = [sys.executable, str(Path(__file__).resolve()), "--ours", str(cdf), "--workdir", str(workdir)]
+    seconds, peak = measure(command, workdir, workdir / "ours.log")
+    documents = json.loads((workdir / "ours.json").read_text())["documents"]
+    return Run(label, rows, documents, seconds, peak)
+
+
+def run_earthmover(executable: Path, bundle: Path, cdf: Path, workdir: Path, rows: int) -> Run:
+    _fresh(workdir)
+    seconds, peak = measure(earthmover_command(executable, bundle, cdf, workdir), workdir, workdir / "earthmover.log")
+    documents = _count_lines(workdir / "output" / "studentAssessments.jsonl")
+    return Run("earthmover", rows, documents, seconds, peak)
+
+
+def _fresh(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "data" / "bench" / "earthmover")
+    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
+    parser.add_argument("--skip-earthmover", action="store_true", help="run our side only")
+    parser.add_argument("--ours", type=Path, help=argparse.SUPPRESS)  # internal: our side on one file
+    args = parser.parse_args()
+    workdir = args.workdir.resolve()
+    if args.ours:
+        documents = ours(args.ours, workdir)
+        (workdir / "ours.json").write_text(json.dumps({"documents": documents}))
+        return
+
+    executable = None
+    if not args.skip_earthmover:
+        if not (args.bundle / "earthmover.yaml").is_file():
+            parser.error(f"no earthmover bundle at {args.bundle} (--bundle, or --skip-earthmover)")
+        executable = ensure_earthmover()
+    _fresh(workdir)
+    quarter = max(args.rows // 4, 1)
+    cdf = write_cdf(workdir / "input" / "AssessmentResults.csv", args.rows, args.seed)
+    cdf_quarter = write_cdf(workdir / "input_quarter" / "AssessmentResults.csv", quarter, args.seed)
+    print(f"{args.rows:,} rows, seed {args.seed}: {cdf} ({_size(cdf.stat().st_size)}, {len(CDF_HEADER)} columns)")
+
+    runs = []
+    if executable is not None:
+        runs.append(run_earthmover(executable, args.bundle, cdf, workdir / "earthmover", args.rows))
+    runs.append(run_ours("ours", cdf, workdir / "ours", args.rows))
+    runs.append(run_ours("ours at rows/4", cdf_quarter, workdir / "ours_quarter", quarter))
+    for run in runs:
+        print(run.line())
+    wrong = [f"{r.label} wrote {r.documents:,} documents for {r.rows:,} rows" for r in runs if r.documents != r.rows]
+
+    ours_full, ours_quarter = runs[-2], runs[-1]
+    growth = ours_full.peak_bytes / ours_quarter.peak_bytes
+    print(
+        f"memory: ours peak at {args.rows:,} rows is {growth:.2f}x its peak at {quarter:,} rows "
+        f"({'flat' if growth < 1.25 else 'GROWS with rows'})"
+    )
+    if executable is not None:
+        ratio = ours_full.rate / runs[0].rate
+        print(f"ratio: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x: {'met' if ratio >= TARGET_RATIO else 'NOT met'})")
+    if wrong:
+        sys.exit("; ".join(wrong))
+
+
+if __name__ == "__main__":
+    main()
