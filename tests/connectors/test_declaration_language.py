@@ -599,3 +599,83 @@ def test_a_likely_typo_in_an_optional_column_is_named_with_the_nearest_header(tm
     assert entity.nearest_columns == {"middle_name": "MiddleName", "retake": "Retake"}  # no header near Homeroom
     rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
     assert {row["retake"] for row in rows} == {None}
+
+
+# ------------------------------------------------------------------------------------------
+# A.6 Derived fields: typed, across fields; reusable blocks
+# ------------------------------------------------------------------------------------------
+
+WIN_DERIVED = (
+    WIN_HEAD
+    + r"""
+blocks:
+  subject:
+    - {name: level, columns: Lev, type: integer}
+    - {name: scale_score, columns: SS, type: integer}
+fields:
+  - {name: student_id, columns: StudentID, not_null: true}
+  - {name: test_admin, columns: TestAdmin}
+  - {name: raw_date, columns: TestDate}
+  - {use: subject, prefix: Math, name_prefix: math_}
+  - {use: subject, prefix: Read, name_prefix: reading_}
+derive:
+  - from: [test_admin, student_id]
+    pattern: '(?P<season>FA|WI|SP)(?P<yy>\d\d)\|(?P<id>\d+)'
+    fields:
+      season: {group: season, code_map: {FA: Fall, WI: Winter, SP: Spring}}
+      school_year: {template: '20{yy}', type: integer}
+      admin_key: {template: '{season}-{id}'}
+  - from: raw_date
+    pattern: '(?P<date>\d{8})|(?P<other>.*)'
+    fields:
+      test_date: {group: date, type: date, formats: ["%Y%m%d"]}
+      test_year: {template: '{date}{other}', type: integer}
+"""
+)
+
+
+def test_blocks_and_typed_derivations_across_fields(tmp_path: Path) -> None:
+    declaration = declare(tmp_path, WIN_DERIVED)
+    assert declaration.output_columns == [
+        "student_id",
+        "test_admin",
+        "raw_date",
+        "math_level",
+        "math_scale_score",
+        "reading_level",
+        "reading_scale_score",
+        "season",
+        "school_year",
+        "admin_key",
+        "test_date",
+        "test_year",
+    ]
+    result = land(WIN, [declaration], tmp_path / "landing")
+
+    rows = landed(tmp_path / "landing", "win", "results", result.batch_id)
+    tail = project(rows, "student_id", "math_scale_score", "reading_level", "season", "school_year", "admin_key")[3:]
+    assert tail == [
+        ("605103", "200", "3", "Fall", "2023", "FA-605103"),
+        ("605104", "201", "1", "Spring", "2024", "SP-605104"),
+    ]
+    assert {row["test_date"] for row in rows} == {"2023-11-01", "2023-11-03", "2024-02-03"}
+
+
+def test_a_typed_derived_value_that_does_not_parse_is_a_type_reject(tmp_path: Path) -> None:
+    path = copy_with(
+        tmp_path, WIN, "win.csv", lambda i, line: line.replace("20231103,", "Nov 3,", 1) if i == 3 else line
+    )
+    result = land(path, [declare(tmp_path, WIN_DERIVED)], tmp_path / "landing")
+
+    [reject] = rejects(tmp_path / "landing", "win", result.batch_id)
+    assert (reject["_source_ref"], reject["rule"], reject["field"]) == ("win.csv:4", "type", "test_year")
+    assert reject["detail"] == "test_year: expected an integer, found 'Nov 3'"
+
+
+def test_block_mistakes_are_named(tmp_path: Path) -> None:
+    with pytest.raises(DeclarationError, match=r"fields\[3\].use: no block named 'subjects' \(blocks: subject\)"):
+        declare(tmp_path, WIN_DERIVED.replace("{use: subject, prefix: Math", "{use: subjects, prefix: Math"))
+    with pytest.raises(DeclarationError, match="unknown keys beside use: type"):
+        declare(tmp_path, WIN_DERIVED.replace("prefix: Math,", "prefix: Math, type: integer,"))
+    with pytest.raises(DeclarationError, match="a date field needs formats"):
+        declare(tmp_path, WIN_DERIVED.replace(', formats: ["%Y%m%d"]}', "}"))
