@@ -27,6 +27,13 @@ details' ``entities.<entity>.warnings``), counted over landed rows only:
 ``null_sentinel:<field>``
     values that are a vendor's way of writing "no value" (``N/A``, ``Not Provided``, ...),
     landed as null. In a ``not_null`` field a sentinel rejects the row (``not_null``).
+``unpivot_empty_member`` / ``unpivot_empty_row``
+    members of the unpivoted column group whose fields are all blank or sentinels (an untaken
+    subject) are skipped; a record with no member left lands nothing. Neither is a reject.
+
+The language (column groups and unpivot, ``Name[k]`` for repeated header names, fixed width,
+compact dates, blocks, typed and multi-field derivations) is documented with one example per
+feature in ``docs/declarations.md``.
 
 Null sentinels: :data:`DEFAULT_NULL_VALUES`, plus the declaration's top-level ``null_values``,
 form the shared list; it applies to every typed field (integer, decimal, date, time, boolean,
