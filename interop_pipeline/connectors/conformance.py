@@ -399,7 +399,8 @@ class RowConformer:
             return [self.conformance.student.id, *assessment.result_key]
         key = list(self.declaration.key)
         # An unpivoted row is one member of its group: the member's keys tell results apart.
-        key += [c for c in getattr(self.declaration, "unpivot_key_columns", []) if c not in key]
+        unpivoted = self.declaration.unpivoted
+        key += [c for c in (unpivoted.key_names if unpivoted else []) if c not in key]
         if key:
             return key if self.conformance.student.id in key else [self.conformance.student.id, *key]
         return []  # no key: the result's own identifying values (see add)

@@ -55,6 +55,7 @@ SCHEMA_RESOURCES = (
     "studentProgramAssociations",
     "studentSchoolAttendanceEvents",
     "assessments",
+    "objectiveAssessments",
     "studentAssessments",
 )
 MAX_PROBLEMS_PER_DOCUMENT = 5

@@ -398,7 +398,10 @@ class LandingBatch:
     # -- writing ---------------------------------------------------------------------------
     def entity_writer(self, entity: str, columns: list[str]) -> EntityWriter:
         self._require_open()
-        # "_"-prefixed entities are the conformed tables (conformance.py), never a declared name.
+        # "_"-prefixed entities are the conformed tables (conformance.py), never a declared name
+        # and never the batch's own bookkeeping.
+        if entity in (BATCHES_DIR, REJECTS_DIR, REFUSALS_DIR):
+            raise ValueError(f"entity {entity!r} is a bookkeeping folder")
         _check_name("entity", entity.removeprefix("_"))
         if entity in self._writers:
             raise ValueError(f"entity {entity!r} already has a writer in batch {self.batch_id}")

@@ -53,6 +53,7 @@ RESOURCES: tuple[str, ...] = (
     "staffSectionAssociations",
     "studentSchoolAttendanceEvents",
     "assessments",
+    "objectiveAssessments",
     "studentAssessments",
 )
 # Natural keys (dotted paths), as the ODS/API identifies each resource.
@@ -99,6 +100,11 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
         "attendanceEventCategoryDescriptor",
     ),
     "assessments": ("assessmentIdentifier", "namespace"),
+    "objectiveAssessments": (
+        "identificationCode",
+        "assessmentReference.assessmentIdentifier",
+        "assessmentReference.namespace",
+    ),
     "studentAssessments": (
         "studentAssessmentIdentifier",
         "assessmentReference.assessmentIdentifier",
@@ -771,32 +777,117 @@ def _attendance_events(con: duckdb.DuckDBPyConnection, log: Refusals, built: _Bu
 
 BATCH_ROWS = 50_000  # rows per record batch read from the warehouse
 
-# Vendor (fct_assessment_result.vendor) → identifier prefix, namespace and title of its Ed-Fi
-# assessments (one per vendor and subject), as the vendors' own Ed-Fi integrations name them.
-ASSESSMENT_VENDORS: dict[str, tuple[str, str, str]] = {
-    "nwea_map": ("NWEA-MAP-Growth", "uri://nwea.org/Assessment", "NWEA MAP Growth"),
-    "iready": ("iReady-Diagnostic", "uri://curriculumassociates.com/Assessment", "i-Ready Diagnostic"),
-    "state_assessment": ("State-Summative", "uri://state.example.org/Assessment", "State Summative Assessment"),
-}
-ACADEMIC_SUBJECTS = {"ELA": "English Language Arts", "Mathematics": "Mathematics"}
-
-
 def _streamed_rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[Any, ...]]:
     """The query's rows, one Arrow record batch at a time (never the whole result in memory)."""
     for batch in con.sql(sql).to_arrow_reader(BATCH_ROWS):
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
+# What each vendor's declaration conformed (fct_assessment_score), read per assessment: the
+# reporting methods of its scores and the performance levels it reports, overall (objective
+# null) and per objective assessment.
+_ASSESSMENT_REPORTING_SQL = """
+    select a.assessment_name, a.namespace, s.objective, s.kind, s.reporting_method, s.result_datatype,
+        case when s.kind = 'performance_level' then s.result end as level
+    from main.fct_assessment_score as s
+    join main.fct_assessment_result as r on r.assessment_result_key = s.assessment_result_key
+    join main.dim_assessment as a on a.assessment_key = r.assessment_key
+    join publish_student_ids as ids on ids.student_key = r.student_key
+    where ids.student_unique_id is not null
+    group by all
+    order by all
+"""
+
+
+def _performance_level(method: str, level: str | None) -> dict[str, str] | None:
+    """A level Ed-Fi defines (the declaration's `levels:` maps the vendor's own to them); a
+    vendor-only level stays in the warehouse: Ed-Fi's default descriptors have no place for it."""
+    if level is None or level not in _performance_level_codes():
+        return None
+    return {
+        "assessmentReportingMethodDescriptor": descriptor("AssessmentReportingMethod", method),
+        "performanceLevelDescriptor": descriptor("PerformanceLevel", level),
+    }
+
+
 @cache
-def _assessment_identity(vendor: str, subject: str | None) -> tuple[str, str, str, str]:
-    """(assessmentIdentifier, namespace, title, academic subject) of a vendor's test in a subject."""
-    prefix, namespace, title = ASSESSMENT_VENDORS[vendor]
-    academic = ACADEMIC_SUBJECTS.get(subject or "", "Other")
-    return f"{prefix}-{academic.replace(' ', '')}", namespace, f"{title} {academic}", academic
+def _performance_level_codes() -> frozenset[str]:
+    return frozenset(edfi_standard.descriptor_codes("PerformanceLevelDescriptor"))
 
 
-def _result_text(value: Any) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+def _score_definition(method: str, datatype: str) -> dict[str, str]:
+    return {
+        "assessmentReportingMethodDescriptor": descriptor("AssessmentReportingMethod", method),
+        "resultDatatypeTypeDescriptor": descriptor("ResultDatatypeType", datatype),
+    }
+
+
+def _assessment_definitions(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, dict[str, Any]]]:
+    """assessments, then objectiveAssessments, of the results in scope."""
+    tests = con.execute(
+        """
+        select a.assessment_name, a.namespace, max(a.assessment_title), max(a.assessment_family),
+            list(distinct a.subject order by a.subject)
+        from main.fct_assessment_result as r
+        join main.dim_assessment as a on a.assessment_key = r.assessment_key
+        join publish_student_ids as ids on ids.student_key = r.student_key
+        where ids.student_unique_id is not null
+        group by a.assessment_name, a.namespace
+        order by 1, 2
+        """
+    ).fetchall()
+    reporting: dict[tuple[str, str, str | None], list[tuple[str, str, str, str | None]]] = {}
+    for identifier, namespace, objective, *rest in con.execute(_ASSESSMENT_REPORTING_SQL).fetchall():
+        reporting.setdefault((identifier, namespace, objective), []).append(tuple(rest))
+    for identifier, namespace, title, family, subjects in tests:
+        document: dict[str, Any] = {
+            "assessmentIdentifier": identifier,
+            "namespace": namespace,
+            "assessmentTitle": title or identifier,
+            "academicSubjects": [{"academicSubjectDescriptor": descriptor("AcademicSubject", s)} for s in subjects],
+        }
+        if family:
+            document["assessmentFamily"] = family
+        document |= _reported(reporting.get((identifier, namespace, None), []), for_definition=True)
+        yield "assessments", document
+    for (identifier, namespace, objective), rows in sorted(reporting.items(), key=lambda kv: str(kv[0])):
+        if objective is None:
+            continue
+        yield "objectiveAssessments", {
+            "identificationCode": objective,
+            "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
+            "description": objective,
+            **_reported(rows, for_definition=True),
+        }
+
+
+def _reported(rows: list[tuple], *, for_definition: bool) -> dict[str, Any]:
+    """scores / performanceLevels of an assessment or objective definition, from its
+    (kind, method, datatype, level) rows."""
+    scores = {(m, d) for kind, m, d, _ in rows if kind == "score"}
+    levels = [_performance_level(m, level) for kind, m, _, level in rows if kind == "performance_level"]
+    out: dict[str, Any] = {}
+    if scores:
+        out["scores"] = [_score_definition(m, d) for m, d in sorted(scores)]
+    kept = [dict(lv, resultDatatypeTypeDescriptor=descriptor("ResultDatatypeType", "Level")) for lv in levels if lv]
+    if kept:
+        out["performanceLevels"] = [dict(t) for t in sorted({tuple(sorted(lv.items())) for lv in kept})]
+    return out
+
+
+def _results_of(scores: list[dict[str, Any]] | None) -> dict[str | None, dict[str, list]]:
+    """A result's conformed scores (fct_assessment_score rows) as Ed-Fi scoreResults and
+    performanceLevels, per objective (None: the overall result)."""
+    by_objective: dict[str | None, dict[str, list]] = {}
+    for score in scores or []:
+        held = by_objective.setdefault(score["objective"], {"scoreResults": [], "performanceLevels": []})
+        if score["kind"] == "score":
+            held["scoreResults"].append(
+                {**_score_definition(score["reporting_method"], score["result_datatype"]), "result": score["result"]}
+            )
+        elif (level := _performance_level(score["reporting_method"], score["result"])) is not None:
+            held["performanceLevels"].append(level)
+    return by_objective
 
 
 def assessment_documents(
@@ -806,12 +897,13 @@ def assessment_documents(
     refusals: Refusals | None = None,
     refused_students: Iterable[str] = (),
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """assessments, then studentAssessments, from main.fct_assessment_result for the students in
-    `student_ids` (warehouse key → studentUniqueId). Results the identity step did not link to a
-    student (null student_key) belong to no one in scope and are not published; results of the
-    `refused_students` are refused, and so is a result without a date, a score, or a vendor
-    with an Ed-Fi assessment. The results are read in record batches, in a stable order (their
-    warehouse key)."""
+    """assessments, objectiveAssessments, then studentAssessments, from the warehouse's
+    assessment facts (fct_assessment_result, fct_assessment_score, dim_assessment: what each
+    vendor's declaration conformed) for the students in `student_ids` (warehouse key →
+    studentUniqueId). Results the identity step did not link to a student (null student_key)
+    belong to no one in scope and are not published; results of the `refused_students` are
+    refused, and so is a result without a date or without any score or Ed-Fi performance
+    level. Results are read in record batches, in a stable order (their warehouse key)."""
     log = refusals if refusals is not None else Refusals()
     refused = [k for k in refused_students if k not in student_ids]
     con.register(
@@ -824,62 +916,53 @@ def assessment_documents(
         ),
     )
     try:
-        tests = con.execute(
-            """
-            select distinct r.vendor, r.subject
-            from main.fct_assessment_result as r
-            join publish_student_ids as ids on ids.student_key = r.student_key
-            where ids.student_unique_id is not null
-            order by 1, 2
-            """
-        ).fetchall()
-        for vendor, subject in tests:
-            if vendor not in ASSESSMENT_VENDORS:
-                continue  # its results are refused below
-            identifier, namespace, title, academic = _assessment_identity(vendor, subject)
-            kept = log.keep(
-                "assessments",
-                f"{identifier}@{namespace}",
-                {
-                    "assessmentIdentifier": identifier,
-                    "namespace": namespace,
-                    "assessmentTitle": title,
-                    "academicSubjects": [{"academicSubjectDescriptor": descriptor("AcademicSubject", academic)}],
-                },
-            )
+        for resource, document in _assessment_definitions(con):
+            kept = log.keep(resource, natural_key(resource, document), document)
             if kept is not None:
                 yield kept
         results = _streamed_rows(
             con,
             """
-            select r.assessment_result_key, r.vendor, r.subject, ids.student_unique_id, r.test_date,
-                grades.edfi_descriptor, r.scale_score, r.percentile
+            with scores as (
+                select assessment_result_key,
+                    list({'objective': objective, 'kind': kind, 'reporting_method': reporting_method,
+                        'result_datatype': result_datatype, 'result': result}
+                        order by objective nulls first, kind, reporting_method) as scores
+                from main.fct_assessment_score
+                group by assessment_result_key
+            )
+            select r.assessment_result_key, a.assessment_name, a.namespace, ids.student_unique_id, r.test_date,
+                grades.edfi_descriptor, r.school_year, scores.scores
             from main.fct_assessment_result as r
+            join main.dim_assessment as a on a.assessment_key = r.assessment_key
             join publish_student_ids as ids on ids.student_key = r.student_key
+            left join scores on scores.assessment_result_key = r.assessment_result_key
             left join reference.xwalk_grade_level as grades
                 on grades.source_system = 'oneroster' and grades.source_code = r.grade_level_assessed
             order by r.assessment_result_key
             """,
         )
-        for row in results:
-            result_key, vendor, _, unique_id, administered, _, scale_score, percentile = row
+        for result_key, identifier, namespace, unique_id, administered, grade, school_year, scores in results:
             ref = result_key or ""
+            reported = _results_of(scores)
+            overall = reported.get(None, {"scoreResults": [], "performanceLevels": []})
             if unique_id is None:
                 reason = "its student was refused"
             elif not result_key:
                 reason = "no studentAssessmentIdentifier (fct_assessment_result.assessment_result_key is empty)"
-            elif vendor not in ASSESSMENT_VENDORS:
-                reason = "its vendor has no Ed-Fi assessment (fct_assessment_result.vendor)"
             elif administered is None:
                 reason = "no administrationDate (fct_assessment_result.test_date is empty)"
-            elif scale_score is None and percentile is None:
-                reason = "no scoreResults (fct_assessment_result.scale_score and percentile are empty)"
+            elif not overall["scoreResults"] and not overall["performanceLevels"]:
+                reason = "no scoreResults and no Ed-Fi performance level (fct_assessment_score)"
             else:
                 reason = ""
             if reason:
                 log.refuse("studentAssessments", ref, reason)
                 continue
-            kept = log.keep("studentAssessments", ref, student_assessment_document(*row))
+            document = student_assessment_document(
+                result_key, identifier, namespace, unique_id, administered, grade, school_year, reported
+            )
+            kept = log.keep("studentAssessments", ref, document)
             if kept is not None:
                 yield kept
     finally:
@@ -888,34 +971,35 @@ def assessment_documents(
 
 def student_assessment_document(
     result_key: str,
-    vendor: str,
-    subject: str | None,
+    assessment_identifier: str,
+    namespace: str,
     student_unique_id: str,
     administration_date: date | None,
     grade_level_descriptor: str | None,
-    scale_score: float | None,
-    percentile: float | None,
+    school_year: int | None,
+    reported: dict[str | None, dict[str, list]],
 ) -> dict[str, Any]:
     """One studentAssessment; its identifier is the result's warehouse key (no personal data)."""
-    identifier, namespace, _, _ = _assessment_identity(vendor, subject)
-    scores = [("Scale score", scale_score), ("Percentile", percentile)]
+    assessment = {"assessmentIdentifier": assessment_identifier, "namespace": namespace}
     document: dict[str, Any] = {
         "studentAssessmentIdentifier": result_key,
-        "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
+        "assessmentReference": assessment,
         "studentReference": {"studentUniqueId": student_unique_id},
         "administrationDate": _date_time(administration_date),
-        "scoreResults": [
-            {
-                "assessmentReportingMethodDescriptor": descriptor("AssessmentReportingMethod", method),
-                "resultDatatypeTypeDescriptor": descriptor(
-                    "ResultDatatypeType", "Integer" if float(value).is_integer() else "Decimal"
-                ),
-                "result": _result_text(value),
-            }
-            for method, value in scores
-            if value is not None
-        ],
     }
+    document |= {k: v for k, v in reported.get(None, {}).items() if v}
+    if school_year:
+        document["schoolYearTypeReference"] = {"schoolYear": int(school_year)}
     if grade_level_descriptor:
         document["whenAssessedGradeLevelDescriptor"] = grade_level_descriptor
+    objectives = [
+        {
+            "objectiveAssessmentReference": {**assessment, "identificationCode": objective},
+            **{k: v for k, v in held.items() if v},
+        }
+        for objective, held in reported.items()
+        if objective is not None and (held["scoreResults"] or held["performanceLevels"])
+    ]
+    if objectives:
+        document["studentObjectiveAssessments"] = objectives
     return document

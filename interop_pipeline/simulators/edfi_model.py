@@ -282,6 +282,19 @@ RESOURCE_MODELS: dict[str, ResourceModel] = {
             ),
         ),
         ResourceModel(
+            "objectiveAssessments",
+            "ObjectiveAssessment",
+            ("identificationCode", "assessmentReference.assessmentIdentifier", "assessmentReference.namespace"),
+            (),
+            (_ref("assessmentReference", "assessments", "assessmentIdentifier", "namespace"),),
+            (
+                ("scores[].assessmentReportingMethodDescriptor", D("assessmentReportingMethod")),
+                ("scores[].resultDatatypeTypeDescriptor", D("resultDatatypeType")),
+                ("performanceLevels[].assessmentReportingMethodDescriptor", D("assessmentReportingMethod")),
+                ("performanceLevels[].performanceLevelDescriptor", D("performanceLevel")),
+            ),
+        ),
+        ResourceModel(
             "studentAssessments",
             "StudentAssessment",
             (

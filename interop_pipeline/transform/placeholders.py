@@ -23,9 +23,9 @@ from pathlib import Path
 import yaml
 
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
+from interop_pipeline.connectors.conformance import CONFORMED_COLUMNS
 from interop_pipeline.connectors.landing import BATCHES_DIR, REFUSALS_DIR, REJECTS_DIR, ensure_placeholders
 from interop_pipeline.connectors.oneroster_csv import CANONICAL_COLUMNS, DEFAULT_EXTENSION_COLUMNS
-from interop_pipeline.connectors.conformance import CONFORMED_COLUMNS
 from interop_pipeline.connectors.tabular import FileDeclaration, builtin_declarations
 
 BOOKKEEPING = (BATCHES_DIR, REJECTS_DIR, REFUSALS_DIR)

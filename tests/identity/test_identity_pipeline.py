@@ -33,6 +33,7 @@ BEFORE_IDENTITY = [
     "+stg_landing__batch_entities",
     "path:models/staging/canvas",
     "path:models/staging/google_classroom",
+    "path:models/staging/declared",
 ]
 AFTER_IDENTITY = ["source:identity+", "--exclude", "path:models/marts/analytics"]
 

@@ -33,6 +33,7 @@ from interop_pipeline.assets.extract.source_health import (
     source_health_check_specs,
 )
 from interop_pipeline.config import DistrictConfig, FileDropSource
+from interop_pipeline.connectors.conformance import ConformingSinks, SchoolCalendar
 from interop_pipeline.connectors.landing import (
     BATCHES_DIR,
     REJECTS_DIR,
@@ -148,7 +149,15 @@ def land_file(
         config.landing_dir,
         district_code=config.district.code,
         max_uncompressed_bytes=source.max_uncompressed_mb * 2**20,
+        row_sinks=conforming_sinks(config),
     )
+
+
+def conforming_sinks(config: DistrictConfig) -> ConformingSinks:
+    """What lands beside a declared file's rows: their conformed meaning, dated by the
+    district's school-year rollover."""
+    month, day = (int(part) for part in config.school_year.rollover.split("-"))
+    return ConformingSinks(SchoolCalendar(rollover_month=month, rollover_day=day))
 
 
 def _batch_record(result: VendorFileResult) -> dict:
