@@ -92,9 +92,9 @@ SUMMARY_ROWS = {
     "chronically absent": "select students_chronically_absent from mart_chronic_absenteeism where school_key is null "
     "and grade_level = 'all' and subgroup = 'all_students' "
     "order by definition_name = 'federal' desc, definition_name limit 1",
-    "MAP results": "select count(*) from staging.stg_nwea_map__assessment_results",
-    "i-Ready diagnostics": "select count(*) from staging.stg_iready__diagnostic_results",
-    "state test results": "select count(*) from staging.stg_state_assessment__summative_results",
+    "assessment results": "select count(*) from fct_assessment_result",
+    "assessments": "select count(*) from dim_assessment",
+    "students with results": "select count(distinct student_key) from fct_assessment_result",
     "rejected rows": "select count(*) from staging.stg_landing__rejects",
 }
 

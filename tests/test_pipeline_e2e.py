@@ -97,7 +97,15 @@ def test_vendor_files_land_in_their_staging_tables(demo_run):
         assert count("stg_state_assessment__summative_results") == truth["state_results"]
         # A few students are missing from NWEA's roster, as in real districts.
         assert 0.95 * truth["map_results"] <= count("stg_nwea_map__assessment_results") < truth["map_results"]
-        assert 0.95 * truth["iready_results"] <= count("stg_iready__diagnostic_results") < truth["iready_results"]
+        iready = count("stg_iready__diagnostic_ela") + count("stg_iready__diagnostic_math")
+        assert 0.95 * truth["iready_results"] <= iready < truth["iready_results"]
+        # Every result reaches the facts through its declaration's conformance, vendor by vendor.
+        facts = dict(con.execute("select vendor, count(*) from main.fct_assessment_result group by 1").fetchall())
+        assert facts == {
+            "nwea_map": count("stg_nwea_map__assessment_results"),
+            "iready": iready,
+            "state_assessment": count("stg_state_assessment__summative_results"),
+        }
         seasons = con.execute(
             "select distinct season, school_year from staging.stg_nwea_map__assessment_results order by 1"
         ).fetchall()

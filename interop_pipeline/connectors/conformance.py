@@ -233,6 +233,11 @@ class ObjectiveSpec(_Strict):
     """An objective assessment: a column group's members (one objective each) or plain fields."""
 
     group: str | None = None
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="group member field -> row field: only members whose value equals the row's "
+        "(e.g. an unpivoted subject's own strands: {subject: subject})",
+    )
     identifier: Ref
     scores: list[ScoreSpec] = Field(default_factory=list)
     performance_levels: list[LevelSpec] = Field(default_factory=list)
@@ -297,6 +302,10 @@ def check(conformance: Conformance, landed_columns: list[str], group_fields: dic
         for season in [assessment.season.value] if assessment.season and assessment.season.value else []:
             need_code("conformance.assessment.season", "AssessmentPeriodDescriptor", season)
     for where, scores, levels, available in _reporting(conformance, known, group_fields):
+        # Ed-Fi keys a result's scores, and its performance levels, by reporting method.
+        for kind, methods in (("scores", [x.method for x in scores]), ("performance_levels", [x.method for x in levels])):
+            for method in sorted({m for m in methods if methods.count(m) > 1}):
+                problems.append(f"{where}{kind}: reporting method {method!r} used more than once (Ed-Fi keys by it)")
         for i, score in enumerate(scores):
             need(f"{where}scores[{i}].field", {score.field}, available)
             need_code(f"{where}scores[{i}].method", "AssessmentReportingMethodDescriptor", score.method)
@@ -310,6 +319,10 @@ def check(conformance: Conformance, landed_columns: list[str], group_fields: dic
             problems.append(f"conformance.objectives[{i}].group: {objective.group!r} is not a column group")
         available = set(group_fields.get(objective.group, [])) | known if objective.group else known
         need(f"conformance.objectives[{i}].identifier", objective.identifier.fields(), available)
+        if objective.match and objective.group is None:
+            problems.append(f"conformance.objectives[{i}].match: applies to a group's members only")
+        need(f"conformance.objectives[{i}].match", set(objective.match), set(group_fields.get(objective.group, [])))
+        need(f"conformance.objectives[{i}].match", set(objective.match.values()))
     return problems
 
 
@@ -473,8 +486,12 @@ class RowConformer:
                 name = self._value(objective.identifier, member) or f"objective_{i + 1}"
                 scores += self._scores(result_id, name, objective.scores, objective.performance_levels, member)
         writer = self.batch.writer(SCORES_ENTITY, SCORE_COLUMNS)
+        seen: set[tuple] = set()
         for score in scores:
-            writer.append([result_id, *self.lineage, *score[1:]], source_ref)
+            # Two objectives of a group can share an identifier: the first one's score stands.
+            if (key := score[1:4]) not in seen:
+                seen.add(key)
+                writer.append([result_id, *self.lineage, *score[1:]], source_ref)
 
     def _dated(self, ref: ValueRef | None, row: dict[str, str | None], rule) -> str | None:
         if ref is None or ref.from_date is None:
@@ -493,7 +510,8 @@ class RowConformer:
             return
         text = row.get(objective.group)
         for member in json.loads(text) if text else []:
-            yield {**row, **member}
+            if all(member.get(key) == row.get(field) for key, field in objective.match.items()):
+                yield {**row, **member}
 
     @staticmethod
     def _scores(

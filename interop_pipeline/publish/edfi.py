@@ -902,8 +902,8 @@ def assessment_documents(
     vendor's declaration conformed) for the students in `student_ids` (warehouse key →
     studentUniqueId). Results the identity step did not link to a student (null student_key)
     belong to no one in scope and are not published; results of the `refused_students` are
-    refused, and so is a result without a date or without any score or Ed-Fi performance
-    level. Results are read in record batches, in a stable order (their warehouse key)."""
+    refused, and so is a result without any score or Ed-Fi performance level (a result without
+    a date goes without administrationDate, which Data Standard 5 makes optional). Results are read in record batches, in a stable order (their warehouse key)."""
     log = refusals if refusals is not None else Refusals()
     refused = [k for k in refused_students if k not in student_ids]
     con.register(
@@ -950,8 +950,6 @@ def assessment_documents(
                 reason = "its student was refused"
             elif not result_key:
                 reason = "no studentAssessmentIdentifier (fct_assessment_result.assessment_result_key is empty)"
-            elif administered is None:
-                reason = "no administrationDate (fct_assessment_result.test_date is empty)"
             elif not overall["scoreResults"] and not overall["performanceLevels"]:
                 reason = "no scoreResults and no Ed-Fi performance level (fct_assessment_score)"
             else:
@@ -985,8 +983,9 @@ def student_assessment_document(
         "studentAssessmentIdentifier": result_key,
         "assessmentReference": assessment,
         "studentReference": {"studentUniqueId": student_unique_id},
-        "administrationDate": _date_time(administration_date),
     }
+    if administration_date is not None:
+        document["administrationDate"] = _date_time(administration_date)
     document |= {k: v for k, v in reported.get(None, {}).items() if v}
     if school_year:
         document["schoolYearTypeReference"] = {"schoolYear": int(school_year)}

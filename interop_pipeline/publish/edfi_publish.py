@@ -49,7 +49,6 @@ REQUIRED = {
     "studentSchoolAssociations": ("entryDate", "entryGradeLevelDescriptor"),
     "staffSectionAssociations": ("beginDate", "classroomPositionDescriptor"),
     "assessments": ("assessmentTitle", "academicSubjects"),
-    "studentAssessments": ("administrationDate",),
 }
 MAX_PROBLEMS = 20  # listed in the check's detail; the rest are counted
 REFUSALS_MEMBER = "results/refusals.csv"  # in an edfi_json bundle

@@ -270,10 +270,6 @@ def test_edfi_json_refuses_what_it_cannot_key_and_delivers_the_rest(publish_conf
         ("students", f"stu-{n.no_local_id}"): "no unique id (dim_student.local_student_id is empty)",
         ("staffs", f"stf-{n.staff_without_id}"): "no unique id (dim_staff.local_staff_id is empty)",
         ("courses", f"crs-{n.course_without_code}"): "no courseCode (dim_course.course_code is empty)",
-        (
-            "studentAssessments",
-            n.result_without_date,
-        ): "no administrationDate (fct_assessment_result.test_date is empty)",
         ("studentAssessments", n.result_without_score): (
             "no scoreResults and no Ed-Fi performance level (fct_assessment_score)"
         ),

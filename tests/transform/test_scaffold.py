@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from interop_pipeline.config import DEFAULT_CONFIG_PATH, load_config
-from interop_pipeline.connectors.tabular import land_vendor_file, load_declaration
+from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file, load_declaration
 from interop_pipeline.transform.dbt import DBT_PROJECT_DIR
 from interop_pipeline.transform.scaffold import scaffold_staging, staging_sql
 
@@ -29,11 +29,21 @@ fields:
 """
 
 
-def test_the_demo_state_model_is_what_the_scaffold_writes():
+def test_every_committed_declared_staging_model_is_what_the_scaffold_writes():
+    """A vendor file's staging is generated, never hand-written: every committed
+    stg_<system>__<entity>.sql of a declaration with a conformance section equals what the
+    declaration generates. (The SIS attendance export's staging conforms its codes by hand.)"""
     config = load_config(DEFAULT_CONFIG_PATH)
-    (declaration_path,) = config.declaration_paths(config.sources["state_assessment"])
-    committed = DBT_PROJECT_DIR / "models/staging/state_assessment/stg_state_assessment__summative_results.sql"
-    assert committed.read_text() == staging_sql(load_declaration(declaration_path))
+    (state_declaration,) = config.declaration_paths(config.sources["state_assessment"])
+    declarations = [*builtin_declarations().values(), load_declaration(state_declaration)]
+    compared = 0
+    for declaration in (d for d in declarations if d.conformance is not None):
+        system, entity = declaration.system, declaration.entity
+        committed = DBT_PROJECT_DIR / f"models/staging/{system}/stg_{system}__{entity}.sql"
+        if committed.exists():
+            assert committed.read_text() == staging_sql(declaration), committed
+            compared += 1
+    assert compared == 6  # MAP's three files, i-Ready's two, the state's one
 
 
 def test_a_scaffolded_snapshot_model_builds_and_keeps_only_the_newest_file(tmp_path):
