@@ -39,10 +39,9 @@ CASES = [
     ("IN_ILEARN", "ilearn_checkpoint_sample_data.csv", "in_ilearn.yaml", "student_results", 2, 0, 2, 2),
     ("KRA", "KRA_sample_file_deidentified.csv", "kra.yaml", "readiness_results", 10, 0, 10, 10),
     ("KRA", "KRA_sample_file_deidentified_new.csv", "kra.yaml", "readiness_results", 13, 0, 13, 13),
-    # Five students anonymised into one (same ids, names, year and period): nothing in the rows
-    # but their scores tells them apart, so the declaration has no key and the five results share
-    # one result id (a known limit, see the declaration).
-    ("Lectura", "sample_anonymized_file.csv", "mclass_lectura.yaml", "benchmark_results", 5, 0, 5, 1),
+    # Five students anonymised into one (same ids, names, year and period): the four rows after
+    # the first repeat its key with other scores and are rejected as duplicates.
+    ("Lectura", "sample_anonymized_file.csv", "mclass_lectura.yaml", "benchmark_results", 1, 4, 1, 1),
     ("MVPA", "sample_anonymized_file.csv", "mvpa.yaml", "test_results", 5, 0, 5, 5),
     # 30 students x 8 tasks.
     ("PALS", "PALS_SAMPLE_data_file.csv", "pals.yaml", "task_scores", 240, 0, 240, 240),
@@ -112,7 +111,7 @@ def test_ilearn_summative_and_checkpoint(tmp_path):
          "Above Proficiency", "true"),
     ]  # fmt: skip
     assert ("Quantile Measure", "-90") in _rows(root, "_assessment_scores", "reporting_method, result")  # EM90Q
-    assert ("Writing Opinion", "4") in _rows(root, "_assessment_scores", "objective, result")
+    assert ("Writing Opinion Organization/Purpose", "4") in _rows(root, "_assessment_scores", "objective, result")
     _, root = _land(tmp_path / "checkpoint", "IN_ILEARN", "ilearn_checkpoint_sample_data.csv", "in_ilearn.yaml")
     checkpoints = "student_id, assessment_identifier, season, scale_score, is_proficient"
     assert _rows(root, "_assessment_results", checkpoints) == [
@@ -138,14 +137,14 @@ def test_kra_both_layouts(tmp_path):
     assert math[:2] == [("Mathematics", "Scale score", "249"), ("Mathematics", "Scale score", "262")]
 
 
-def test_lectura_composite_scores(tmp_path):
+def test_lectura_first_benchmark_stands_and_repeats_are_rejected(tmp_path):
     _, root = _land(tmp_path, "Lectura", "sample_anonymized_file.csv", "mclass_lectura.yaml")
-    assert _rows(root, "_assessment_scores", "result", "reporting_method = 'Composite Score'") == [
-        ("258",), ("271",), ("276",), ("291",), ("318",),
-    ]  # fmt: skip
-    assert _rows(root, "_assessment_results", RESULT, "percentile = '74'") == [
-        ("000000", "mCLASS-Lectura", "Reading", "K", "2020-01-01", "2024", "Fall", None, "74", "At Benchmark", "true"),
+    assert _rows(root, "_assessment_results", RESULT) == [
+        ("000000", "mCLASS-Lectura", "Reading", "K", "2020-01-01", "2024", "Fall", None, "35", "At Benchmark", "true"),
     ]
+    assert _rows(root, "_assessment_scores", "result", "reporting_method = 'Composite Score'") == [("276",)]
+    rejects = _rows(root, "_rejects", "_source_ref, rule")
+    assert rejects == [(f"sample_anonymized_file.csv:{line}", "duplicate_row") for line in (3, 4, 5, 6)]
 
 
 def test_mvpa_placeholder_date_is_no_date(tmp_path):
