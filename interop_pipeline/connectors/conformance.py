@@ -373,6 +373,7 @@ class _BatchConformer:
         self._calendar = calendar
         self._writers: dict[str, EntityWriter] = {}
         self._students_seen: set[bytes] = set()
+        self.result_ids: dict[str, int] = {}
 
     def writer(self, entity: str, columns: list[str]) -> EntityWriter:
         if entity not in self._writers:
@@ -474,6 +475,12 @@ class RowConformer:
             natural = [student_id, *(identity[k] or "" for k in ("assessment_identifier", "academic_subject"))]
             natural += [administered or "", school_year or "", season or ""]
         result_id = hashlib.sha256("\x1f".join([self.declaration.name, *natural]).encode()).hexdigest()[:32]
+        # Rows the file does not tell apart (no key declared, or a key the rows share) stay
+        # separate results: the n-th repeat in a batch gets its own id, the same on every load.
+        repeats = self.batch.result_ids.get(result_id, 0)
+        self.batch.result_ids[result_id] = repeats + 1
+        if repeats:
+            result_id = hashlib.sha256(f"{result_id}#{repeats + 1}".encode()).hexdigest()[:32]
         scores = list(self._scores(result_id, None, self.conformance.scores, self.conformance.performance_levels, row))
         headline = self._headline(scores)
         results = self.batch.writer(RESULTS_ENTITY, RESULT_COLUMNS)

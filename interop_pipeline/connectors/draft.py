@@ -1279,14 +1279,16 @@ def propose_conformance(
         text = snake(column)
         if ftype in ("integer", "decimal"):
             method = next((m for rx, m in _SCORE_METHODS if rx.search(text)), None)
-            if method:
+            # Ed-Fi keys a result's scores by reporting method: the first column of each wins.
+            if method and all(s["method"] != method for s in scores):
                 scores.append({"field": field_name, "method": method,
                                "datatype": "Integer" if ftype == "integer" else "Decimal"})  # fmt: skip
                 continue
         if _LEVEL_WORDS.search(text) and not _NOT_LEVEL.search(text):
             proficiency = re.search(r"(?i)prof|pld|perf|ach", text)
             method = "Proficiency level" if proficiency else "Achievement/proficiency level"
-            levels.append({"field": field_name, "method": method})
+            if all(level["method"] != method for level in levels):
+                levels.append({"field": field_name, "method": method})
     if scores:
         conformance["scores"] = scores
     if levels:

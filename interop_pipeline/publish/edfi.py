@@ -22,6 +22,7 @@ education agency; its courseOfferings are at the schools of its sections.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -848,23 +849,38 @@ def _assessment_definitions(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[st
         }
         if family:
             document["assessmentFamily"] = family
-        document |= _reported(reporting.get((identifier, namespace, None), []), for_definition=True)
+        document |= _reported(reporting.get((identifier, namespace, None), []))
         yield "assessments", document
     for (identifier, namespace, objective), rows in sorted(reporting.items(), key=lambda kv: str(kv[0])):
         if objective is None:
             continue
         yield "objectiveAssessments", {
-            "identificationCode": objective,
+            "identificationCode": objective_code(objective),
             "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
             "description": objective,
-            **_reported(rows, for_definition=True),
+            **_reported(rows),
         }
 
 
-def _reported(rows: list[tuple], *, for_definition: bool) -> dict[str, Any]:
+def objective_code(objective: str) -> str:
+    """An objective's Ed-Fi identificationCode (at most 60 characters): its identifier, or a
+    long one's first 51 characters and a digest of the whole (the description keeps it all)."""
+    if len(objective) <= 60:
+        return objective
+    return f"{objective[:51].rstrip()}-{hashlib.sha256(objective.encode()).hexdigest()[:8]}"
+
+
+def _reported(rows: list[tuple]) -> dict[str, Any]:
     """scores / performanceLevels of an assessment or objective definition, from its
-    (kind, method, datatype, level) rows."""
+    (kind, method, datatype, level) rows. A vendor's own level (no Ed-Fi performance level)
+    is reported as a score of datatype Level, as Ed-Fi loads of vendor files do."""
     scores = {(m, d) for kind, m, d, _ in rows if kind == "score"}
+    methods = {m for m, _ in scores}
+    scores |= {
+        (m, "Level")
+        for kind, m, _, level in rows
+        if kind == "performance_level" and _performance_level(m, level) is None and m not in methods
+    }
     levels = [_performance_level(m, level) for kind, m, _, level in rows if kind == "performance_level"]
     out: dict[str, Any] = {}
     if scores:
@@ -879,6 +895,7 @@ def _results_of(scores: list[dict[str, Any]] | None) -> dict[str | None, dict[st
     """A result's conformed scores (fct_assessment_score rows) as Ed-Fi scoreResults and
     performanceLevels, per objective (None: the overall result)."""
     by_objective: dict[str | None, dict[str, list]] = {}
+    own_levels = []
     for score in scores or []:
         held = by_objective.setdefault(score["objective"], {"scoreResults": [], "performanceLevels": []})
         if score["kind"] == "score":
@@ -887,7 +904,18 @@ def _results_of(scores: list[dict[str, Any]] | None) -> dict[str | None, dict[st
             )
         elif (level := _performance_level(score["reporting_method"], score["result"])) is not None:
             held["performanceLevels"].append(level)
+        else:
+            own_levels.append(score)
+    for score in own_levels:  # the vendor's own level, as a Level score unless its method has one
+        held = by_objective[score["objective"]]
+        method = score["reporting_method"]
+        if all(r["assessmentReportingMethodDescriptor"] != _method_uri(method) for r in held["scoreResults"]):
+            held["scoreResults"].append({**_score_definition(method, "Level"), "result": score["result"]})
     return by_objective
+
+
+def _method_uri(method: str) -> str:
+    return descriptor("AssessmentReportingMethod", method)
 
 
 def assessment_documents(
@@ -902,8 +930,9 @@ def assessment_documents(
     vendor's declaration conformed) for the students in `student_ids` (warehouse key →
     studentUniqueId). Results the identity step did not link to a student (null student_key)
     belong to no one in scope and are not published; results of the `refused_students` are
-    refused, and so is a result without any score or Ed-Fi performance level (a result without
-    a date goes without administrationDate, which Data Standard 5 makes optional). Results are read in record batches, in a stable order (their warehouse key)."""
+    refused, and so is a result with no score and no level (a result without a date goes
+    without administrationDate, which Data Standard 5 makes optional). Results are read in
+    record batches, in a stable order (their warehouse key)."""
     log = refusals if refusals is not None else Refusals()
     refused = [k for k in refused_students if k not in student_ids]
     con.register(
@@ -951,7 +980,7 @@ def assessment_documents(
             elif not result_key:
                 reason = "no studentAssessmentIdentifier (fct_assessment_result.assessment_result_key is empty)"
             elif not overall["scoreResults"] and not overall["performanceLevels"]:
-                reason = "no scoreResults and no Ed-Fi performance level (fct_assessment_score)"
+                reason = "no scoreResults and no performanceLevels (fct_assessment_score)"
             else:
                 reason = ""
             if reason:
@@ -993,7 +1022,7 @@ def student_assessment_document(
         document["whenAssessedGradeLevelDescriptor"] = grade_level_descriptor
     objectives = [
         {
-            "objectiveAssessmentReference": {**assessment, "identificationCode": objective},
+            "objectiveAssessmentReference": {**assessment, "identificationCode": objective_code(objective)},
             **{k: v for k, v in held.items() if v},
         }
         for objective, held in reported.items()

@@ -271,7 +271,7 @@ def test_edfi_json_refuses_what_it_cannot_key_and_delivers_the_rest(publish_conf
         ("staffs", f"stf-{n.staff_without_id}"): "no unique id (dim_staff.local_staff_id is empty)",
         ("courses", f"crs-{n.course_without_code}"): "no courseCode (dim_course.course_code is empty)",
         ("studentAssessments", n.result_without_score): (
-            "no scoreResults and no Ed-Fi performance level (fct_assessment_score)"
+            "no scoreResults and no performanceLevels (fct_assessment_score)"
         ),
         ("studentSchoolAssociations", f"rol-{n.spell_without_entry}"): (
             "no entryDate (fct_school_enrollment.entry_date is empty)"
