@@ -303,7 +303,8 @@ def check(conformance: Conformance, landed_columns: list[str], group_fields: dic
             need_code("conformance.assessment.season", "AssessmentPeriodDescriptor", season)
     for where, scores, levels, available in _reporting(conformance, known, group_fields):
         # Ed-Fi keys a result's scores, and its performance levels, by reporting method.
-        for kind, methods in (("scores", [x.method for x in scores]), ("performance_levels", [x.method for x in levels])):
+        for kind, specs in (("scores", scores), ("performance_levels", levels)):
+            methods = [spec.method for spec in specs]
             for method in sorted({m for m in methods if methods.count(m) > 1}):
                 problems.append(f"{where}{kind}: reporting method {method!r} used more than once (Ed-Fi keys by it)")
         for i, score in enumerate(scores):
