@@ -93,7 +93,7 @@ def test_idel_benchmark_and_measures(tmp_path):
     assert result == ["000000", "mCLASS-IDEL", "Reading", "K", "2020-01-01", "2023", "Winter"] + [
         None,
         None,
-        "Benchmark",
+        "Met Standard",  # Benchmark
         "true",
     ]
     fnl = _rows(root, "_assessment_scores", "objective, kind, result, is_proficient", f"result_id = '{result_id}'")
@@ -174,6 +174,21 @@ def test_preact_csv_and_fixed_width_twins_agree(tmp_path):
         reading
         == [("605002", "PreACT-Reading", "Reading", "10", "2020-10-07", "2021", "Fall", "28", "88", None, None)] * 2
     )
+    # Each test's result takes only its own reporting categories as objectives (R_Earn_*: 14, 3, 4).
+    [(reading_id,)] = _rows(
+        root,
+        "_assessment_results",
+        "result_id",
+        f"student_id = '605002' and academic_subject = 'Reading' and _batch_id = '{csv_result.batch_id}'",
+    )
+    objectives = _rows(
+        root, "_assessment_scores", "objective, result", f"result_id = '{reading_id}' and objective > ''"
+    )
+    assert objectives == [
+        ("Craft and Structure", "3"),
+        ("Integration of Knowledge and Ideas", "4"),
+        ("Key Ideas and Details", "14"),
+    ]
     # Every landed and conformed value of the CSV's four students comes out of the .txt alike (the
     # .txt has a fifth student); only the declaration name (and the result id hashed from it) differ.
     columns = {
