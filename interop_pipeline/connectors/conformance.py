@@ -412,10 +412,7 @@ class RowConformer:
         assessment = self.assessment
         if assessment is not None and assessment.result_key:
             return [self.conformance.student.id, *assessment.result_key]
-        key = list(self.declaration.key)
-        # An unpivoted row is one member of its group: the member's keys tell results apart.
-        unpivoted = self.declaration.unpivoted
-        key += [c for c in (unpivoted.key_names if unpivoted else []) if c not in key]
+        key = self.declaration.record_key
         if key:
             return key if self.conformance.student.id in key else [self.conformance.student.id, *key]
         return []  # no key: the result's own identifying values (see add)

@@ -628,6 +628,15 @@ class FileDeclaration(_Strict):
     def unpivoted(self) -> GroupSpec | None:
         return next((group for group in self.groups if group.name == self.unpivot), None)
 
+    @property
+    def record_key(self) -> list[str]:
+        """What identifies a landed row: the declared key and, for an unpivoted file (one row
+        per member of its group), the member's keys."""
+        if not self.key:
+            return []
+        unpivoted = self.unpivoted
+        return [*self.key, *(k for k in (unpivoted.key_names if unpivoted else []) if k not in self.key)]
+
     @model_validator(mode="before")
     @classmethod
     def _defaults_and_blocks(cls, value: object) -> object:
@@ -1655,8 +1664,8 @@ class _RowRules:
         names = declaration.output_columns
         personal = {spec.name for spec in declaration.fields if spec.personal}
         self.derives = [_derive_rule(rule, names, personal) for rule in declaration.derive]
-        self.key_at = [names.index(name) for name in declaration.key]
-        self.key_names = list(declaration.key)
+        self.key_names = declaration.record_key
+        self.key_at = [names.index(name) for name in self.key_names]
 
     def apply(self, values: list[str], warnings: list[str]) -> tuple[list[list[str | None]], list[_Problem]]:
         """The landed rows of one record (one, or one per non-empty member of the unpivoted

@@ -27,11 +27,13 @@ SQL_TYPES = {
 def staging_sql(declaration: FileDeclaration) -> str:
     source, entity = declaration.system, declaration.entity
     if declaration.mode == "append":
-        keys = ", ".join(f"'{k}'" for k in declaration.key)
+        keys = ", ".join(f"'{k}'" for k in declaration.record_key)
         landed = f"{{{{ current_appended_records('{source}', '{entity}', [{keys}]) }}}}"
     else:
         landed = f"{{{{ current_snapshot_records('{source}', '{entity}') }}}}"
-    types = {f.name: f.type for f in declaration.fields}
+    unpivoted = declaration.unpivoted
+    types = {f.name: f.type for f in [*declaration.fields, *(unpivoted.fields if unpivoted else [])]}
+    types |= {name: output.type for rule in declaration.derive for name, output in rule.fields.items()}
     columns = ["_district_code as district_code"]
     for name in declaration.output_columns:
         sql_type = SQL_TYPES.get(types.get(name, "string"))
