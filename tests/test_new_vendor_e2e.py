@@ -45,7 +45,7 @@ groups:
     fields:
       - {name: scale_score, columns: SS, type: integer}
       - {name: percentile_rank, columns: PR, type: integer}
-      - {name: category, columns: Category}
+      - {name: category, columns: Category, null_sentinels: true}
 unpivot: subjects
 conformance:
   student: {id: state_id, state_id: state_id, first_name: first_name, last_name: last_name,
@@ -178,7 +178,7 @@ def test_its_results_went_to_the_state_ods_as_edfi(district):
         )
     }
     outcomes: dict[tuple[str, str], str] = {}
-    for path in (config.data_dir / "exports" / "state_ods").rglob("*.csv"):
+    for path in (config.data_dir / "publish" / "results" / "state_ods").rglob("*.csv"):
         with path.open(newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 outcomes[(row["resource"], row["record_key"])] = row["outcome"]

@@ -45,7 +45,12 @@ def dbt_sources(models_dir: Path) -> list[tuple[Path, dict]]:
 
 
 def source_names(models_dir: Path) -> list[str]:
-    return [source["name"] for _, source in dbt_sources(models_dir)]
+    """The source systems with a dbt source of their own (not the cross-system conformed one)."""
+    return [
+        source["name"]
+        for _, source in dbt_sources(models_dir)
+        if (source.get("meta") or {}).get("landing_format") != "conformed"
+    ]
 
 
 def _entity_tables(source: dict) -> list[dict]:
