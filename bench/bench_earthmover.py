@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -232,15 +233,15 @@ def write_cdf(path: Path, rows: int, seed: int = 1) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _row_sinks():
-    """TODO(conformance): return interop_pipeline.connectors.conformance.ConformingSinks() once
-    it is committed, so the bench measures the conformed rows landing beside the file's."""
-    return None
-
-
-def ours(path: Path, workdir: Path) -> int:
-    """The measured path: land the CDF (parse, type, validate, parquet; plus `_row_sinks()`),
-    then Ed-Fi studentAssessments JSON lines from the landed rows. Returns documents written."""
+def ours(path: Path, workdir: Path, *, check: bool = False) -> int:
+    """The measured path: land the CDF with conformance (parse, type, validate, parquet, and the
+    conformed _assessment_results / _assessment_scores / _student_records rows in the same
+    batch), then Ed-Fi studentAssessments JSON lines built from the conformed rows by the
+    project's own document code (edfi.student_assessment_documents: scoreResults and
+    performanceLevels). With `check`, each document is also checked against its Ed-Fi JSON
+    schema and default descriptors (edfi.student_assessments, as the ODS publish does). Returns
+    documents written."""
+    from interop_pipeline.connectors.conformance import ConformingSinks
     from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file
 
     landing = workdir / "landing"
@@ -250,51 +251,93 @@ def ours(path: Path, workdir: Path) -> int:
         landing,
         district_code="bench",
         max_uncompressed_bytes=2**40,
-        row_sinks=_row_sinks(),
+        row_sinks=ConformingSinks(),
     )
     if result.already_landed or sum(result.rows_rejected.values()):
         raise RuntimeError(
             f"landing did not take every row: {result.rows_landed} landed, {result.rejects_by_rule} rejected"
         )
-    return _our_student_assessments(landing, workdir / "output" / "studentAssessments.jsonl")
+    return _our_student_assessments(landing, workdir / "output" / "studentAssessments.jsonl", check=check)
 
 
-def _our_student_assessments(landing_dir: Path, out_path: Path) -> int:
-    """PLACEHOLDER until the real Ed-Fi publish function replaces it (see the TODO at the top):
-    one studentAssessments document per landed MAP result, with assessmentReference,
-    studentReference (Student_StateID, as the earthmover run uses), administrationDate and the
-    RIT scale score and percentile scoreResults; written by DuckDB straight from the parquet."""
+# The conformed rows as edfi.student_assessment_documents reads them (the warehouse path reads
+# the same columns from fct_assessment_result and fct_assessment_score, which dbt builds from
+# these files): result key, assessment, namespace, studentUniqueId (Student_StateID, as the
+# earthmover run uses), date, grade descriptor, school year, and the result's scores. One part of
+# the results at a time (by a hash of result_id), so DuckDB's join never holds more than a part.
+_CONFORMED_SQL = """
+    with results as (
+        select * from read_parquet('{results}') where hash(result_id) % {parts} = {part}
+    ),
+    scores as (
+        select result_id,
+            list({{'objective': objective, 'kind': kind, 'reporting_method': reporting_method,
+                'result_datatype': result_datatype, 'result': result}}
+                order by objective nulls first, kind, reporting_method) as scores
+        from read_parquet('{scores}')
+        where hash(result_id) % {parts} = {part}
+        group by result_id
+    ),
+    students as (
+        select student_id, max(state_id) as state_id
+        from read_parquet('{students}')
+        where student_id in (select student_id from results)
+        group by student_id
+    )
+    select r.result_id, r.assessment_identifier, r.namespace, coalesce(s.state_id, r.student_id),
+        cast(r.administration_date as date), null::varchar, cast(r.school_year as integer), scores.scores
+    from results as r
+    left join scores on scores.result_id = r.result_id
+    left join students as s on s.student_id = r.student_id
+"""
+PART_ROWS = 25_000  # results per part joined at once
+DOCUMENT_BATCH_ROWS = 4096  # result rows per record batch turned into documents
+
+
+def _our_student_assessments(landing_dir: Path, out_path: Path, *, check: bool = False) -> int:
+    """One Ed-Fi studentAssessments document per conformed result, as JSON lines: DuckDB joins
+    the landed parquet, a part at a time, and streams record batches; edfi.student_assessment_documents
+    builds each document (edfi.student_assessments also checks it, with `check`). Raises if any
+    is refused."""
     import duckdb
 
+    from interop_pipeline.connectors.conformance import RESULTS_ENTITY, SCORES_ENTITY, STUDENTS_ENTITY
+    from interop_pipeline.publish.edfi import (
+        Refusals,
+        streamed_rows,
+        student_assessment_documents,
+        student_assessments,
+    )
+
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    landed = landing_dir / "nwea_map" / "assessment_results" / "*.parquet"
-    subject_to_assessment = """
-        case when subject ilike '%mathematics%' then 'MAP_Growth_Mathematics'
-             when subject ilike '%language arts%' or subject ilike '%reading%' then 'MAP_Growth_Reading'
-             when subject ilike '%science%' then 'MAP_Growth_Science' end"""
-    query = f"""
-        select
-            coalesce(test_id, md5(concat_ws('-', student_id, test_name, term_name, test_start_date, test_start_time)))
-                as studentAssessmentIdentifier,
-            {{'assessmentIdentifier': {subject_to_assessment}, 'namespace': '{ASSESSMENT_NAMESPACE}'}}
-                as assessmentReference,
-            {{'schoolYear': cast(school_year as integer)}} as schoolYearTypeReference,
-            {{'studentUniqueId': coalesce(student_state_id, student_id)}} as studentReference,
-            test_start_date as administrationDate,
-            list_filter([
-                {{'assessmentReportingMethodDescriptor': '{REPORTING_METHOD}RIT Scale Score',
-                  'resultDatatypeTypeDescriptor': '{DATATYPE}Integer', 'result': test_rit_score}},
-                {{'assessmentReportingMethodDescriptor': '{REPORTING_METHOD}Test Percentile',
-                  'resultDatatypeTypeDescriptor': '{DATATYPE}Integer', 'result': test_percentile}}
-            ], lambda s: s.result is not null) as scoreResults
-        from read_parquet('{landed}')
-    """
-    with duckdb.connect() as con:
-        # One thread: DuckDB's second thread buffers more as the file grows (peak RSS 312 MB
-        # vs 108 MB at 100k rows) and the JSON writing is a small part of the time anyway.
+    system = landing_dir / "nwea_map"
+    files = {
+        "results": system / RESULTS_ENTITY / "*.parquet",
+        "scores": system / SCORES_ENTITY / "*.parquet",
+        "students": system / STUDENTS_ENTITY / "*.parquet",
+    }
+    refusals = Refusals()
+    written = 0
+    with duckdb.connect() as con, out_path.open("w", encoding="utf-8") as out:
+        # One thread: DuckDB's second thread buffers more as the file grows, and the documents
+        # are built in Python anyway.
         con.execute("set threads = 1")
-        con.execute(f"copy ({query}) to '{out_path}' (format json)")
-    return _count_lines(out_path)
+        [(results,)] = con.execute(f"select count(*) from read_parquet('{files['results']}')").fetchall()
+        parts = max(1, -(-results // PART_ROWS))
+        rows = itertools.chain.from_iterable(
+            streamed_rows(con, _CONFORMED_SQL.format(parts=parts, part=part, **files), DOCUMENT_BATCH_ROWS)
+            for part in range(parts)
+        )
+        build = student_assessments if check else student_assessment_documents
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        for _, document in build(rows, refusals):
+            out.write(dumps(document))
+            out.write("\n")
+            written += 1
+    if len(refusals):
+        first = next(iter(refusals))
+        raise RuntimeError(f"{len(refusals):,} studentAssessments refused, e.g. {first.reason}")
+    return written
 
 
 def _count_lines(path: Path) -> int:
@@ -414,9 +457,10 @@ def measure(command: list[str], cwd: Path, log: Path) -> tuple[float, int]:
     return seconds, max(peak, usage.ru_maxrss * 1024)
 
 
-def run_ours(label: str, cdf: Path, workdir: Path, rows: int) -> Run:
+def run_ours(label: str, cdf: Path, workdir: Path, rows: int, *, check: bool = False) -> Run:
     _fresh(workdir)
     command = [sys.executable, str(Path(__file__).resolve()), "--ours", str(cdf), "--workdir", str(workdir)]
+    command += ["--check"] if check else []
     seconds, peak = measure(command, workdir, workdir / "ours.log")
     documents = json.loads((workdir / "ours.json").read_text())["documents"]
     return Run(label, rows, documents, seconds, peak)
@@ -441,14 +485,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each side; the median is reported")
     parser.add_argument("--workdir", type=Path, default=ROOT / "data" / "bench" / "earthmover")
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument("--skip-earthmover", action="store_true", help="run our side only")
     parser.add_argument("--ours", type=Path, help=argparse.SUPPRESS)  # internal: our side on one file
+    parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)  # internal: with --ours
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     if args.ours:
-        documents = ours(args.ours, workdir)
+        documents = ours(args.ours, workdir, check=args.check)
         (workdir / "ours.json").write_text(json.dumps({"documents": documents}))
         return
 
@@ -458,29 +504,52 @@ def main() -> None:
             parser.error(f"no earthmover bundle at {args.bundle} (--bundle, or --skip-earthmover)")
         executable = ensure_earthmover()
     _fresh(workdir)
-    quarter = max(args.rows // 4, 1)
-    cdf = write_cdf(workdir / "input" / "AssessmentResults.csv", args.rows, args.seed)
-    cdf_quarter = write_cdf(workdir / "input_quarter" / "AssessmentResults.csv", quarter, args.seed)
+    sizes = {"": args.rows, " at rows/4": max(args.rows // 4, 1), " at rows*2": args.rows * 2}
+    folders = {"": "input", " at rows/4": "input_quarter", " at rows*2": "input_double"}
+    cdfs = {
+        label: write_cdf(workdir / folders[label] / "AssessmentResults.csv", n, args.seed) for label, n in sizes.items()
+    }
+    cdf = cdfs[""]
     print(f"{args.rows:,} rows, seed {args.seed}: {cdf} ({_size(cdf.stat().st_size)}, {len(CDF_HEADER)} columns)")
+
+    def median(runs: list[Run]) -> Run:
+        return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+
+    def repeated(make) -> Run:
+        return median([make() for _ in range(max(args.repeat, 1))])
 
     runs = []
     if executable is not None:
-        runs.append(run_earthmover(executable, args.bundle, cdf, workdir / "earthmover", args.rows))
-    runs.append(run_ours("ours", cdf, workdir / "ours", args.rows))
-    runs.append(run_ours("ours at rows/4", cdf_quarter, workdir / "ours_quarter", quarter))
+        runs.append(repeated(lambda: run_earthmover(executable, args.bundle, cdf, workdir / "earthmover", args.rows)))
+    ours_full = repeated(lambda: run_ours("ours", cdf, workdir / "ours", args.rows))
+    ours_checked = repeated(
+        lambda: run_ours("ours, documents schema-checked", cdf, workdir / "ours_checked", args.rows, check=True)
+    )
+    scaled = [
+        repeated(
+            lambda label=label, n=n: run_ours(
+                f"ours{label}", cdfs[label], workdir / folders[label].replace("input", "ours"), n
+            )
+        )
+        for label, n in sizes.items()
+        if label
+    ]
+    runs += [ours_full, ours_checked, *scaled]
     for run in runs:
         print(run.line())
     wrong = [f"{r.label} wrote {r.documents:,} documents for {r.rows:,} rows" for r in runs if r.documents != r.rows]
 
-    ours_full, ours_quarter = runs[-2], runs[-1]
-    growth = ours_full.peak_bytes / ours_quarter.peak_bytes
+    smallest, largest = scaled
+    growth = largest.peak_bytes / smallest.peak_bytes
     print(
-        f"memory: ours peak at {args.rows:,} rows is {growth:.2f}x its peak at {quarter:,} rows "
+        f"memory: ours peak at {largest.rows:,} rows is {growth:.2f}x its peak at {smallest.rows:,} rows "
         f"({'flat' if growth < 1.25 else 'GROWS with rows'})"
     )
     if executable is not None:
-        ratio = ours_full.rate / runs[0].rate
-        print(f"ratio: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x: {'met' if ratio >= TARGET_RATIO else 'NOT met'})")
+        for run in (ours_full, ours_checked):
+            ratio = run.rate / runs[0].rate
+            verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+            print(f"ratio ({run.label}): {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x: {verdict})")
     if wrong:
         sys.exit("; ".join(wrong))
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -45,6 +45,7 @@ RESULTS_ENTITY = "_assessment_results"
 SCORES_ENTITY = "_assessment_scores"
 STUDENTS_ENTITY = "_student_records"
 CONFORMED_ENTITIES = (RESULTS_ENTITY, SCORES_ENTITY, STUDENTS_ENTITY)
+CONFORMED_SOURCE = "declared"  # the dbt source that reads them for every system
 
 RESULT_COLUMNS = [
     "result_id",
@@ -407,6 +408,12 @@ class RowConformer:
         # Role → landed field, named as the _student_records columns are.
         roles = conformance.student.role_fields()
         self.student_roles = {("student_id" if role == "id" else role): name for role, name in roles.items()}
+        # Resolved once per file, for the row loop: the landed field of each _student_records
+        # column, a function per value reference (by id: the declaration outlives the file), and
+        # each performance level's (level map, proficient values).
+        self._student_fields = [self.student_roles.get(role) for role in STUDENT_ROLES]
+        self._getters: dict[int, Callable[[dict[str, str | None]], str | None]] = {}
+        self._levels: dict[int, tuple[dict[str, str] | None, frozenset[str] | None]] = {}
 
     def _key_fields(self) -> list[str]:
         assessment = self.assessment
@@ -426,7 +433,7 @@ class RowConformer:
             self._add_result(row, student_id, source_ref)
 
     def _add_student(self, row: dict[str, str | None]) -> None:
-        values = [row.get(self.student_roles[role]) if role in self.student_roles else None for role in STUDENT_ROLES]
+        values = [None if name is None else row.get(name) for name in self._student_fields]
         digest = hashlib.blake2b("\x1f".join(v or "" for v in values).encode(), digest_size=16).digest()
         if digest in self.batch._students_seen:
             return  # one identity record per distinct student record per batch
@@ -436,17 +443,10 @@ class RowConformer:
     def _value(self, ref: ValueRef | None, row: dict[str, str | None]) -> str | None:
         if ref is None:
             return None
-        if ref.value is not None:
-            return ref.value
-        if ref.template is not None:
-            parts = {name: row.get(name) for name in ref.fields()}
-            if any(v is None for v in parts.values()):
-                return None
-            return ref.mapped(ref.template.format(**parts))
-        if ref.from_date is not None:
-            raw = row.get(ref.from_date)
-            return raw  # resolved by the caller (school year or season)
-        return ref.mapped(row.get(ref.field or ""))
+        getter = self._getters.get(id(ref))
+        if getter is None:
+            getter = self._getters[id(ref)] = _getter(ref)
+        return getter(row)
 
     def _add_result(self, row: dict[str, str | None], student_id: str, source_ref: str) -> None:
         assessment = self.assessment
@@ -490,13 +490,14 @@ class RowConformer:
             for member in self._members(objective, row):
                 name = self._value(objective.identifier, member) or f"objective_{i + 1}"
                 scores += self._scores(result_id, name, objective.scores, objective.performance_levels, member)
-        writer = self.batch.writer(SCORES_ENTITY, SCORE_COLUMNS)
         seen: set[tuple] = set()
+        kept = []
         for score in scores:
             # Two objectives of a group can share an identifier: the first one's score stands.
             if (key := score[1:4]) not in seen:
                 seen.add(key)
-                writer.append([result_id, *self.lineage, *score[1:]], source_ref)
+                kept.append([result_id, *self.lineage, *score[1:]])
+        self.batch.writer(SCORES_ENTITY, SCORE_COLUMNS).extend(kept, source_ref)
 
     def _dated(self, ref: ValueRef | None, row: dict[str, str | None], rule) -> str | None:
         if ref is None or ref.from_date is None:
@@ -518,8 +519,8 @@ class RowConformer:
             if all(member.get(key) == row.get(field) for key, field in objective.match.items()):
                 yield {**row, **member}
 
-    @staticmethod
     def _scores(
+        self,
         result_id: str,
         objective: str | None,
         scores: list[ScoreSpec],
@@ -533,9 +534,14 @@ class RowConformer:
         for level in levels:
             value = row.get(level.field)
             if value is not None:
-                proficient = level.is_proficient(value)
-                flag = None if proficient is None else str(proficient).lower()
-                yield (result_id, objective, "performance_level", level.method, "Level", level.level_of(value), flag)
+                rules = self._levels.get(id(level))
+                if rules is None:
+                    rules = self._levels[id(level)] = _level_rules(level)
+                mapped, proficient = rules
+                folded = value.strip().casefold()
+                flag = None if proficient is None else ("true" if folded in proficient else "false")
+                shown = value if mapped is None else mapped.get(folded, value)
+                yield (result_id, objective, "performance_level", level.method, "Level", shown, flag)
 
     @staticmethod
     def _headline(scores: list[tuple]) -> dict[str, str | None]:
@@ -547,7 +553,54 @@ class RowConformer:
                 if headline["is_proficient"] is None:
                     headline["is_proficient"] = proficient
                 continue
-            for column, methods in HEADLINE_METHODS.items():
-                if method in methods and headline[column] is None:
+            for column in _HEADLINE_COLUMNS.get(method, ()):
+                if headline[column] is None:
                     headline[column] = value
         return headline
+
+
+# The headline columns each reporting method fills (HEADLINE_METHODS, inverted once).
+_HEADLINE_COLUMNS = {
+    method: tuple(column for column, methods in HEADLINE_METHODS.items() if method in methods)
+    for method in {m for methods in HEADLINE_METHODS.values() for m in methods}
+}
+
+
+def _getter(ref: ValueRef) -> Callable[[dict[str, str | None]], str | None]:
+    """ValueRef's value in a row as one function, its template and map resolved once (what
+    RowConformer._value returns: a from_date field's raw value is resolved by the caller)."""
+    if ref.value is not None:
+        constant = ref.value
+        return lambda row: constant
+    if ref.from_date is not None:
+        name = ref.from_date
+        return lambda row: row.get(name)
+    folded = None if ref.map is None else {k.strip().casefold(): v for k, v in ref.map.items()}
+
+    def mapped(raw: str | None) -> str | None:
+        if raw is None or folded is None:
+            return raw
+        return folded.get(raw.strip().casefold(), raw)
+
+    if ref.template is not None:
+        template, names = ref.template, list(ref.fields())
+
+        def templated(row: dict[str, str | None]) -> str | None:
+            parts = {name: row.get(name) for name in names}
+            if any(v is None for v in parts.values()):
+                return None
+            return mapped(template.format(**parts))
+
+        return templated
+    field = ref.field or ""
+    if folded is None:
+        return lambda row: row.get(field)
+    return lambda row: mapped(row.get(field))
+
+
+def _level_rules(level: LevelSpec) -> tuple[dict[str, str] | None, frozenset[str] | None]:
+    """A performance level's casefolded level map (LevelSpec.level_of) and proficient values
+    (LevelSpec.is_proficient; None: it says nothing about proficiency)."""
+    mapped = None if level.levels is None else {k.strip().casefold(): v for k, v in level.levels.items()}
+    proficient = frozenset(p.strip().casefold() for p in level.proficient) if level.proficient else None
+    return mapped, proficient

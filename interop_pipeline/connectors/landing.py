@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
@@ -39,7 +40,7 @@ REJECT_COLUMNS: tuple[str, ...] = ("entity", "rule", "field", "detail", "raw_rec
 REJECTS_DIR = "_rejects"
 BATCHES_DIR = "_batches"
 REFUSALS_DIR = "_refusals"
-FLUSH_ROWS = 50_000
+FLUSH_ROWS = 10_000
 _CHUNK_BYTES = 1024 * 1024
 
 # Names become path components; keep them boring so nothing can escape the landing root and
@@ -238,22 +239,34 @@ class _Lineage:
 class _ParquetStream:
     """Buffers rows and writes them as row groups so a file is never held whole in memory."""
 
-    def __init__(self, path: Path, data_fields: list[pa.Field], lineage: _Lineage, flush_rows: int):
+    def __init__(
+        self, path: Path, data_fields: list[pa.Field], lineage: _Lineage, flush_rows: int, blank_is_null: bool = False
+    ):
         self.path = path
+        self._blank_is_null = blank_is_null  # land empty strings as null (done per column at flush)
         self.schema = pa.schema([*data_fields, *_LINEAGE_FIELDS])
         self._data_fields = data_fields
         self._lineage = lineage
         self._flush_rows = flush_rows
-        self._rows: list[list[object]] = []
+        self._rows: list[list[object] | tuple[object, ...]] = []
         self._refs: list[str] = []
         self._writer: pq.ParquetWriter | None = None
         self.closed = False
 
-    def add(self, values: list[object], source_ref: str) -> None:
+    def add(self, values: list[object] | tuple[object, ...], source_ref: str) -> None:
         if self.closed:
             raise RuntimeError(f"{self.path.name} is already closed")
         self._rows.append(values)
         self._refs.append(source_ref)
+        if len(self._rows) >= self._flush_rows:
+            self.flush()
+
+    def extend(self, rows: list[tuple[object, ...]], source_ref: str) -> None:
+        """Several rows of one source record (each like add's values)."""
+        if self.closed:
+            raise RuntimeError(f"{self.path.name} is already closed")
+        self._rows += rows
+        self._refs += [source_ref] * len(rows)
         if len(self._rows) >= self._flush_rows:
             self.flush()
 
@@ -287,14 +300,16 @@ class _ParquetStream:
         n = len(self._rows)
         columns = list(zip(*self._rows, strict=True))
         arrays = [pa.array(col, type=f.type) for col, f in zip(columns, self._data_fields, strict=True)]
+        if self._blank_is_null:
+            arrays = [
+                pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array) if "" in col else array
+                for array, col in zip(arrays, columns, strict=True)
+            ]
         lin = self._lineage
-        arrays += [
-            pa.array([lin.district_code] * n, pa.string()),
-            pa.array([lin.source_system] * n, pa.string()),
-            pa.array([lin.batch_id] * n, pa.string()),
-            pa.array([lin.extracted_at] * n, _TIMESTAMP),
-            pa.array(self._refs, pa.string()),
-        ]
+        constants = (lin.district_code, lin.source_system, lin.batch_id, lin.extracted_at)
+        repeat = pa.array([0] * n, pa.int32())  # one value per column, repeated by take (in C)
+        arrays += [pa.array([value], f.type).take(repeat) for value, f in zip(constants, _LINEAGE_FIELDS, strict=False)]
+        arrays.append(pa.array(self._refs, pa.string()))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
@@ -310,9 +325,19 @@ class EntityWriter:
     def append(self, values: list[str | None], source_ref: str) -> None:
         if len(values) != len(self.columns):
             raise ValueError(f"{self.entity}: expected {len(self.columns)} values, got {len(values)} ({source_ref})")
-        # Empty string and missing are the same thing in CSV; land both as null.
-        self._stream.add([v if v not in ("", None) else None for v in values], source_ref)
+        # Empty string and missing are the same thing in CSV; land both as null (the stream
+        # nulls the empty strings column by column when it writes them).
+        self._stream.add(tuple(values), source_ref)
         self.rows += 1
+
+    def extend(self, rows: list[list[str | None]], source_ref: str) -> None:
+        """Several rows of one source record, as append would land them one by one."""
+        width = len(self.columns)
+        for values in rows:
+            if len(values) != width:
+                raise ValueError(f"{self.entity}: expected {width} values, got {len(values)} ({source_ref})")
+        self._stream.extend([tuple(values) for values in rows], source_ref)
+        self.rows += len(rows)
 
     def close(self) -> None:
         self._stream.close()
@@ -411,6 +436,7 @@ class LandingBatch:
             [pa.field(name, pa.string()) for name in columns],
             self._lineage,
             self._flush_rows,
+            blank_is_null=True,
         )
         writer = EntityWriter(entity, columns, stream)
         self._writers[entity] = writer

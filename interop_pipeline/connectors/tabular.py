@@ -110,6 +110,7 @@ _DEFAULT_FALSE = ("false", "f", "no", "n", "0")
 _DELIMITER_WORDS = {"tab": "\t", "comma": ",", "pipe": "|", "semicolon": ";"}
 _SHOWN_CHARS = 40  # longest value quoted back in a reject detail
 _DERIVED_VALUES_KEPT = 20  # distinct derived values recorded per field in the batch details
+_MEMO_VALUES = 4096  # distinct raw values whose landed value a field remembers (see _RowRules)
 # What vendors write for "no value" in a typed column. Beyond the common spellings: "N/A*"
 # (FastBridge percentiles), "-" (Cambridge levels, SC READY item scores), "Not Provided"
 # (i-Ready flags), "No Score" and "*" (suppressed or missing scores). Blank is null anyway.
@@ -1659,8 +1660,11 @@ class _RowRules:
             if rule.position is not None and (rule.spec.required or rule.spec.not_null)
         ]
         self._needed = sorted(needed)
-        # (position, fixed value, plain string, rule) per field, resolved once for the row loop.
-        self._plan = [(rule.position, rule.fixed, rule.as_is, rule) for rule in self.fields]
+        # (position, fixed value, plain string, nullable, rule, memo) per field, resolved once for the row
+        # loop. The memo holds the values a field's rule landed unchanged by anything but the raw
+        # text (normalise is a function of it): a file repeats the same scores, dates and codes.
+        # A blank in a field that may be null lands as null with no rule to check.
+        self._plan = [(rule.position, rule.fixed, rule.as_is, not rule.spec.not_null, rule, {}) for rule in self.fields]
         names = declaration.output_columns
         personal = {spec.name for spec in declaration.fields if spec.personal}
         self.derives = [_derive_rule(rule, names, personal) for rule in declaration.derive]
@@ -1695,18 +1699,30 @@ class _RowRules:
 
     def _fields(self, values: list[str], warnings: list[str]) -> tuple[list[str | None], list[_Problem]]:
         row: list[str | None] = []
+        append = row.append
         problems: list[_Problem] = []
-        for position, fixed, as_is, rule in self._plan:
+        for position, fixed, as_is, nullable, rule, memo in self._plan:
             raw = fixed if position is None else values[position].strip()
-            if as_is and raw:
-                row.append(raw)
+            if raw:
+                if as_is:
+                    append(raw)
+                    continue
+                known = memo.get(raw)
+                if known is not None:
+                    append(known)
+                    continue
+            elif nullable:
+                append(None)
                 continue
             value, problem = rule.normalise(raw)
-            row.append(value)
+            append(value)
             if problem:
                 problems.append(problem)
-            elif value is None and raw and rule.is_sentinel(raw):
-                warnings.append(rule.sentinel_warning)
+            elif value is None:
+                if raw and rule.is_sentinel(raw):
+                    warnings.append(rule.sentinel_warning)
+            elif len(memo) < _MEMO_VALUES:
+                memo[raw] = value
         return row, problems
 
     def key_of(self, row: list[str | None]) -> bytes | None:

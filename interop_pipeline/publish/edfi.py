@@ -723,7 +723,7 @@ def _attendance_events(con: duckdb.DuckDBPyConnection, log: Refusals, built: _Bu
     """Absences and tardies (a day without an event is present, as the SIS exports it), in the
     semester that holds the day, else the school year."""
     resource = "studentSchoolAttendanceEvents"
-    events = _streamed_rows(
+    events = streamed_rows(
         con,
         """
         select a.student_key, a.school_key, a.calendar_date, x.edfi_attendance_event_category
@@ -778,9 +778,9 @@ def _attendance_events(con: duckdb.DuckDBPyConnection, log: Refusals, built: _Bu
 
 BATCH_ROWS = 50_000  # rows per record batch read from the warehouse
 
-def _streamed_rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[Any, ...]]:
+def streamed_rows(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[Any, ...]]:
     """The query's rows, one Arrow record batch at a time (never the whole result in memory)."""
-    for batch in con.sql(sql).to_arrow_reader(BATCH_ROWS):
+    for batch in con.sql(sql).to_arrow_reader(batch_rows):
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
@@ -949,7 +949,7 @@ def assessment_documents(
             kept = log.keep(resource, natural_key(resource, document), document)
             if kept is not None:
                 yield kept
-        results = _streamed_rows(
+        results = streamed_rows(
             con,
             """
             with scores as (
@@ -971,29 +971,54 @@ def assessment_documents(
             order by r.assessment_result_key
             """,
         )
-        for result_key, identifier, namespace, unique_id, administered, grade, school_year, scores in results:
-            ref = result_key or ""
-            reported = _results_of(scores)
-            overall = reported.get(None, {"scoreResults": [], "performanceLevels": []})
-            if unique_id is None:
-                reason = "its student was refused"
-            elif not result_key:
-                reason = "no studentAssessmentIdentifier (fct_assessment_result.assessment_result_key is empty)"
-            elif not overall["scoreResults"] and not overall["performanceLevels"]:
-                reason = "no scoreResults and no performanceLevels (fct_assessment_score)"
-            else:
-                reason = ""
-            if reason:
-                log.refuse("studentAssessments", ref, reason)
-                continue
-            document = student_assessment_document(
-                result_key, identifier, namespace, unique_id, administered, grade, school_year, reported
-            )
-            kept = log.keep("studentAssessments", ref, document)
-            if kept is not None:
-                yield kept
+        yield from student_assessments(results, log)
     finally:
         con.unregister("publish_student_ids")
+
+
+def student_assessments(
+    results: Iterable[tuple[Any, ...]], refusals: Refusals | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("studentAssessments", document) per result row of `results` (see
+    student_assessment_documents), each checked by Refusals.keep: a document its Ed-Fi JSON
+    schema or default descriptors refuse is refused into `refusals` instead."""
+    log = refusals if refusals is not None else Refusals()
+    for ref, document in student_assessment_documents(results, log):
+        kept = log.keep("studentAssessments", ref, document)
+        if kept is not None:
+            yield kept
+
+
+def student_assessment_documents(
+    results: Iterable[tuple[Any, ...]], refusals: Refusals
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(record key, studentAssessment document) per result row, as it streams, not yet checked
+    against the Ed-Fi schema (student_assessments does that). Each row is (result key,
+    assessmentIdentifier, namespace, studentUniqueId, administration date, grade level
+    descriptor, school year, conformed scores: the result's fct_assessment_score rows as dicts
+    of objective, kind, reporting_method, result_datatype, result). A row whose student was
+    refused (null studentUniqueId), without a key, or with no overall score and no level is
+    refused into `refusals`. Shared by the warehouse (assessment_documents) and
+    bench/bench_earthmover.py (straight from the landed conformed rows)."""
+    for result_key, identifier, namespace, unique_id, administered, grade, school_year, scores in results:
+        ref = result_key or ""
+        reported = _results_of(scores)
+        overall = reported.get(None, {"scoreResults": [], "performanceLevels": []})
+        if unique_id is None:
+            reason = "its student was refused"
+        elif not result_key:
+            reason = "no studentAssessmentIdentifier (fct_assessment_result.assessment_result_key is empty)"
+        elif not overall["scoreResults"] and not overall["performanceLevels"]:
+            reason = "no scoreResults and no performanceLevels (fct_assessment_score)"
+        else:
+            reason = ""
+        if reason:
+            refusals.refuse("studentAssessments", ref, reason)
+            continue
+        document = student_assessment_document(
+            result_key, identifier, namespace, unique_id, administered, grade, school_year, reported
+        )
+        yield ref, document
 
 
 def student_assessment_document(

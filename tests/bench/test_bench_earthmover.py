@@ -3,6 +3,7 @@ the generated CDF, and (when its own venv can be made) earthmover's bundle on th
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import subprocess
@@ -31,12 +32,35 @@ def test_our_side_writes_one_student_assessment_per_row(tmp_path: Path) -> None:
     documents = [json.loads(line) for line in lines]
     assert len(documents) == ROWS
     assert len({d["studentAssessmentIdentifier"] for d in documents}) == ROWS
-    first = next(d for d in documents if d["studentAssessmentIdentifier"] == "10000000")  # row 0: student 0, math
-    assert first["assessmentReference"]["assessmentIdentifier"] == "MAP_Growth_Mathematics"
-    assert first["studentReference"]["studentUniqueId"] == "1000000000"
-    assert first["administrationDate"].count("-") == 2
-    methods = [s["assessmentReportingMethodDescriptor"].rsplit("#", 1)[1] for s in first["scoreResults"]]
-    assert methods == ["RIT Scale Score", "Test Percentile"]
+    # Row 0: student 0 (state id 1000000000), mathematics.
+    first = next(
+        d
+        for d in documents
+        if d["studentReference"]["studentUniqueId"] == "1000000000"
+        and d["assessmentReference"]["assessmentIdentifier"] == "NWEA-MAP-Growth-Mathematics"
+    )
+    assert first["assessmentReference"]["namespace"] == "uri://nwea.org/Assessment"
+    assert first["administrationDate"].endswith("T00:00:00Z")
+    assert first["schoolYearTypeReference"] == {"schoolYear": 2025}
+    methods = {s["assessmentReportingMethodDescriptor"].rsplit("#", 1)[1]: s["result"] for s in first["scoreResults"]}
+    # The declaration's conformance: every score of the row and its achievement quintile (a
+    # vendor level, so a Level score).
+    assert set(methods) == {
+        "RIT scale score",
+        "Standard error measurement",
+        "Percentile",
+        "Quantile Measure",
+        "Growth/value-added/indexing",
+        "Achievement/proficiency level",
+    }
+    with cdf.open(newline="") as f:
+        row0 = next(iter(csv.DictReader(f)))
+    assert methods["RIT scale score"] == row0["TestRITScore"]
+    assert methods["Percentile"] == row0["TestPercentile"]
+    assert methods["Achievement/proficiency level"] == row0["AchievementQuintile"]
+    # The conformed rows landed in the same batch as the file's.
+    landed = tmp_path / "ours" / "landing" / "nwea_map"
+    assert {p.name for p in landed.iterdir()} >= {"assessment_results", "_assessment_results", "_assessment_scores"}
 
 
 def test_the_benchmark_runs_both_tools_on_the_same_file(tmp_path: Path) -> None:
