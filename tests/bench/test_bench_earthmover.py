@@ -80,4 +80,7 @@ def test_the_benchmark_runs_both_tools_on_the_same_file(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert f"earthmover: {ROWS:,} rows in" in run.stdout
     assert f"ours: {ROWS:,} rows in" in run.stdout
-    assert "ratio: " in run.stdout
+    assert f"ours, documents schema-checked: {ROWS:,} rows in" in run.stdout
+    assert "ratio (ours): " in run.stdout
+    assert "ratio (ours, documents schema-checked): " in run.stdout
+    assert "memory: ours peak at" in run.stdout
