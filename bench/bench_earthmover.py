@@ -1,6 +1,6 @@
 """The project against the field's tool: NWEA MAP Growth CDF → Ed-Fi studentAssessments, in rows/s.
 
-    python bench/bench_earthmover.py [--rows 100000] [--seed 1] [--workdir data/bench/earthmover]
+    python bench/bench_earthmover.py [--rows 100000] [--seed 1] [--repeat 1] [--workdir data/bench/earthmover]
                                      [--bundle /work/shared/peers/earthmover_map_growth] [--skip-earthmover]
 
 One generated CDF AssessmentResults.csv (every cell double-quoted, MM/DD/YYYY dates, numeric
@@ -10,27 +10,30 @@ bundle's earthmover.yaml keeps) is read by both sides:
 - earthmover: Education Analytics' MAP_Growth bundle (`earthmover run`, STUDENT_ID_NAME =
   Student_StateID) from its own virtual environment, bench/.earthmover-venv (git-ignored),
   created on first use with `pip install earthmover==0.4.10`; never in the project's lock.
-- ours: `ours(path, workdir)`: land the file with tabular.land_vendor_file and the built-in
-  nwea_map_assessment_results declaration (parse, type, validate, write parquet), then write
-  one Ed-Fi studentAssessments JSON document per result from the landed rows. Also run at
-  rows/4, to show peak memory does not grow with rows.
+- ours: `ours(path, workdir)`, the path a district's vendor file takes: land it with
+  tabular.land_vendor_file, the built-in nwea_map_assessment_results declaration and the
+  conformance layer's row sinks (parse, type, validate, parquet, plus the conformed
+  _assessment_results / _assessment_scores / _student_records rows in the same batch), then
+  one Ed-Fi studentAssessments JSON document per conformed result, built by
+  edfi.student_assessment_documents (the code the warehouse path's assessment_documents uses)
+  from the conformed parquet, which DuckDB joins a part at a time and streams in record
+  batches. Run again with every document checked against its Ed-Fi JSON schema and default
+  descriptors (edfi.student_assessments, as the ODS publish does; earthmover checks nothing, its
+  lightbeam validate is a separate step), and at rows/4 and rows*2 to show peak memory.
+
+What the documents hold differs: earthmover's bundle sends every score, performance level and
+objective assessment (the goals) of the row (~11 KB each here); the declaration's conformance
+sends the six scores and the achievement quintile, no goals (~1.6 KB).
 
 Each side runs in its own process and is timed from the outside (start-up and imports count for
 both); peak memory is the peak RSS of that process tree (psutil polling, summed over the tree,
-and the kernel's ru_maxrss of the reaped child, whichever is larger). Every run must write
-exactly one studentAssessments document per input row.
+and the kernel's ru_maxrss of the reaped child, whichever is larger). With --repeat N each run
+is repeated and the median (by time) reported. Every run must write exactly one
+studentAssessments document per input row.
 
-TODO(conformance, Ed-Fi publish): our side is not yet the real path.
-- `_row_sinks()` returns None: pass the conformance layer's row sinks
-  (interop_pipeline.connectors.conformance.ConformingSinks) once they are committed, so the
-  conformed rows land in the same batch and are measured too.
-- `_our_student_assessments()` is a PLACEHOLDER (a DuckDB query over the landed parquet with
-  the RIT scale score and percentile only); replace it with the real Ed-Fi publish function.
-  Until then the ratio flatters us: earthmover's documents carry every score, performance
-  level and objective assessment of the row (~11 KB each here), the placeholder two scores (~0.7 KB).
-
-Memory: landing buffers up to landing.FLUSH_ROWS (50,000) rows before writing a row group, so
-our peak grows with rows up to that many and is flat only beyond it (rows/4 >= 50,000).
+Memory: landing writes a row group every landing.FLUSH_ROWS (10,000) rows and the documents are
+built a part (PART_ROWS results) at a time; what still grows with rows is the per-row keys the
+landing holds to refuse repeated rows and number repeated results (~0.3 KB a row).
 """
 
 from __future__ import annotations
@@ -60,9 +63,6 @@ EARTHMOVER_VENV = ROOT / "bench" / ".earthmover-venv"
 DEFAULT_BUNDLE = Path(os.environ.get("EARTHMOVER_MAP_BUNDLE", "/work/shared/peers/earthmover_map_growth"))
 TARGET_RATIO = 20.0
 DECLARATION = "nwea_map_assessment_results"
-ASSESSMENT_NAMESPACE = "uri://www.nwea.org/map/Assessment"
-REPORTING_METHOD = "uri://www.nwea.org/map/AssessmentReportingMethodDescriptor#"
-DATATYPE = "uri://ed-fi.org/ResultDatatypeTypeDescriptor#"
 
 # --------------------------------------------------------------------------------------------
 # The input: one CDF AssessmentResults file that both tools accept
