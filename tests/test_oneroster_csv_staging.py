@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from interop_pipeline.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT
+from interop_pipeline.connectors.conformance import CONFORMED_COLUMNS, CONFORMED_SOURCE, ConformingSinks
 from interop_pipeline.connectors.landing import ensure_placeholders
 from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
 from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file, load_declaration
@@ -228,7 +229,14 @@ VENDOR_QUIRKS = {("field_count", None), ("type", "reading_difficulty_indicator")
 def land_vendor_file_of(system: str, path: Path, landing: Path) -> None:
     """Land one delivery with its system's built-in declarations, as the file-drop assets do."""
     declarations = [d for d in builtin_declarations().values() if d.system == system]
-    result = land_vendor_file(path, declarations, landing, district_code="D001", max_uncompressed_bytes=10_000_000)
+    result = land_vendor_file(
+        path,
+        declarations,
+        landing,
+        district_code="D001",
+        max_uncompressed_bytes=10_000_000,
+        row_sinks=ConformingSinks(),
+    )
     refused = pq.read_table(landing / system / "_rejects" / f"{result.batch_id}.parquet").to_pylist()
     assert {(r["rule"], r["field"]) for r in refused} <= VENDOR_QUIRKS, refused
 
@@ -239,6 +247,7 @@ def ensure_vendor_placeholders(landing: Path) -> None:
     state = load_declaration(DEFAULT_CONFIG_PATH.parent / "declared" / "state_summative.yaml")
     for declaration in [*builtin_declarations().values(), state]:
         ensure_placeholders(landing, declaration.system, {declaration.entity: declaration.output_columns})
+    ensure_placeholders(landing, CONFORMED_SOURCE, CONFORMED_COLUMNS)
 
 
 def test_hub_bundle_takes_local_and_state_ids_from_user_ids(tmp_path: Path, dbt_target: Path) -> None:

@@ -16,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
+from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -144,8 +145,6 @@ def source_settings(config: DistrictConfig) -> dict[str, dict[str, Any]]:
         for name, source in config.sources.items()
     }
 
-
-CONFORMED_SOURCE = "declared"  # the dbt source of every declared file's conformed rows
 
 # Identity resolution runs between the two dbt steps: it reads the person records the first
 # builds, and everything that reads its crosswalk (the `identity` source) is built by the second.

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from interop_pipeline.config import DistrictConfig
-from interop_pipeline.connectors.conformance import CONFORMED_ENTITIES
+from interop_pipeline.connectors.conformance import CONFORMED_ENTITIES, CONFORMED_SOURCE
 from interop_pipeline.connectors.landing import BATCHES_DIR, REFUSALS_DIR, REJECTS_DIR
-from interop_pipeline.transform.dbt import CONFORMED_SOURCE, DATA_TEAM
+from interop_pipeline.transform.dbt import DATA_TEAM
 
 # dbt table of the `declared` source → landing folder under each system.
 TABLES = {

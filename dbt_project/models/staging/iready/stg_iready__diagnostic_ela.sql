@@ -72,7 +72,7 @@ renamed as (
         comprehension_informational_text_placement,
         comprehension_informational_text_relative_placement,
         season,
-        school_year,
+        cast(school_year as integer) as school_year,
         overall_placement_level,
         overall_placement_grade,
         _batch_id as batch_id,

@@ -62,7 +62,7 @@ renamed as (
         geometry_placement,
         geometry_relative_placement,
         season,
-        school_year,
+        cast(school_year as integer) as school_year,
         overall_placement_level,
         overall_placement_grade,
         _batch_id as batch_id,

@@ -57,7 +57,7 @@ renamed as (
         cast(quantile_min as integer) as quantile_min,
         cast(quantile_max as integer) as quantile_max,
         season,
-        school_year,
+        cast(school_year as integer) as school_year,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed

@@ -12,7 +12,7 @@ renamed as (
         class_name,
         teacher_name,
         season,
-        school_year,
+        cast(school_year as integer) as school_year,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed

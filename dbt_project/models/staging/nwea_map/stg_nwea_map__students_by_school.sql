@@ -18,7 +18,7 @@ renamed as (
         student_gender,
         grade,
         season,
-        school_year,
+        cast(school_year as integer) as school_year,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed
