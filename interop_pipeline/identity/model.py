@@ -1,11 +1,19 @@
 """Probabilistic linkage (splink 5, DuckDB backend) for the records no rule linked.
 
 The model compares names (exact, nickname, swapped order, hyphenated part, typo-close), birth
-date (exact, digits transposed or day and month swapped, same year), grade, school and email.
+date as month-day-year text (exact, digits transposed, day and month swapped, same year; a date
+that is not a calendar date compares the same way), grade, school and email, and street, city,
+postal code, phone and guardian name where both sides carry them; exact names and places are
+weighted by how common the value is (splink's term-frequency adjustment). A comparison whose
+columns no record on one side has is left out.
+
 Its parameters are estimated on the district's own data each run: u from random pairs of
-records, m from the pairs the deterministic passes linked (an ID match is independent of how a
-name was typed), and the prior from the spine's size, as every record has one person at most.
-The fitted model is returned as JSON and stored with the run's outputs.
+records; m from the pairs the deterministic passes linked (an ID match is independent of how a
+name was typed) when there are enough of them, else by expectation maximisation over the unlinked
+records and the spine (no labels needed), else, on a handful of records, from priors; and the
+prior from the spine's size, as every record has one person at most. The fitted model is
+returned as JSON and stored with the run's outputs. The same model, as a deduplication, looks
+for the spine's own duplicates.
 
 splink 5 registers input tables through `DuckDBAPI.register(table, dataset_display_name=...)`
 and takes the registered frames in `Linker([...], settings)`.
@@ -21,27 +29,38 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+logger = logging.getLogger(__name__)
+
 MODEL_COLUMNS = (
     "record_id",
     "first_norm",
     "first_raw",
     "last_norm",
     "last_parts",
-    "birth_date",
     "birth_text",
     "grade",
     "school",
     "email_norm",
+    "street_norm",
+    "city_norm",
+    "postal_norm",
+    "phone_norm",
+    "guardian_norm",
 )
 UNOBSERVED_M = 0.001  # m of a level no labelled pair reached (a disagreement among true matches)
 TRAINING_LABELS = 20_000  # deterministic links used to estimate m; more adds time, not accuracy
-MIN_LABELS = 200  # fewer deterministic links than this: m from priors
+MIN_LABELS = 200  # fewer deterministic links than this: m by expectation maximisation
+MIN_EM_RECORDS = 200  # fewer records on either side than this: m from priors (too few pairs to learn from)
+EM_MAX_PAIRS = 2_000_000  # blocked pairs one EM session reads at most
+# Blocking rules of the EM sessions: each estimates every comparison but the ones it blocks on,
+# so together they estimate them all.
+EM_BLOCKS = (("first_norm", "last_norm"), ("birth_text",))
 
 
 def _name_comparison(column: str, other: str, label: str) -> cl.CustomComparison:
     levels = [
         cll.NullLevel(column),
-        cll.ExactMatchLevel(column),
+        cll.ExactMatchLevel(column, term_frequency_adjustments=True),
         cll.CustomLevel(f'"{column}_l" = "{other}_r" and "{other}_l" = "{column}_r"', "order swapped"),
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.8),
@@ -54,43 +73,102 @@ def _name_comparison(column: str, other: str, label: str) -> cl.CustomComparison
     return cl.CustomComparison(levels, output_column_name=label)
 
 
-def _settings(prior: float) -> SettingsCreator:
+def _birth_comparison() -> cl.CustomComparison:
+    """Birth dates as month-day-year digits: a valid date and text that is not one alike."""
+
+    def part(side: str, start: int, length: int) -> str:
+        return f"substr(birth_text_{side}, {start}, {length})"
+
+    return cl.CustomComparison(
+        [
+            cll.NullLevel("birth_text"),
+            cll.ExactMatchLevel("birth_text"),
+            cll.DamerauLevenshteinLevel("birth_text", 1),
+            cll.CustomLevel(
+                f"{part('l', 1, 2)} = {part('r', 3, 2)} and {part('l', 3, 2)} = {part('r', 1, 2)}"
+                f" and {part('l', 5, 4)} = {part('r', 5, 4)}",
+                "day and month swapped",
+            ),
+            cll.CustomLevel(f"{part('l', 5, 4)} = {part('r', 5, 4)}", "same year"),
+            cll.ElseLevel(),
+        ],
+        output_column_name="birth_date",
+    )
+
+
+def _text_comparison(column: str, label: str, similar: cll.ComparisonLevelCreator) -> cl.CustomComparison:
+    """Exact (weighted by how common the value is), close, or different."""
+    return cl.CustomComparison(
+        [
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+            similar,
+            cll.ElseLevel(),
+        ],
+        output_column_name=label,
+    )
+
+
+# Each comparison: its output name, the record columns it needs, and how it is built.
+COMPARISONS: dict[str, tuple[tuple[str, ...], object]] = {
+    "first_name": (("first_norm",), lambda: _name_comparison("first_norm", "last_norm", "first_name")),
+    "last_name": (("last_norm",), lambda: _name_comparison("last_norm", "first_norm", "last_name")),
+    "birth_date": (("birth_text",), _birth_comparison),
+    "grade": (("grade",), lambda: cl.ExactMatch("grade")),
+    "school": (("school",), lambda: cl.ExactMatch("school")),
+    "email_norm": (("email_norm",), lambda: cl.ExactMatch("email_norm")),
+    "street": (
+        ("street_norm",),
+        lambda: _text_comparison("street_norm", "street", cll.JaroWinklerLevel("street_norm", 0.88)),
+    ),
+    "city": (("city_norm",), lambda: _text_comparison("city_norm", "city", cll.JaroWinklerLevel("city_norm", 0.9))),
+    "postal_code": (
+        ("postal_norm",),
+        lambda: _text_comparison("postal_norm", "postal_code", cll.DamerauLevenshteinLevel("postal_norm", 1)),
+    ),
+    "phone": (
+        ("phone_norm",),
+        lambda: _text_comparison("phone_norm", "phone", cll.DamerauLevenshteinLevel("phone_norm", 1)),
+    ),
+    "guardian": (
+        ("guardian_norm",),
+        lambda: _text_comparison("guardian_norm", "guardian", cll.JaroWinklerLevel("guardian_norm", 0.9)),
+    ),
+}
+BLOCKING_RULES = (
+    block_on("birth_text"),
+    block_on("first_norm", "last_norm"),
+    block_on("last_norm", "grade"),
+    block_on("first_norm", "grade"),
+    block_on("last_norm", "school"),
+    block_on("first_norm", "school"),
+    "l.first_norm = r.last_norm and l.last_norm = r.first_norm",
+    block_on("email_norm"),
+    block_on("last_norm", "postal_norm"),
+    block_on("first_norm", "postal_norm"),
+    block_on("street_norm"),
+    block_on("phone_norm"),
+)
+
+
+def present_comparisons(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[str]:
+    """The comparisons whose columns have a value on both sides (`left`, `right`: SQL conditions
+    on `records`); a field no source on one side carries would only ever compare null."""
+    columns = sorted({c for needs, _ in COMPARISONS.values() for c in needs})
+    counts = ", ".join(f"count({c}) filter (where {{side}}) as {c}" for c in columns)
+    (on_left,) = con.execute(f"select {counts.format(side=left)} from records").fetchall()
+    (on_right,) = con.execute(f"select {counts.format(side=right)} from records").fetchall()
+    filled = {c for c, a, b in zip(columns, on_left, on_right, strict=True) if a and b}
+    return [name for name, (needs, _) in COMPARISONS.items() if set(needs) <= filled]
+
+
+def _settings(prior: float, comparisons: list[str], link_type: str = "link_only") -> SettingsCreator:
     return SettingsCreator(
-        link_type="link_only",
+        link_type=link_type,
         unique_id_column_name="record_id",
         probability_two_random_records_match=prior,
-        comparisons=[
-            _name_comparison("first_norm", "last_norm", "first_name"),
-            _name_comparison("last_norm", "first_norm", "last_name"),
-            cl.CustomComparison(
-                [
-                    cll.NullLevel("birth_date"),
-                    cll.ExactMatchLevel("birth_date"),
-                    cll.DamerauLevenshteinLevel("birth_text", 1),
-                    cll.CustomLevel(
-                        "month(birth_date_l) = day(birth_date_r) and day(birth_date_l) = month(birth_date_r)"
-                        " and year(birth_date_l) = year(birth_date_r)",
-                        "day and month swapped",
-                    ),
-                    cll.CustomLevel("year(birth_date_l) = year(birth_date_r)", "same year"),
-                    cll.ElseLevel(),
-                ],
-                output_column_name="birth_date",
-            ),
-            cl.ExactMatch("grade"),
-            cl.ExactMatch("school"),
-            cl.ExactMatch("email_norm"),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("birth_date"),
-            block_on("first_norm", "last_norm"),
-            block_on("last_norm", "grade"),
-            block_on("first_norm", "grade"),
-            block_on("last_norm", "school"),
-            block_on("first_norm", "school"),
-            "l.first_norm = r.last_norm and l.last_norm = r.first_norm",
-            block_on("email_norm"),
-        ],
+        comparisons=[COMPARISONS[name][1]() for name in comparisons],
+        blocking_rules_to_generate_predictions=list(BLOCKING_RULES),
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=False,
     )
@@ -117,12 +195,17 @@ def _frame(con: duckdb.DuckDBPyConnection, where: str) -> pa.Table:
     return con.sql(f"select {', '.join(MODEL_COLUMNS)} from records where {where}").to_arrow_table()
 
 
-def score_unlinked(con: duckdb.DuckDBPyConnection, threshold: float) -> tuple[pa.Table, dict]:
-    """Candidate (record, spine record) pairs for unlinked records, with match probability and
-    each comparison's level, scored by a model fitted on this run's records. Returns the pairs
-    and the fitted model (splink settings JSON)."""
+def fit_model(con: duckdb.DuckDBPyConnection) -> dict:
+    """The model (splink settings JSON, trained) for this run's records, or {} when there is
+    nothing to compare. u from random pairs; m from the deterministic links when there are
+    enough of them, else by expectation maximisation on the unlinked records against the spine,
+    else (too few records to learn from) from priors. A run of the spine alone (looking for
+    duplicates inside it) is fitted on the spine against itself."""
     spine = _frame(con, "is_spine")
-    unlinked = _frame(con, "not is_spine and record_id not in (select record_id from links)")
+    others = con.execute("select count(*) from records where not is_spine").fetchall()[0][0]
+    comparisons = present_comparisons(con, "is_spine", "not is_spine" if others else "is_spine")
+    if not comparisons or spine.num_rows == 0:
+        return {}
     labelled = con.sql(
         f"""select r.record_id as record_id_l, s.record_id as record_id_r
             from links l join records r using (record_id) join records s on s.is_spine and s.person_key = l.person_key
@@ -130,27 +213,34 @@ def score_unlinked(con: duckdb.DuckDBPyConnection, threshold: float) -> tuple[pa
             order by hash(l.record_id) limit {TRAINING_LABELS}"""
     ).to_arrow_table()
     prior = 1 / max(spine.num_rows, 2)
-    settings = _settings(prior)
-
-    if unlinked.num_rows == 0:
-        return _empty_pairs(), {}
+    learn_from_labels = labelled.num_rows >= MIN_LABELS
     db_api = DuckDBAPI(duckdb.connect())
-    learn_m = labelled.num_rows >= MIN_LABELS
-    training_records = (
-        _frame(con, f"record_id in ({','.join(map(str, labelled['record_id_l'].to_pylist()))})")
-        if learn_m
-        else unlinked
-    )
-    trainer = Linker(
-        [
-            db_api.register(training_records, dataset_display_name="records"),
+    if not others:
+        trainer = Linker(
             db_api.register(spine, dataset_display_name="spine"),
-        ],
-        settings,
-        log_level=logging.ERROR,
-    )
+            _settings(prior, comparisons, "dedupe_only"),
+            log_level=logging.ERROR,
+        )
+        training_rows = spine.num_rows
+    else:
+        if learn_from_labels:
+            ids = ",".join(map(str, labelled["record_id_l"].to_pylist()))
+            training_records = _frame(con, f"record_id in ({ids})")
+        else:
+            training_records = _frame(con, "not is_spine and record_id not in (select record_id from links)")
+            if training_records.num_rows == 0:
+                training_records = _frame(con, "not is_spine")
+        trainer = Linker(
+            [
+                db_api.register(training_records, dataset_display_name="records"),
+                db_api.register(spine, dataset_display_name="spine"),
+            ],
+            _settings(prior, comparisons),
+            log_level=logging.ERROR,
+        )
+        training_rows = training_records.num_rows
     trainer.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=1)
-    if learn_m:
+    if learn_from_labels:
         labels = pa.table(
             {
                 "source_dataset_l": pa.array(["records"] * labelled.num_rows),
@@ -160,26 +250,73 @@ def score_unlinked(con: duckdb.DuckDBPyConnection, threshold: float) -> tuple[pa
             }
         )
         trainer.training.estimate_m_from_pairwise_labels(db_api.register(labels, dataset_display_name="labels"))
-    # Too few links to learn m from yet (a first run with no IDs in common): priors.
-    model = _floor_unobserved(trainer.misc.save_model_to_json(), prior=not learn_m)
+        return _floor_unobserved(trainer.misc.save_model_to_json(), prior=False)
+    learned = min(training_rows, spine.num_rows) >= MIN_EM_RECORDS and _em(trainer, comparisons)
+    # Too few records to learn from (a first run on a handful of people): priors.
+    return _floor_unobserved(trainer.misc.save_model_to_json(), prior=not learned)
+
+
+def _em(trainer: Linker, comparisons: list[str]) -> bool:
+    """m by expectation maximisation, one session per blocking rule whose columns the model
+    compares; True when at least one session ran."""
+    compared = {c for name in comparisons for c in COMPARISONS[name][0]}
+    learned = False
+    for columns in EM_BLOCKS:
+        if not set(columns) <= compared:
+            continue
+        try:
+            trainer.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*columns), estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
+            )
+        except Exception as error:  # splink refuses a session with no pairs or no convergence
+            logger.warning("EM session blocked on %s not used: %s", ", ".join(columns), error)
+            continue
+        learned = True
+    return learned
+
+
+def score_unlinked(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pa.Table:
+    """Candidate (record, spine record) pairs for unlinked records, with match probability and
+    each comparison's weight, scored by the run's fitted model."""
+    unlinked = _frame(con, "not is_spine and record_id not in (select record_id from links)")
+    if unlinked.num_rows == 0 or not model:
+        return _empty_pairs()
+    db_api = DuckDBAPI(duckdb.connect())
     linker = Linker(
         [
             db_api.register(unlinked, dataset_display_name="unlinked"),
-            db_api.register(spine, dataset_display_name="spine_predict"),
+            db_api.register(_frame(con, "is_spine"), dataset_display_name="spine"),
         ],
         model,
         log_level=logging.ERROR,
     )
     predictions = linker.inference.predict(threshold_match_probability=threshold)
-    pairs = db_api._con.sql(
+    return _pairs(db_api, predictions.physical_name, model, "source_dataset_l = 'unlinked'")
+
+
+def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pa.Table:
+    """Pairs of spine records (one system) that may be one person, by the run's model with
+    `link_type` dedupe_only: (record, earlier spine record), never merged, only queued."""
+    spine = _frame(con, "is_spine")
+    if spine.num_rows < 2 or not model:
+        return _empty_pairs()
+    db_api = DuckDBAPI(duckdb.connect())
+    settings = {**model, "link_type": "dedupe_only"}
+    linker = Linker(db_api.register(spine, dataset_display_name="spine"), settings, log_level=logging.ERROR)
+    predictions = linker.inference.predict(threshold_match_probability=threshold)
+    return _pairs(db_api, predictions.physical_name, model, "record_id_l > record_id_r")
+
+
+def _pairs(db_api: DuckDBAPI, predictions: str, model: dict, left_is_record: str) -> pa.Table:
+    present = {c["output_column_name"] for c in model["comparisons"]}
+    weights = ", ".join(f"mw_{name}" if name in present else f"null::double as mw_{name}" for name in COMPARISONS)
+    return db_api._con.sql(
         f"""select
-              case when source_dataset_l = 'unlinked' then record_id_l else record_id_r end as record_id,
-              case when source_dataset_l = 'unlinked' then record_id_r else record_id_l end as spine_record_id,
-              match_probability, match_weight,
-              mw_first_name, mw_last_name, mw_birth_date, mw_grade, mw_school, mw_email_norm
-            from {predictions.physical_name}"""
+              case when {left_is_record} then record_id_l else record_id_r end as record_id,
+              case when {left_is_record} then record_id_r else record_id_l end as spine_record_id,
+              match_probability, match_weight, {weights}
+            from {predictions}"""
     ).to_arrow_table()
-    return pairs, model
 
 
 def _empty_pairs() -> pa.Table:
@@ -189,9 +326,6 @@ def _empty_pairs() -> pa.Table:
             "spine_record_id": pa.array([], pa.int64()),
             "match_probability": pa.array([], pa.float64()),
             "match_weight": pa.array([], pa.float64()),
-            **{
-                f"mw_{c}": pa.array([], pa.float64())
-                for c in ("first_name", "last_name", "birth_date", "grade", "school", "email_norm")
-            },
+            **{f"mw_{c}": pa.array([], pa.float64()) for c in COMPARISONS},
         }
     )

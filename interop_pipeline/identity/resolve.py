@@ -7,6 +7,9 @@
    leads the runner-up by the margin, and no other record of the same system already holds that
    person; a record whose best candidate falls between the review and accept thresholds, or is
    too close to another, goes to the review queue with its evidence; the rest stay unlinked.
+4. The same model looks for duplicates inside the spine (one student under two SIS ids, common
+   after a transfer): a pair reaching the review threshold goes to the review queue, both records
+   keeping their own person key. Nothing is merged; the SIS merges, a reviewer may reject.
 
 Nothing is guessed: an unlinked or queued record keeps a null person key in the crosswalk, and
 facts joined through it are counted, not dropped.
@@ -23,7 +26,7 @@ import pyarrow as pa
 
 from interop_pipeline.identity import rules
 from interop_pipeline.identity.decisions import Decision, decisions_table
-from interop_pipeline.identity.model import score_unlinked
+from interop_pipeline.identity.model import fit_model, score_spine_duplicates, score_unlinked
 from interop_pipeline.identity.records import load_normalised
 
 PROBABILISTIC = "probabilistic"
@@ -74,16 +77,10 @@ def resolve(
     rules.apply_confirmed(con)
     timings["deterministic_s"] = time.perf_counter() - started
 
-    pairs, model = score_unlinked(con, thresholds.review / 2)
+    model = fit_model(con)
+    _load_pairs(con, "pairs", score_unlinked(con, model, thresholds.review / 2))
+    _load_pairs(con, "duplicate_pairs", score_spine_duplicates(con, model, thresholds.review))
     timings["probabilistic_s"] = time.perf_counter() - started - timings["deterministic_s"]
-    con.register("pairs_in", pairs)
-    con.sql(
-        """create table pairs as
-           select p.*, s.person_key from pairs_in p join records s on s.record_id = p.spine_record_id
-           where not exists (select 1 from decisions d join records r on r.record_id = p.record_id
-                             where d.decision = 'reject' and d.source_system = r.source_system
-                               and d.source_id = r.source_id and d.person_key = s.person_key)"""
-    )
     _decide(con, thresholds)
     crosswalk = _crosswalk(con, resolved_at or datetime.now())
     queue = _review_queue(con, thresholds)
@@ -94,6 +91,18 @@ def resolve(
 
 def _empty_prior() -> pa.Table:
     return pa.table({c: pa.array([], pa.string()) for c in ("source_system", "source_id", "person_key", "method")})
+
+
+def _load_pairs(con: duckdb.DuckDBPyConnection, name: str, pairs: pa.Table) -> None:
+    """Scored pairs with the candidate's person key, less the pairs a reviewer rejected."""
+    con.register(f"{name}_in", pairs)
+    con.sql(
+        f"""create table {name} as
+            select p.*, s.person_key from {name}_in p join records s on s.record_id = p.spine_record_id
+            where not exists (select 1 from decisions d join records r on r.record_id = p.record_id
+                              where d.decision = 'reject' and d.source_system = r.source_system
+                                and d.source_id = r.source_id and d.person_key = s.person_key)"""
+    )
 
 
 def _decide(con: duckdb.DuckDBPyConnection, t: Thresholds) -> None:
@@ -153,10 +162,15 @@ def _crosswalk(con: duckdb.DuckDBPyConnection, resolved_at: datetime) -> pa.Tabl
 
 
 def _review_queue(con: duckdb.DuckDBPyConnection, t: Thresholds) -> pa.Table:
-    """Each queued record with up to three candidates and the weight of evidence of each comparison."""
+    """Each queued record with up to three candidates and the weight of evidence of each
+    comparison; then each spine record with every possible duplicate in its own system."""
     evidence = ", ".join(f"round(p.mw_{c}, 2) as {c}_weight" for c in EVIDENCE_LEVELS)
     return con.sql(
         f"""
+        with duplicates as (
+            select *, row_number() over (partition by record_id order by match_weight desc, person_key) as rank
+            from duplicate_pairs where match_probability >= {t.review}
+        )
         select r.source_system, r.source_id, p.person_key as candidate_person_key, p.rank as candidate_rank,
             round(p.match_probability, 6) as match_probability, round(p.match_weight, 3) as match_weight,
             {evidence},
@@ -167,7 +181,11 @@ def _review_queue(con: duckdb.DuckDBPyConnection, t: Thresholds) -> pa.Table:
         join records r using (record_id)
         join best b using (record_id)
         join ranked p on p.record_id = q.record_id and p.rank <= 3
-        order by r.source_system, r.source_id, p.rank
+        union all
+        select r.source_system, r.source_id, p.person_key, p.rank, round(p.match_probability, 6),
+            round(p.match_weight, 3), {evidence}, 'possible duplicate: another record of the same system'
+        from duplicates p join records r using (record_id)
+        order by source_system, source_id, candidate_rank
         """
     ).to_arrow_table()
 
