@@ -1,6 +1,6 @@
 """How much of a conformance section `draft-declaration` proposes, per vendor sample folder.
 
-For each of the 32 vendors in ../shared/reference/vendor-samples (all its data files drafted
+For each of the 32 vendors in tests/fixtures/vendor_samples (all its data files drafted
 together, except the SC_Alternate_Assessment columns-by-year side files), which of the roles a
 human-written declaration needs the draft proposes: student id, names (first and last), birth
 date, test date, subject (a field, a group key or a value read from the file name; the
@@ -21,7 +21,7 @@ from interop_pipeline.connectors.conformance import ConformingSinks
 from interop_pipeline.connectors.draft import draft_declaration
 from interop_pipeline.connectors.tabular import land_vendor_file, load_declaration
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "vendor-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "vendor_samples"
 ROLES = ("student_id", "names", "birth_date", "test_date", "subject", "scores", "levels")
 LABELS = {
     "student_id": "the student id",

@@ -3,7 +3,7 @@ header names, fixed-width twins, per-field null codes, compact dates, derived fi
 and the errors a wrong declaration gets.
 
 The samples are Education Analytics' anonymized vendor exports (Apache-2.0, see
-../shared/reference/vendor-samples/README.md); tests read them in place and land into tmp_path.
+tests/fixtures/vendor_samples/README.md); tests read them in place and land into tmp_path.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from interop_pipeline.connectors.tabular import (
     land_vendor_file,
     load_declaration,
 )
+from tests.samples import VENDOR_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
+SAMPLES = VENDOR_SAMPLES
 WIN = SAMPLES / "WIN" / "sample_anonymized_file.csv"
 CBMM = SAMPLES / "FastBridge_CBMmath" / "sample_anonymized_file_cbmm_auto.csv"
 PREACT_CSV = SAMPLES / "PreACT" / "Records_anonymized.csv"

@@ -1,7 +1,7 @@
 """draft-declaration: a draft from each real vendor sample loads and lands the whole file.
 
 The samples are Education Analytics' anonymized vendor exports (earthmover_edfi_bundles,
-Apache License 2.0; see ../shared/reference/vendor-samples/README.md and its licence file).
+Apache License 2.0; see tests/fixtures/vendor_samples/README.md and its licence file).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from interop_pipeline.connectors.draft import (
     supported_features,
 )
 from interop_pipeline.connectors.tabular import land_vendor_file, load_declaration
+from tests.samples import VENDOR_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
+SAMPLES = VENDOR_SAMPLES
 SAMPLE_FILES = sorted(
     p for p in SAMPLES.glob("*/*") if p.suffix.casefold() in (".csv", ".txt") and p.name != "LICENSE-Apache-2.0.txt"
 )

@@ -1,7 +1,7 @@
 """Fuzzed inputs: every real vendor sample and every OneRoster fixture, mutated, through the real
 landing entry points.
 
-Inputs: the anonymized vendor exports in ``../shared/reference/vendor-samples/`` (Apache-2.0,
+Inputs: the anonymized vendor exports in ``tests/fixtures/vendor_samples/`` (Apache-2.0,
 Education Analytics' earthmover_edfi_bundles; see that folder's README), each landed with a
 declaration inferred from its own header; the hub district's MAP and i-Ready files with the
 built-in declarations; and the OneRoster bundles the connector tests build (the hub's 1.1 bulk
@@ -58,8 +58,8 @@ from interop_pipeline.connectors.oneroster_csv import (
 from interop_pipeline.connectors.tabular import FileDeclaration, VendorFileError
 from tests.connectors.test_oneroster_csv import default_files
 from tests.hub_fixture import IREADY_DIR, NWEA_MAP_DIR, ONEROSTER_DIR
+from tests.samples import VENDOR_SAMPLES
 
-VENDOR_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
 AT = datetime(2025, 10, 1, 6, 0, 0, tzinfo=UTC)
 LIMIT = 3_999_989  # max_uncompressed_bytes for every case: the bombs expand past it
 BOMB_SIZE = LIMIT + 1_048_583  # odd sizes: a refusal quoting them cannot look like an id

@@ -22,6 +22,7 @@ from interop_pipeline.connectors.tabular import (
     load_declaration,
     load_declarations,
 )
+from tests.samples import VENDOR_SAMPLES
 
 AT = datetime(2025, 10, 1, 6, 0, 0, tzinfo=UTC)
 LIMIT = 10_000_000
@@ -910,7 +911,6 @@ def test_invalid_declaration_level_sentinel_is_refused(tmp_path: Path) -> None:
         declaration(tmp_path, sentinel_yaml("null_values: [Absent, '  ']"))
 
 
-VENDOR_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
 FASTBRIDGE_YAML = """\
 name: fastbridge_areading
 system: fastbridge

@@ -1,6 +1,6 @@
 """Built-in declarations of ACCUPLACER, ASVAB, BASC-3 BESS, DRC BEACON, CIRCLE, CMAS, Cambridge
 International and DIBELS Next on the real anonymized vendor samples in
-../shared/reference/vendor-samples/ (Apache-2.0, published by Education Analytics; see the
+tests/fixtures/vendor_samples/ (Apache-2.0, published by Education Analytics; see the
 README there): rows landed or rejected for a true reason, and exact values of a few conformed
 results."""
 
@@ -13,8 +13,9 @@ import pytest
 
 from interop_pipeline.connectors.conformance import ConformingSinks
 from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file
+from tests.samples import VENDOR_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-samples"
+SAMPLES = VENDOR_SAMPLES
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="vendor samples not available")
 

@@ -20,8 +20,9 @@ from interop_pipeline.connectors.tabular import (
     land_vendor_file,
     load_declaration,
 )
+from tests.samples import VENDOR_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor_samples"
+SAMPLES = VENDOR_SAMPLES
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="vendor samples not available")
 

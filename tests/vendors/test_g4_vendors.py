@@ -2,7 +2,7 @@
 TX-KEA, WIN, WI Forward, myIGDIs): every sample row lands, none is rejected, and a few
 conformed results carry the exact student, subject, score, level, date and school year.
 
-The samples are the Apache-2.0 files in ../shared/reference/vendor-samples (Education
+The samples are the Apache-2.0 files in tests/fixtures/vendor_samples (Education
 Analytics' earthmover_edfi_bundles); tests skip when that folder is absent."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pytest
 
 from interop_pipeline.connectors.conformance import ConformingSinks
 from interop_pipeline.connectors.tabular import FORMATS_DIR, land_vendor_file, load_declaration
+from tests.samples import VENDOR_SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "vendor-samples"
+SAMPLES = VENDOR_SAMPLES
 
 # vendor folder -> (declaration file, sample file, landed rows, conformed results)
 CASES = {

@@ -129,9 +129,7 @@ def _land_samples(landing_dir: Path) -> dict[str, VendorLanding]:
 def _publish(config: DistrictConfig) -> tuple[dict[str, list[dict]], Refusals]:
     """Link every result to a stand-in student, then build the Ed-Fi assessment documents."""
     with duckdb.connect(str(config.build_warehouse_path)) as con:
-        con.execute(
-            "update fct_assessment_result set student_key = md5(vendor || '|' || source_student_id)"
-        )
+        con.execute("update fct_assessment_result set student_key = md5(vendor || '|' || source_student_id)")
         keys = [k for (k,) in con.execute("select distinct student_key from fct_assessment_result").fetchall()]
         student_ids = {k: f"S{hashlib.sha256(k.encode()).hexdigest()[:12]}" for k in keys}
         declaration_of = dict(
