@@ -1,5 +1,5 @@
 """Time identity resolution on a generated district: every system's student records linked to
-the SIS, with precision and recall against the generator's truth.
+the SIS, with precision and recall against the generator's truth; then the staff the same way.
 
     python bench/bench_identity.py --students 100000 [--seed 1] [--systems all|today] [--no-ids]
 
@@ -23,7 +23,11 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from interop_pipeline.identity.resolve import resolve  # noqa: E402
-from interop_pipeline.identity.truth import records_from_truth, score_against_truth  # noqa: E402
+from interop_pipeline.identity.truth import (  # noqa: E402
+    records_from_truth,
+    score_against_truth,
+    staff_records_from_truth,
+)
 from interop_pipeline.simulators.district import generate_district  # noqa: E402
 
 TODAY = ["nwea_map", "iready", "state_assessment"]
@@ -45,24 +49,37 @@ def main() -> None:
         year_start=date(2025, 8, 18),
         year_end=date(2026, 6, 5),
     )
-    records = records_from_truth(district.students, district.system_students, None if args.systems == "all" else TODAY)
+    systems = None if args.systems == "all" else TODAY
+    students = records_from_truth(district.students, district.system_students, systems)
+    staff = staff_records_from_truth(district.staff, district.system_staff, systems)
     if args.no_ids:
-        vendor = pc.not_equal(records["source_system"], "sis")
-        for column in ("sis_id", "state_id", "email", "login_id"):
-            blank = pc.if_else(vendor, pa.scalar(None, pa.string()), records[column])
-            records = records.set_column(records.schema.get_field_index(column), column, blank)
+        students, staff = without_ids(students), without_ids(staff)
+    report(f"{args.students:,} students", students, district.students, district.system_students, args.seed)
+    print()
+    report(f"{district.staff.num_rows:,} staff", staff, district.staff, district.system_staff, args.seed)
+
+
+def without_ids(records: pa.Table) -> pa.Table:
+    vendor = pc.not_equal(records["source_system"], "sis")
+    for column in ("sis_id", "state_id", "email", "login_id"):
+        blank = pc.if_else(vendor, pa.scalar(None, pa.string()), records[column])
+        records = records.set_column(records.schema.get_field_index(column), column, blank)
+    return records
+
+
+def report(people: str, records: pa.Table, truth: pa.Table, system_truth: pa.Table, seed: int) -> None:
     started = time.perf_counter()
     resolution = resolve(records)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.students:,} students, {records.num_rows:,} person records, seed {args.seed}")
+    print(f"{people}, {records.num_rows:,} person records, seed {seed}")
     print(
         f"linking {seconds:.1f} s (deterministic {resolution.timings['deterministic_s']:.1f} s,"
         f" probabilistic {resolution.timings['probabilistic_s']:.1f} s), peak {peak_mb:.0f} MB"
     )
     quality = {r["source_system"]: r for r in resolution.quality.to_pylist()}
     print(f"{'system':<18} {'records':>9} {'linked':>9} {'queued':>7} {'precision':>10} {'recall':>8} {'twins':>6}")
-    for score in score_against_truth(resolution.crosswalk, district.students, district.system_students).to_pylist():
+    for score in score_against_truth(resolution.crosswalk, truth, system_truth).to_pylist():
         system = score["source_system"]
         print(
             f"{system:<18} {score['records']:>9,} {score['linked']:>9,} {quality[system]['queued']:>7,}"

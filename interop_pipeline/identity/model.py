@@ -51,6 +51,7 @@ UNOBSERVED_M = 0.001  # m of a level no labelled pair reached (a disagreement am
 TRAINING_LABELS = 20_000  # deterministic links used to estimate m; more adds time, not accuracy
 MIN_LABELS = 200  # fewer deterministic links than this: m by expectation maximisation
 MIN_EM_RECORDS = 200  # fewer records on either side than this: m from priors (too few pairs to learn from)
+DUPLICATE_SHARE = 0.01  # the spine's own duplicates expected: about one record in a hundred
 EM_MAX_PAIRS = 2_000_000  # blocked pairs one EM session reads at most
 # Blocking rules of the EM sessions: each estimates every comparison but the ones it blocks on,
 # so together they estimate them all.
@@ -176,12 +177,14 @@ def _settings(prior: float, comparisons: list[str], link_type: str = "link_only"
 
 def _floor_unobserved(model: dict, prior: bool) -> dict:
     """A level no labelled match reached gets a small m rather than none: rare among matches,
-    strong evidence against, but not impossible. With `prior`, every m is a prior: most true
-    matches agree exactly, a few reach the fuzzy levels, hardly any disagree."""
+    strong evidence against, but not impossible. With `prior`, and for a comparison training
+    estimated nothing for (no EM session could reach it), every m is a prior: most true matches
+    agree exactly, a few reach the fuzzy levels, hardly any disagree."""
     for comparison in model["comparisons"]:
         levels = [level for level in comparison["comparison_levels"] if not level.get("is_null_level")]
+        untrained = all(level.get("m_probability") is None for level in levels)
         for position, level in enumerate(levels):
-            if prior:
+            if prior or untrained:
                 fuzzy = max(len(levels) - 2, 1)
                 level["m_probability"] = (
                     0.9 if position == 0 else UNOBSERVED_M if position == len(levels) - 1 else 0.09 / fuzzy
@@ -301,7 +304,10 @@ def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshol
     if spine.num_rows < 2 or not model:
         return _empty_pairs()
     db_api = DuckDBAPI(duckdb.connect())
-    settings = {**model, "link_type": "dedupe_only"}
+    # Among the n(n-1)/2 pairs of one system a duplicate is far rarer than a match across systems
+    # (each record has its match there): the prior says so, or twins would read as duplicates.
+    prior = DUPLICATE_SHARE * spine.num_rows / (spine.num_rows * (spine.num_rows - 1) / 2)
+    settings = {**model, "link_type": "dedupe_only", "probability_two_random_records_match": prior}
     linker = Linker(db_api.register(spine, dataset_display_name="spine"), settings, log_level=logging.ERROR)
     predictions = linker.inference.predict(threshold_match_probability=threshold)
     return _pairs(db_api, predictions.physical_name, model, "record_id_l > record_id_r")

@@ -1,8 +1,9 @@
 """Scoring against generator truth (the demo and tests only; a real district has none).
 
-`records_from_truth` builds the person records a run would see straight from the generator's
-`system_students` / `system_staff` (the spine from its students or staff, keyed by person_id);
-`score_against_truth` gives each source system's precision and recall and the twin merges.
+`records_from_truth` / `staff_records_from_truth` build the person records a run would see
+straight from the generator's `system_students` / `system_staff` (the spine from its students or
+staff, keyed by person_id); `score_against_truth` gives each source system's precision and recall
+and, for students, the twin merges.
 """
 
 from __future__ import annotations
@@ -36,24 +37,52 @@ def records_from_truth(students: pa.Table, system_students: pa.Table, systems: l
     )
 
 
-def score_against_truth(crosswalk: pa.Table, students: pa.Table, system_students: pa.Table) -> pa.Table:
+def staff_records_from_truth(staff: pa.Table, system_staff: pa.Table, systems: list[str] | None = None) -> pa.Table:
+    """Staff person records: the SIS's from the truth's staff (staff ID as the SIS ID), every
+    other system's from `system_staff`."""
+    con = duckdb.connect()
+    con.register("t", staff)
+    con.register("s", system_staff)
+    only = f"where system in ({', '.join(repr(x) for x in systems)})" if systems else ""
+    return (
+        con.sql(
+            f"""
+        select 'sis' as source_system, sourced_id as source_id, person_id as person_key, staff_id as sis_id,
+            null::varchar as state_id, first_name, null::varchar as middle_name, last_name, null::date as birth_date,
+            email, username as login_id, null::varchar as grade_level, school_sourced_id as school_id
+        from t
+        union all
+        select system, system_person_id, null, sis_id, null, first_name, null, last_name, null, email, login_id, null,
+            school_sourced_id
+        from s {only}
+        """
+        )
+        .to_arrow_table()
+        .select(list(RECORD_COLUMNS))
+    )
+
+
+def score_against_truth(crosswalk: pa.Table, people: pa.Table, system_people: pa.Table) -> pa.Table:
     """Per source system: records, links made, correct links, precision, recall, twin merges
-    (a record linked to the twin of its true person)."""
+    (a record linked to the twin of its true person; students only, staff have no birth date)."""
     con = duckdb.connect()
     con.register("x", crosswalk)
-    con.register("t", students)
-    con.register("s", system_students)
+    con.register("t", people)
+    con.register("s", system_people)
+    twins = (
+        """select a.person_id, b.person_id as twin_id from t a join t b
+              on a.birth_date = b.birth_date and a.last_name = b.last_name and a.grade_level = b.grade_level
+             and a.school_sourced_id = b.school_sourced_id and a.person_id <> b.person_id"""
+        if "birth_date" in people.column_names
+        else "select null::varchar as person_id, null::varchar as twin_id where false"
+    )
     return con.sql(
-        """
+        f"""
         with truth as (
             select system as source_system, system_person_id as source_id, person_id from s
             union all select 'sis', sourced_id, person_id from t
         ),
-        twins as (
-            select a.person_id, b.person_id as twin_id from t a join t b
-              on a.birth_date = b.birth_date and a.last_name = b.last_name and a.grade_level = b.grade_level
-             and a.school_sourced_id = b.school_sourced_id and a.person_id <> b.person_id
-        ),
+        twins as ({twins}),
         scored as (
             select x.source_system, x.person_key, truth.person_id,
                 x.person_key = truth.person_id as correct,

@@ -120,6 +120,16 @@ def test_crosswalk_is_right_against_truth(district: District):
         assert precision == 1.0 and twins == 0, system
 
 
+def test_staff_match_quality_is_measured_against_truth(district: District):
+    quality = district.rows(
+        "select source_system, records, precision_against_truth, recall_against_truth"
+        " from identity_match_quality where person_type = 'staff'"
+    )
+    assert {system for system, *_ in quality} >= {"sis"}
+    for system, records, precision, recall in quality:
+        assert records > 0 and precision == 1.0 and recall >= 0.98, (system, precision, recall)
+
+
 def test_identity_asset_reports_counts_and_checks(district: District):
     result = district.first_run
     checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}

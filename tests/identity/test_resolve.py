@@ -154,3 +154,33 @@ def test_model_alone_never_merges_twins_when_every_id_is_gone(district):
         assert score["recall"] >= 0.98, score["source_system"]
     assert resolution.review_queue.num_rows > 0
     assert set(resolution.model) >= {"comparisons", "probability_two_random_records_match"}
+
+
+def test_a_student_twice_in_the_sis_is_queued_for_review_never_merged(district):
+    """Three students enrolled a second time under new SIS ids (one with a typo in the given name,
+    one with day and month swapped): each pair is queued and each record keeps its own person key;
+    twins (another given name, all else equal) are not taken for duplicates; a rejection holds."""
+    full = records_from_truth(district.students, district.system_students, ["nwea_map", "iready", "state_assessment"])
+    sis = full.filter(pc.equal(full["source_system"], "sis"))
+    firsts = sis.filter(pc.less_equal(pc.day(sis["birth_date"]), 12)).slice(0, 3).to_pylist()
+    again = [
+        {**r, "source_id": f"dup-{i}", "person_key": f"dup-{i}", "sis_id": f"99{i}", "email": None, "login_id": None}
+        for i, r in enumerate(firsts)
+    ]
+    again[1]["first_name"] = again[1]["first_name"][:-1]
+    born = again[2]["birth_date"]
+    again[2]["birth_date"] = date(born.year, born.day, born.month)
+    with_duplicates = pa.concat_tables([full, pa.Table.from_pylist(again, schema=full.schema)])
+    resolution = resolve(with_duplicates)
+    crosswalk = {(r["source_system"], r["source_id"]): r for r in resolution.crosswalk.to_pylist()}
+    assert [crosswalk[("sis", f"dup-{i}")]["person_key"] for i in range(3)] == ["dup-0", "dup-1", "dup-2"]
+    queued = [r for r in resolution.review_queue.to_pylist() if r["source_system"] == "sis"]
+    assert all(r["reason"].startswith("possible duplicate") for r in queued)
+    found = {frozenset((crosswalk[("sis", r["source_id"])]["person_key"], r["candidate_person_key"])) for r in queued}
+    assert {frozenset((f"dup-{i}", r["person_key"])) for i, r in enumerate(firsts)} <= found
+    first_name = {r["person_key"]: r["first_name"] for r in with_duplicates.to_pylist() if r["source_system"] == "sis"}
+    twins = [pair for pair in found if len({first_name[key][:3] for key in pair}) > 1]
+    assert not twins
+    rejections = [Decision("sis", r["source_id"], r["candidate_person_key"], "reject") for r in queued]
+    again_run = resolve(with_duplicates, decisions=rejections)
+    assert not [r for r in again_run.review_queue.to_pylist() if r["source_system"] == "sis"]

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from interop_pipeline.connectors.landing import LandingBatch, ensure_placeholders, read_batch_records
-from interop_pipeline.identity.records import RECORD_COLUMNS
+from interop_pipeline.identity.records import OPTIONAL_COLUMNS, RECORD_COLUMNS
 
 if TYPE_CHECKING:
     from interop_pipeline.identity.resolve import Resolution
@@ -80,12 +80,15 @@ def ensure_identity_placeholders(landing_root: Path) -> None:
 
 
 def read_person_records(warehouse: Path) -> dict[str, pa.Table]:
-    """Each person type's records from the build warehouse (opened read-only)."""
+    """Each person type's records from the build warehouse (opened read-only), with the optional
+    columns (address, phone, guardian) the model has."""
+    records = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {
-            person_type: con.sql(f"select {', '.join(RECORD_COLUMNS)} from main.{model}").to_arrow_table()
-            for person_type, model in RECORD_MODELS.items()
-        }
+        for person_type, model in RECORD_MODELS.items():
+            present = {row[0] for row in con.execute(f"describe main.{model}").fetchall()}
+            columns = [*RECORD_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in present)]
+            records[person_type] = con.sql(f"select {', '.join(columns)} from main.{model}").to_arrow_table()
+    return records
 
 
 def previous_crosswalks(landing_root: Path) -> dict[str, pa.Table | None]:
@@ -129,24 +132,25 @@ def with_history(crosswalk: pa.Table, previous: pa.Table | None, resolved_at: da
     ).to_arrow_table()
 
 
-def truth_quality(crosswalk: pa.Table, truth_dir: Path) -> pa.Table | None:
-    """Students' precision, recall and twin merges against generator truth, where it exists
-    (the demo and tests; a real district has none). Person keys are SIS sourcedIds; truth keys
-    people by person_id, so keys are translated through the truth's SIS students."""
+def truth_quality(crosswalk: pa.Table, truth_dir: Path, person_type: str = "students") -> pa.Table | None:
+    """A person type's precision, recall and (students) twin merges against generator truth,
+    where it exists (the demo and tests; a real district has none). Person keys are SIS
+    sourcedIds; truth keys people by person_id, so keys are translated through the truth's SIS
+    students or staff."""
     from interop_pipeline.identity.truth import score_against_truth
 
-    students_path, system_path = truth_dir / "students.parquet", truth_dir / "system_students.parquet"
-    if not (students_path.exists() and system_path.exists()):
+    people_path, system_path = truth_dir / f"{person_type}.parquet", truth_dir / f"system_{person_type}.parquet"
+    if not (people_path.exists() and system_path.exists()):
         return None
-    students = pq.read_table(students_path)
+    people = pq.read_table(people_path)
     con = duckdb.connect()
     con.register("x", crosswalk)
-    con.register("t", students)
+    con.register("t", people)
     translated = con.sql(
         """select x.source_system, x.source_id, t.person_id as person_key
            from x left join t on t.sourced_id = x.person_key"""
     ).to_arrow_table()
-    return score_against_truth(translated, students, pq.read_table(system_path))
+    return score_against_truth(translated, people, pq.read_table(system_path))
 
 
 def quality_rows(person_type: str, resolution: Resolution, truth: pa.Table | None) -> list[dict]:

@@ -128,7 +128,7 @@ def build_identity_assets(config: DistrictConfig):
                 prior_links=previous[person_type],
                 resolved_at=resolved_at.replace(tzinfo=None),
             )
-            truth = truth_quality(resolution.crosswalk, config.truth_dir) if person_type == "students" else None
+            truth = truth_quality(resolution.crosswalk, config.truth_dir, person_type)
             outputs.crosswalks[person_type] = with_history(resolution.crosswalk, previous[person_type], resolved_at)
             outputs.review_queue += queue_rows(person_type, resolution)
             outputs.quality += quality_rows(person_type, resolution, truth)
