@@ -94,7 +94,7 @@ SUMMARY_ROWS = {
     "order by definition_name = 'federal' desc, definition_name limit 1",
     "assessment results": "select count(*) from fct_assessment_result",
     "assessments": "select count(*) from dim_assessment",
-    "students with results": "select count(distinct student_key) from fct_assessment_result",
+    "students tested": "select count(distinct student_key) from fct_assessment_result",
     "rejected rows": "select count(*) from staging.stg_landing__rejects",
 }
 
