@@ -8,43 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from interop_pipeline.connectors.conformance import ConformingSinks
-from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file
+from interop_pipeline.connectors.tabular import builtin_declarations
 from tests.samples import VENDOR_SAMPLES
+from tests.vendors.sample_landing import RESULT_COLUMNS, land_sample, landed_rows
 
 SAMPLES = VENDOR_SAMPLES
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="vendor samples not available")
 
 
 def _land(tmp_path: Path, folder: str, name: str, system: str):
     declarations = [d for d in builtin_declarations().values() if d.system == system]
-    result = land_vendor_file(
-        SAMPLES / folder / name,
-        declarations,
-        tmp_path,
-        district_code="d1",
-        max_uncompressed_bytes=2**30,
-        row_sinks=ConformingSinks(),
-    )
-    return result, tmp_path / system
+    return land_sample(SAMPLES / folder / name, declarations, tmp_path), tmp_path / system
 
-
-def _rows(root: Path, entity: str, columns: str, where: str = "true") -> list[tuple]:
-    files = [str(p) for p in (root / entity).rglob("*.parquet")]
-    if not files:
-        return []
-    query = f"select {columns} from read_parquet({files}, union_by_name=true) where {where} order by all"
-    return duckdb.connect().execute(query).fetchall()
-
-
-RESULT = (
-    "student_id, assessment_identifier, academic_subject, grade_assessed, administration_date, school_year, "
-    "season, scale_score, percentile, performance_level, is_proficient"
-)
 
 # (folder, file, system, entity, rows landed, rows rejected, results conformed)
 CASES = [
@@ -70,8 +46,8 @@ def test_sample_lands_whole(tmp_path, folder, name, system, entity, landed, reje
     result, root = _land(tmp_path, folder, name, system)
     assert result.entities[entity].rows_landed == landed
     assert result.entities[entity].rows_rejected == rejected
-    assert len(_rows(root, "_assessment_results", "result_id")) == results
-    assert len({r for (r,) in _rows(root, "_assessment_results", "result_id")}) == results  # one id per result
+    assert len(landed_rows(root, "_assessment_results", "result_id")) == results
+    assert len({r for (r,) in landed_rows(root, "_assessment_results", "result_id")}) == results  # one id per result
 
 
 def test_beacon_24_25_twin_is_the_same_bytes(tmp_path):
@@ -83,7 +59,7 @@ def test_beacon_24_25_twin_is_the_same_bytes(tmp_path):
 
 def test_accuplacer_results(tmp_path):
     _, root = _land(tmp_path, "ACCUPLACER", "sample_anonymized_file.csv", "accuplacer")
-    rows = _rows(root, "_assessment_results", RESULT, "student_id = '400'")
+    rows = landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id = '400'")
     assert rows == [
         ("400", "ACCUPLACER-NG-AAF", "Mathematics", None, "2024-05-01", "2024", "Spring", "216", None, None, None),
         ("400", "ACCUPLACER-NG-QAS", "Mathematics", None, "2024-05-01", "2024", "Spring", "250", None, None, None),
@@ -93,35 +69,37 @@ def test_accuplacer_results(tmp_path):
 
 def test_asvab_afqt_and_subtests(tmp_path):
     _, root = _land(tmp_path, "ASVAB", "sample_anonymized_file.csv", "asvab")
-    assert _rows(root, "_assessment_results", RESULT, "student_id = '605001'") == [
+    assert landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id = '605001'") == [
         ("605001", "ASVAB", "Composite", "10", "2023-11-22", "2024", "Fall", None, "90", None, None)
     ]
-    assert _rows(root, "_assessment_scores", "objective, result", "objective in ('AR', 'WK') and result = '70'") == [
-        ("AR", "70")
-    ]
+    assert landed_rows(
+        root, "_assessment_scores", "objective, result", "objective in ('AR', 'WK') and result = '70'"
+    ) == [("AR", "70")]
 
 
 def test_basc3_bess_form_and_risk(tmp_path):
     _, root = _land(tmp_path, "BASC3_BESS", "sample_anonymized_file.csv", "basc3_bess")
-    assert _rows(root, "_assessment_results", RESULT, "student_id = '100'") == [
+    assert landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id = '100'") == [
         ("100", "BASC3-BESS-parent", "Other", "2", "2022-10-20", "2023", "Fall", None, "90", "Elevated", None)
     ]
-    scores = _rows(root, "_assessment_scores", "objective, kind, result", "objective = 'Externalizing'")
+    scores = landed_rows(root, "_assessment_scores", "objective, kind, result", "objective = 'Externalizing'")
     assert ("Externalizing", "performance_level", "Elevated Risk") in scores
 
 
 def test_beacon_levels_and_named_strands(tmp_path):
     _, root = _land(tmp_path, "Beacon", "sample_anonymized_file.csv", "beacon")
-    rows = _rows(root, "_assessment_results", RESULT, "student_id = '605100' and administration_date = '2025-01-29'")
+    rows = landed_rows(
+        root, "_assessment_results", RESULT_COLUMNS, "student_id = '605100' and administration_date = '2025-01-29'"
+    )
     assert rows == [
         ("605100", "BEACON-Math", "Mathematics", "07", "2025-01-29", "2025", "Winter", "452", None, "Prepared", "true")
     ]
     # The 2024-09-25 ELA testlets fill one strand each: CSE is S10 (Conventions), RES is S11
     # (Research) in the 2024-25 grade 3-8 layout; level codes land as their names.
-    dated = {r for (r,) in _rows(root, "_assessment_results", "result_id", "administration_date = '2024-09-25'")}
+    dated = {r for (r,) in landed_rows(root, "_assessment_results", "result_id", "administration_date = '2024-09-25'")}
     strands = [
         (objective, method, value)
-        for result_id, objective, method, value in _rows(
+        for result_id, objective, method, value in landed_rows(
             root, "_assessment_scores", "result_id, objective, reporting_method, result"
         )
         if result_id in dated
@@ -132,8 +110,11 @@ def test_beacon_levels_and_named_strands(tmp_path):
 
 def test_circle_measures(tmp_path):
     _, root = _land(tmp_path, "CIRCLE", "sample_anonymized_file.csv", "circle")
-    rows = _rows(
-        root, "_assessment_results", RESULT, "student_id = 'ESU100000000' and assessment_identifier = 'CIRCLE-RLN_v1'"
+    rows = landed_rows(
+        root,
+        "_assessment_results",
+        RESULT_COLUMNS,
+        "student_id = 'ESU100000000' and assessment_identifier = 'CIRCLE-RLN_v1'",
     )
     assert rows == [
         (
@@ -150,13 +131,13 @@ def test_circle_measures(tmp_path):
             "true",
         )
     ]
-    scores = _rows(root, "_assessment_scores", "reporting_method, result", "kind = 'score'")
+    scores = landed_rows(root, "_assessment_scores", "reporting_method, result", "kind = 'score'")
     assert ("Raw score", "37") in scores
 
 
 def test_cmas_results(tmp_path):
     _, root = _land(tmp_path, "CMAS", "sample_anonymized_file.csv", "cmas")
-    assert _rows(root, "_assessment_results", RESULT, "student_id in ('12345', '12348')") == [
+    assert landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id in ('12345', '12348')") == [
         ("12345", "CMAS-MAT03", "Mathematics", "3", "2023-04-20", "2023", "Spring", "709", "23", "2", "false"),
         ("12348", "CMAS-ELA04", "English Language Arts", "4", None, "2023", "Spring", None, None, None, None),
     ]
@@ -164,7 +145,7 @@ def test_cmas_results(tmp_path):
 
 def test_cambridge_grades(tmp_path):
     _, root = _land(tmp_path, "Cambridge", "sample_anonymized_file.csv", "cambridge")
-    assert _rows(
+    assert landed_rows(
         root,
         "_assessment_results",
         "student_id, assessment_identifier, academic_subject, school_year, performance_level, is_proficient",
@@ -179,7 +160,7 @@ def test_cambridge_grades(tmp_path):
 
 def test_dibels_next_composite_and_measures(tmp_path):
     _, root = _land(tmp_path, "Dibels_Next_Benchmark", "sample_anonymized_file.csv", "dibels")
-    assert _rows(root, "_assessment_results", RESULT, "student_id = '605003'") == [
+    assert landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id = '605003'") == [
         (
             "605003",
             "DIBELS-Next-Benchmark",
@@ -195,5 +176,7 @@ def test_dibels_next_composite_and_measures(tmp_path):
         )
     ]
     # "Not Determined" (no benchmark goal) is no level at all.
-    levels = _rows(root, "_assessment_scores", "distinct objective", "objective = 'LNF' and kind = 'performance_level'")
+    levels = landed_rows(
+        root, "_assessment_scores", "distinct objective", "objective = 'LNF' and kind = 'performance_level'"
+    )
     assert levels == []

@@ -8,43 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from interop_pipeline.connectors.conformance import ConformingSinks
-from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file
+from interop_pipeline.connectors.tabular import builtin_declarations
 from tests.samples import VENDOR_SAMPLES
+from tests.vendors.sample_landing import RESULT_COLUMNS, land_sample, landed_rows
 
 SAMPLES = VENDOR_SAMPLES
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="vendor samples not available")
 
 
 def _land(tmp_path: Path, folder: str, name: str, system: str):
     declarations = [d for d in builtin_declarations().values() if d.system == system]
-    result = land_vendor_file(
-        SAMPLES / folder / name,
-        declarations,
-        tmp_path,
-        district_code="d1",
-        max_uncompressed_bytes=2**30,
-        row_sinks=ConformingSinks(),
-    )
-    return result, tmp_path / system
+    return land_sample(SAMPLES / folder / name, declarations, tmp_path), tmp_path / system
 
-
-def _rows(root: Path, entity: str, columns: str, where: str = "true") -> list[tuple]:
-    files = [str(p) for p in (root / entity).rglob("*.parquet")]
-    if not files:
-        return []
-    query = f"select {columns} from read_parquet({files}, union_by_name=true) where {where} order by all"
-    return duckdb.connect().execute(query).fetchall()
-
-
-RESULT = (
-    "student_id, assessment_identifier, academic_subject, grade_assessed, administration_date, school_year, "
-    "season, scale_score, percentile, performance_level, is_proficient"
-)
 
 # (folder, file, system, declaration, rows landed, rows rejected, results conformed)
 CASES = [
@@ -119,19 +95,19 @@ def test_sample_lands(tmp_path, folder, name, system, declaration, landed, rejec
     (entity,) = result.entities.values()
     assert entity.declaration == declaration
     assert (entity.rows_landed, entity.rows_rejected) == (landed, rejected)
-    assert len(_rows(root, "_assessment_results", "result_id")) == results
-    assert len({r[0] for r in _rows(root, "_assessment_results", "result_id")}) == results  # unique results
+    assert len(landed_rows(root, "_assessment_results", "result_id")) == results
+    assert len({r[0] for r in landed_rows(root, "_assessment_results", "result_id")}) == results  # unique results
 
 
 def test_fake_amath_rejects_name_the_quantile(tmp_path):
     _, root = _land(tmp_path, "FastBridgeCAT", "fake_aMath.csv", "fastbridge")
-    rejects = _rows(root, "_rejects", "rule, field")
+    rejects = landed_rows(root, "_rejects", "rule, field")
     assert {r[0] for r in rejects} == {"type"} and all(r[1].endswith("Quantile") for r in rejects)
 
 
 def test_eocep_values(tmp_path):
     _, root = _land(tmp_path, "EOCEP", "sample_anonymized_file_EOCEP.csv", "eocep")
-    assert _rows(root, "_assessment_results", RESULT, "student_id in ('605001', '605002')") == [
+    assert landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id in ('605001', '605002')") == [
         ("605001", "SC-EOCEP-Algebra 1", "Mathematics", "09", "2023-12-14", "2024", "Fall", "88", None, "B", "true"),
         (
             "605002",
@@ -148,13 +124,13 @@ def test_eocep_values(tmp_path):
         ),
     ]
     # The US History test's five reporting categories are objectives of its result.
-    objectives = _rows(root, "_assessment_scores", "objective, result", "objective like 'USHC%'")
+    objectives = landed_rows(root, "_assessment_scores", "objective, result", "objective like 'USHC%'")
     assert objectives == [(f"USHC reporting category {k}", v) for k, v in zip("12345", "23121", strict=True)]
 
 
 def test_fastbridge_cat_values(tmp_path):
     _, root = _land(tmp_path, "FastBridgeCAT", "sample_anonymized_aReading.csv", "fastbridge")
-    assert _rows(root, "_assessment_results", RESULT, "student_id = '465842'") == [
+    assert landed_rows(root, "_assessment_results", RESULT_COLUMNS, "student_id = '465842'") == [
         (
             "465842",
             "FastBridge-aReading",
@@ -169,22 +145,24 @@ def test_fastbridge_cat_values(tmp_path):
             "true",
         ),
     ]
-    lexiles = _rows(root, "_assessment_scores", "result", "reporting_method = 'Lexile Measure'")
+    lexiles = landed_rows(root, "_assessment_scores", "result", "reporting_method = 'Lexile Measure'")
     assert lexiles == [("1070",), ("1285",), ("555",)]
 
 
 def test_fastbridge_cbmmath_levels_by_period(tmp_path):
     _, root = _land(tmp_path, "FastBridge_CBMmath", "sample_anonymized_file_cbmm_auto.csv", "fastbridge")
-    rows = _rows(root, "_assessment_results", "assessment_identifier, season, school_year", "student_id = '2340001'")
+    rows = landed_rows(
+        root, "_assessment_results", "assessment_identifier, season, school_year", "student_id = '2340001'"
+    )
     assert rows == [("FastBridge-AUTO L2 GOM", s, "2023") for s in ("Fall", "Spring", "Winter")]
 
 
 def test_fastbridge_cbmreading_passages_stay_with_their_period(tmp_path):
     _, root = _land(tmp_path, "FastBridge_CBMreading", "sample_anonymized_file_fastbridge_cbmreading.csv", "fastbridge")
-    results = _rows(root, "_assessment_results", "count(*), count(distinct season)")
+    results = landed_rows(root, "_assessment_results", "count(*), count(distinct season)")
     assert results == [(15, 3)]
     # Each result has its own three passages (three objectives), not every period's.
-    per_result = _rows(
+    per_result = landed_rows(
         root,
         "_assessment_scores",
         "result_id, count(distinct objective)",
@@ -195,10 +173,10 @@ def test_fastbridge_cbmreading_passages_stay_with_their_period(tmp_path):
 
 def test_fastbridge_early_reading_uses_state_id(tmp_path):
     _, root = _land(tmp_path, "FastBridge_English", "sample_anonymized_file.csv", "fastbridge")
-    rows = _rows(
+    rows = landed_rows(
         root,
         "_assessment_results",
-        RESULT,
+        RESULT_COLUMNS,
         "student_id = '605000' and assessment_identifier = 'FastBridge-Early Reading English' and season = 'Fall'",
     )
     assert len(rows) == 1
@@ -208,8 +186,8 @@ def test_fastbridge_early_reading_uses_state_id(tmp_path):
 
 def test_gold_values(tmp_path):
     _, root = _land(tmp_path, "GOLD", "sample_anonymized_file.csv", "gold")
-    assert _rows(
-        root, "_assessment_results", RESULT, "student_id = '605003' and assessment_identifier like '%Math%'"
+    assert landed_rows(
+        root, "_assessment_results", RESULT_COLUMNS, "student_id = '605003' and assessment_identifier like '%Math%'"
     ) == [
         (
             "605003",
@@ -226,5 +204,5 @@ def test_gold_values(tmp_path):
         ),
     ]
     # Children 605001 and 605002 have no Literacy score at the checkpoint: no Literacy result.
-    literacy = _rows(root, "_assessment_results", "student_id", "assessment_identifier = 'TS-GOLD-Literacy'")
+    literacy = landed_rows(root, "_assessment_results", "student_id", "assessment_identifier = 'TS-GOLD-Literacy'")
     assert literacy == [("605000",), ("605003",), ("605004",)]

@@ -3,7 +3,7 @@ TX-KEA, WIN, WI Forward, myIGDIs): every sample row lands, none is rejected, and
 conformed results carry the exact student, subject, score, level, date and school year.
 
 The samples are the Apache-2.0 files in tests/fixtures/vendor_samples (Education
-Analytics' earthmover_edfi_bundles); tests skip when that folder is absent."""
+Analytics' earthmover_edfi_bundles)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from interop_pipeline.connectors.conformance import ConformingSinks
-from interop_pipeline.connectors.tabular import FORMATS_DIR, land_vendor_file, load_declaration
+from interop_pipeline.connectors.tabular import FORMATS_DIR, load_declaration
 from tests.samples import VENDOR_SAMPLES
+from tests.vendors.sample_landing import RESULT_COLUMNS, land_sample, landed_rows
 
 SAMPLES = VENDOR_SAMPLES
 
@@ -30,27 +30,12 @@ CASES = {
     "myIGDIs": ("myigdis.yaml", "sample_anonymized_file.csv", 128, 128),
 }
 
-RESULT_COLUMNS = (
-    "student_id, assessment_identifier, academic_subject, grade_assessed, administration_date, "
-    "school_year, season, scale_score, percentile, performance_level, is_proficient"
-)
-
 
 def _land(vendor: str, tmp_path: Path):
     declaration_file, sample, _, _ = CASES[vendor]
     path = SAMPLES / vendor / sample
-    if not path.exists():
-        pytest.skip(f"vendor sample {path} not available")
     declaration = load_declaration(FORMATS_DIR / declaration_file)
-    result = land_vendor_file(
-        path,
-        [declaration],
-        tmp_path,
-        district_code="d1",
-        max_uncompressed_bytes=2**30,
-        row_sinks=ConformingSinks(),
-    )
-    return declaration, result
+    return declaration, land_sample(path, [declaration], tmp_path)
 
 
 def _rows(tmp_path: Path, system: str, entity: str, sql: str) -> list[tuple]:
@@ -61,8 +46,7 @@ def _rows(tmp_path: Path, system: str, entity: str, sql: str) -> list[tuple]:
 
 
 def _results(tmp_path: Path, system: str, where: str) -> list[tuple]:
-    sql = f"select {RESULT_COLUMNS} from {{t}} where {where} order by all"
-    return _rows(tmp_path, system, "_assessment_results", sql)
+    return landed_rows(tmp_path / system, "_assessment_results", RESULT_COLUMNS, where)
 
 
 @pytest.mark.parametrize("vendor", sorted(CASES))
