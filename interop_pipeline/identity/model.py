@@ -151,6 +151,19 @@ BLOCKING_RULES = (
     block_on("phone_norm"),
 )
 
+# Duplicates inside one system: the spine carries birth dates and full names, so the rules on
+# grade or school alone (for vendors without a birth date) would only add pairs, quadratically.
+DUPLICATE_BLOCKING_RULES = (
+    block_on("birth_text"),
+    block_on("first_norm", "last_norm"),
+    "l.first_norm = r.last_norm and l.last_norm = r.first_norm",
+    block_on("email_norm"),
+    block_on("last_norm", "postal_norm"),
+    block_on("first_norm", "postal_norm"),
+    block_on("street_norm"),
+    block_on("phone_norm"),
+)
+
 
 def present_comparisons(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[str]:
     """The comparisons whose columns have a value on both sides (`left`, `right`: SQL conditions
@@ -307,7 +320,15 @@ def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshol
     # Among the n(n-1)/2 pairs of one system a duplicate is far rarer than a match across systems
     # (each record has its match there): the prior says so, or twins would read as duplicates.
     prior = DUPLICATE_SHARE * spine.num_rows / (spine.num_rows * (spine.num_rows - 1) / 2)
-    settings = {**model, "link_type": "dedupe_only", "probability_two_random_records_match": prior}
+    settings = {
+        **model,
+        "link_type": "dedupe_only",
+        "probability_two_random_records_match": prior,
+        "blocking_rules_to_generate_predictions": [
+            rule if isinstance(rule, str) else rule.get_blocking_rule("duckdb").blocking_rule_sql
+            for rule in DUPLICATE_BLOCKING_RULES
+        ],
+    }
     linker = Linker(db_api.register(spine, dataset_display_name="spine"), settings, log_level=logging.ERROR)
     predictions = linker.inference.predict(threshold_match_probability=threshold)
     return _pairs(db_api, predictions.physical_name, model, "record_id_l > record_id_r")
