@@ -37,6 +37,8 @@ INDEPENDENT_CASES = {"test_source_matrix.py"}
 TESTS_DIR = Path(__file__).resolve().parent
 
 
+# tryfirst: xdist reads the groups in its own collection hook, so they must be marked before it.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(str(item.path)).resolve().relative_to(TESTS_DIR)
