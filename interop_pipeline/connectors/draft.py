@@ -7,23 +7,21 @@ distinct values per column and per-row key digests are held):
 
 - encoding (UTF-8, UTF-8 with BOM, UTF-16, Windows-1252), delimiter (``,`` tab ``|`` ``;``) or a
   fixed-width layout (a ``.txt`` with no delimiter: column boundaries from blank or
-  character-class-changing positions aligned across lines; names from a CSV twin when given);
+  character-class-changing positions aligned across lines; names from a CSV twin when given),
+  written as ``delimiter: fixed`` + ``fixed_width:``;
 - the header row (title and blank lines above it skipped), snake_case unique field names;
+  repeated header names addressed as ``Name[2]``;
 - types from ALL values, conservatively: a column with any value that does not parse stays
   string; ids, codes and zero-padded numbers stay string; integer, decimal, boolean, time and
-  date with strptime formats (ambiguous day/month orders, compact dates and dates with times are
-  flagged as YAML comments);
+  date with strptime formats (ambiguous day/month orders and dates with times are flagged as
+  YAML comments; compact dates that lost a leading zero get ``compact_dates: pad_left``);
 - null sentinels seen in typed columns (``--``, ``N/A``, ``No Score``, ``.``...) into
   ``null_values``;
 - wide column groups (headers sharing a prefix/suffix pattern across several subjects, measures
-  or periods) proposed as ``groups:`` + ``unpivot:``; repeated header names as ``Name[2]``;
+  or periods) proposed as ``groups:`` + ``unpivot:``;
 - personal fields (names, person ids, birth dates, emails, addresses, demographics);
 - ``mode: append`` with a key proposal checked to be unique in the samples, and a
   ``conformance:`` section with the roles it can guess (each marked ``# guessed``).
-
-The v2 language features (groups, repeated headers, fixed width, compact_dates, conformance)
-are emitted only when the declaration models support them (see :func:`supported_features`);
-otherwise they are written as comments, so the draft always loads and lands every sample row.
 """
 
 from __future__ import annotations
@@ -42,87 +40,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from interop_pipeline.connectors import tabular
-from interop_pipeline.connectors.tabular import DEFAULT_NULL_VALUES, FieldSpec, FileDeclaration
-
-# --------------------------------------------------------------------------------------------
-# Which v2 features the declaration models support (the drafter only emits what loads)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Features:
-    groups: bool = False  # groups: + unpivot:
-    repeated_headers: bool = False  # Name[2]
-    fixed_width: bool = False  # delimiter: fixed + fixed_width:
-    compact_dates: bool = False  # compact_dates: pad_left
-    conformance: bool = False  # conformance:
-
-
-def supported_features() -> Features:
-    """What the current declaration models accept (probed, so the drafter follows tabular.py)."""
-    decl = FileDeclaration.model_fields
-    return Features(
-        groups="groups" in decl and "unpivot" in decl,
-        repeated_headers=_probe_repeated_headers(),
-        fixed_width="fixed_width" in decl and _probe_fixed_width(),
-        compact_dates="compact_dates" in FieldSpec.model_fields,
-        conformance="conformance" in decl,
-    )
-
-
-@lru_cache(maxsize=1)
-def _probe_fixed_width() -> bool:
-    """Whether tabular reads `delimiter: fixed` files: land a two-line one in a scratch folder."""
-    import tempfile
-
-    try:
-        declaration = FileDeclaration.model_validate(
-            {
-                "name": "probe",
-                "system": "probe",
-                "entity": "probe",
-                "description": "probe",
-                "file_pattern": ["*.txt"],
-                "mode": "append",
-                "delimiter": "fixed",
-                "fixed_width": {"A": [1, 2], "B": [3, 4]},
-                "fields": [{"name": "a", "columns": "A"}, {"name": "b", "columns": "B"}],
-            }
-        )
-        with tempfile.TemporaryDirectory() as scratch:
-            sample = Path(scratch) / "probe.txt"
-            sample.write_text("x1y2\nx3y4\n", encoding="utf-8")
-            result = tabular.land_vendor_file(
-                sample, [declaration], Path(scratch) / "landing", district_code="probe", max_uncompressed_bytes=1 << 20
-            )
-        landed, rejected = result.rows_landed, result.rows_rejected
-        landed = sum(landed.values()) if isinstance(landed, dict) else landed
-        rejected = sum(rejected.values()) if isinstance(rejected, dict) else rejected
-        return landed == 2 and rejected == 0
-    except Exception:  # noqa: BLE001 - any failure means: not supported yet
-        return False
-
-
-@lru_cache(maxsize=1)
-def _probe_repeated_headers() -> bool:
-    try:
-        declaration = FileDeclaration.model_validate(
-            {
-                "name": "probe",
-                "system": "probe",
-                "entity": "probe",
-                "description": "probe",
-                "file_pattern": ["*"],
-                "mode": "append",
-                "fields": [{"name": "a", "columns": "A"}, {"name": "a2", "columns": "A[2]"}],
-            }
-        )
-        plan = tabular._plan_header(declaration, ["A", "A"], "probe")  # noqa: SLF001
-        return plan.positions.get("a2") == 1
-    except Exception:  # noqa: BLE001 - any refusal means: not supported yet
-        return False
-
+from interop_pipeline.connectors.tabular import DEFAULT_NULL_VALUES
 
 # --------------------------------------------------------------------------------------------
 # Names and header words
@@ -369,7 +287,7 @@ class TypeGuess:
     sentinels: list[str] = field(default_factory=list)  # values landed as null (typed fields only)
 
 
-def infer_type(stats: ColumnStats, features: Features) -> TypeGuess:
+def infer_type(stats: ColumnStats) -> TypeGuess:
     """The most specific type every (non-sentinel) value fits; string when any value fits none."""
     sigs = stats.signatures
     sentinels = sorted(stats.sentinels, key=lambda v: (-stats.sentinels[v], v))
@@ -377,7 +295,7 @@ def infer_type(stats: ColumnStats, features: Features) -> TypeGuess:
         return TypeGuess(notes=["no values in the samples"] if not stats.values else [])
     common = frozenset.intersection(*sigs)
     code_like = bool(set(words(stats.header)) & _CODE_WORDS) or _is_person_id(stats.header)
-    guess = _date_guess(stats, common, features)
+    guess = _date_guess(stats, common)
     if guess is None:
         if "bool" in common:
             guess = TypeGuess("boolean")
@@ -403,10 +321,10 @@ def _union(sigs: Counter) -> frozenset[str]:
     return frozenset().union(*sigs)
 
 
-def _date_guess(stats: ColumnStats, common: frozenset[str], features: Features) -> TypeGuess | None:
+def _date_guess(stats: ColumnStats, common: frozenset[str]) -> TypeGuess | None:
     sigs = list(stats.signatures)
     if all(any(k.startswith(("c:", "p:")) for k in s) for s in sigs) and stats.date_hint:
-        return _compact_guess(sigs, features)
+        return _compact_guess(sigs)
     if not all(any(k.startswith("d:") for k in s) for s in sigs):
         return None
     if "int" in common and not stats.date_hint:
@@ -426,7 +344,7 @@ def _date_guess(stats: ColumnStats, common: frozenset[str], features: Features) 
     return TypeGuess("date", chosen, notes=notes)
 
 
-def _compact_guess(sigs: list[frozenset[str]], features: Features) -> TypeGuess | None:
+def _compact_guess(sigs: list[frozenset[str]]) -> TypeGuess | None:
     for fmt in COMPACT_FORMATS:
         exact = all(f"c:{fmt}" in s for s in sigs)
         padded = all(f"c:{fmt}" in s or f"p:{fmt}" in s for s in sigs)
@@ -440,9 +358,7 @@ def _compact_guess(sigs: list[frozenset[str]], features: Features) -> TypeGuess 
             return TypeGuess("date", [fmt], notes=notes)
         width = len(datetime(2001, 2, 3).strftime(fmt))
         note = f"compact_dates: some values have {width - 1} digits for {fmt} (a dropped leading zero)"
-        if features.compact_dates:
-            return TypeGuess("date", [fmt], compact_pad=True, notes=[*notes, f"{note}: padded left"])
-        return TypeGuess(notes=[f"{note}; kept as text until compact_dates: pad_left is supported"])
+        return TypeGuess("date", [fmt], compact_pad=True, notes=[*notes, f"{note}: padded left"])
     return None
 
 
@@ -863,7 +779,6 @@ class Draft:
     system: str
     entity: str
     files: list[SampleFile]
-    features: Features
     file_pattern: list[str]
     encoding: str
     delimiter: str  # YAML form: ",", tab, fixed...
@@ -900,13 +815,11 @@ def draft_declaration(
     *,
     name: str | None = None,
     system: str | None = None,
-    features: Features | None = None,
 ) -> Draft:
     """Infer a declaration from sample files of one vendor format (see the module docstring)."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("draft-declaration needs at least one sample file")
-    features = supported_features() if features is None else features
     default = snake(paths[0].resolve().parent.name) if len({p.resolve().parent for p in paths}) == 1 else ""
     name = _valid_name(name or default or snake(paths[0].stem))
     system = _valid_name(system or name)
@@ -925,24 +838,12 @@ def draft_declaration(
         fixed_width, header_names = _fixed_layout(fixed_samples[0], paths, notes)
         for sample in fixed_samples:
             sample.header = header_names
-    # Columns (addressed names) across samples, in first-seen order; which are usable.
+    # Columns (addressed names, a repeated header as Name[k]) across samples, in first-seen order.
     order: list[str] = list(dict.fromkeys(c for s in primary for c in addressed(s.header) if c))
     present = Counter(c for s in primary for c in addressed(s.header) if c)
     skipped: list[str] = []
-    usable = []
-    for column in order:
-        if "[" in column and column.endswith("]") and not features.repeated_headers:
-            skipped.append(f"{column}: a repeated header name (needs Name[k] addressing)")
-            continue
-        usable.append(column)
-    if not features.repeated_headers:
-        repeated = {re.sub(r"\[\d+\]$", "", c) for c in order if c.endswith("]") and "[" in c}
-        for column in list(usable):
-            if column in repeated:
-                usable.remove(column)
-                skipped.append(f"{column}: appears more than once in the header (needs Name[k] addressing)")
     # Groups come from the header names alone, so the scan can tell which rows leave them empty.
-    groups = detect_groups(usable) if not fixed_width else []
+    groups = detect_groups(order) if not fixed_width else []
     stats: dict[str, ColumnStats] = {}
     blank_with_data: list[str] = []
     empty_rows: Counter = Counter()
@@ -960,41 +861,35 @@ def draft_declaration(
                 stats[column].merge(col_stats)
     if blank_with_data:
         skipped.append("blank header cells holding data (not addressable): " + ", ".join(blank_with_data))
-    if groups and features.groups:
-        in_group = {h for g in groups for h in g.columns.values()}
-        field_columns = [c for c in usable if c not in in_group]
-    else:
-        field_columns = usable
+    in_group = {h for g in groups for h in g.columns.values()}
+    field_columns = [c for c in order if c not in in_group]
     taken: set[str] = set()
     fields = [
         FieldDraft(
             name=_field_name(column, taken, f"column_{i + 1}"),
             column=column,
-            type=infer_type(stats[column], features),
+            type=infer_type(stats[column]),
             personal=is_personal(re.sub(r"\[\d+\]$", "", column)),
             present_in=present[column],
         )
         for i, column in enumerate(field_columns)
     ]
     for group in groups:
-        _type_group(group, stats, features, taken)
+        _type_group(group, stats, taken)
     if groups:
-        _choose_unpivot(groups, empty_rows, notes if features.groups else [])
-    typed = [f.type for f in fields]
-    if features.groups:
-        typed += [t for g in groups for t in g.types.values()]
+        _choose_unpivot(groups, empty_rows, notes)
+    typed = [f.type for f in fields] + [t for g in groups for t in g.types.values()]
     sentinels = sorted({v for t in typed if t.type != "string" for v in t.sentinels}, key=str.casefold)
     defaults = {v.casefold() for v in DEFAULT_NULL_VALUES}
     null_values = [v for v in sentinels if v.casefold() not in defaults]
     null_values = list(dict.fromkeys(null_values))
-    conformance = propose_conformance(name, fields, groups if features.groups else [], samples, stats)
-    key = _propose_key(conformance, fields, groups if features.groups else [])
+    conformance = propose_conformance(name, fields, groups, samples, stats)
+    key = _propose_key(conformance, fields, groups)
     draft = Draft(
         name=name,
         system=system,
         entity="results",
         files=samples,
-        features=features,
         file_pattern=_file_pattern([s.path.name for s in primary]),
         encoding=_encoding(primary, notes),
         delimiter="fixed" if fixed_width else _DELIMITER_YAML[primary[0].delimiter or ","],
@@ -1126,7 +1021,7 @@ def _has_value(raw: str) -> bool:
     return bool(value) and not is_sentinel(value)
 
 
-def _type_group(group: GroupDraft, stats: dict[str, ColumnStats], features: Features, taken: set[str]) -> None:
+def _type_group(group: GroupDraft, stats: dict[str, ColumnStats], taken: set[str]) -> None:
     inner: set[str] = set()
     for measure in group.measures:
         merged = ColumnStats(measure, bool(_DATE_HINT.search(measure)))
@@ -1138,7 +1033,7 @@ def _type_group(group: GroupDraft, stats: dict[str, ColumnStats], features: Feat
         merged.signatures = Counter({s: n for s, n in merged.signatures.items()})
         if merged.date_hint:  # signatures were computed per column; recompute compact ones if hinted
             pass
-        group.types[measure] = infer_type(merged, features)
+        group.types[measure] = infer_type(merged)
         group.field_names[measure] = _field_name(measure, inner | taken, "value")
         inner.add(group.field_names[measure])
     # The group's landed names (its JSON column, its key field) must not collide with fields.
@@ -1448,13 +1343,13 @@ def _flow(mapping: dict) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def _field_mapping(f: FieldDraft, features: Features) -> dict:
+def _field_mapping(f: FieldDraft) -> dict:
     mapping: dict = {"name": f.name, "columns": f.column}
     if f.type.type != "string":
         mapping["type"] = f.type.type
     if f.type.formats:
         mapping["formats"] = f.type.formats
-    if f.type.compact_pad and features.compact_dates:
+    if f.type.compact_pad:
         mapping["compact_dates"] = "pad_left"
     if f.required:
         mapping["required"] = True
@@ -1468,7 +1363,6 @@ def _comment(notes: list[str]) -> str:
 
 
 def _render(draft: Draft) -> str:
-    features = draft.features
     out: list[str] = []
     files = ", ".join(f"{s.path.name} ({s.data_rows} rows)" for s in draft.files)
     out.append(f"# Drafted by `interop-pipeline draft-declaration` from {files}.")
@@ -1483,22 +1377,17 @@ def _render(draft: Draft) -> str:
         f"file_pattern: [{', '.join(_q(p) for p in draft.file_pattern)}]",
         f"encoding: {draft.encoding}",
     ]
-    if draft.fixed_width is not None and features.fixed_width:
+    if draft.fixed_width is not None:
         out.append("delimiter: fixed")
         out.append("header_row: 0")
         out.append("fixed_width:")
         for column, (start, end) in draft.fixed_width.items():
             out.append(f"  {_q(column)}: [{start}, {end}]")
     else:
-        out.append(f"delimiter: {draft.delimiter if draft.fixed_width is None else _q(',')}")
+        out.append(f"delimiter: {draft.delimiter}")
         out.append(f"header_row: {max(draft.header_row, 1)}")
         if draft.header_row > 1:
             out[-1] += f"  # title lines above the header at line {draft.header_row} are skipped"
-        if draft.fixed_width is not None:
-            out.append("# fixed width (delimiter: fixed, not yet supported by the declaration models):")
-            out.append("# fixed_width:")
-            for column, (start, end) in draft.fixed_width.items():
-                out.append(f"#   {_q(column)}: [{start}, {end}]")
     out.append("mode: append  # each drop adds results; a later export never replaces earlier ones")
     if draft.key:
         out.append(f"key: [{', '.join(draft.key)}]  # guessed: unique in the samples")
@@ -1513,7 +1402,7 @@ def _render(draft: Draft) -> str:
             notes.append("null sentinels seen: " + ", ".join(f.type.sentinels))
         if f.present_in < len([s for s in draft.files if s.delimiter is not None or draft.fixed_width]):
             notes.append(f"in {f.present_in} of the samples")
-        out.append(f"  - {_flow(_field_mapping(f, features))}{_comment(notes)}")
+        out.append(f"  - {_flow(_field_mapping(f))}{_comment(notes)}")
     if draft.skipped:
         out.append("  # not read:")
         out += [f"  #   {_one_line(s)}" for s in draft.skipped]
@@ -1529,9 +1418,7 @@ def _one_line(text: str) -> str:
 def _render_groups(draft: Draft) -> list[str]:
     if not draft.groups:
         return []
-    enabled = draft.features.groups
-    lines = [] if enabled else ["# Wide column groups found (groups/unpivot: not yet supported by the models):"]
-    lines.append("groups:")
+    lines = ["groups:"]
     for g in draft.groups:
         lines.append(f"  - name: {g.name}  # {len(g.columns)} columns, {len(g.keys)} {g.key_name} values")
         lines.append(f"    columns: {_q(g.regex)}")
@@ -1544,14 +1431,12 @@ def _render_groups(draft: Draft) -> list[str]:
                 spec["type"] = t.type
             if t.formats:
                 spec["formats"] = t.formats
-            if t.compact_pad and draft.features.compact_dates:
+            if t.compact_pad:
                 spec["compact_dates"] = "pad_left"
             lines.append(f"      - {_flow(spec)}{_comment(t.notes)}")
     unpivot = next((g for g in draft.groups if g.unpivot), None)
     if unpivot:
         lines.append(f"unpivot: {unpivot.name}  # one landed row per {unpivot.key_name}; other groups land as JSON")
-    if not enabled:
-        lines = [lines[0]] + [f"# {line}" for line in lines[1:]]
     return lines
 
 
@@ -1588,10 +1473,6 @@ def _render_conformance(draft: Draft) -> list[str]:
         lines += [f"  #{line}" for line in results]
     else:
         lines += results
-    if not draft.features.conformance:
-        lines = ["# Conformance (not yet supported by the declaration models): what the file means"] + [
-            f"# {line}" for line in lines
-        ]
     return lines
 
 
@@ -1611,7 +1492,6 @@ def write_draft(paths: Iterable[Path | str], out: Path | None, *, name: str | No
 __all__ = [
     "ColumnStats",
     "Draft",
-    "Features",
     "addressed",
     "detect_groups",
     "draft_declaration",
@@ -1620,6 +1500,5 @@ __all__ = [
     "is_personal",
     "propose_conformance",
     "snake",
-    "supported_features",
     "write_draft",
 ]

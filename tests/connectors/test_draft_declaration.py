@@ -13,12 +13,10 @@ import pytest
 from interop_pipeline.cli import main as cli_main
 from interop_pipeline.connectors.conformance import ConformingSinks
 from interop_pipeline.connectors.draft import (
-    Features,
     detect_groups,
     draft_declaration,
     fixed_width_spans,
     is_personal,
-    supported_features,
 )
 from interop_pipeline.connectors.tabular import land_vendor_file, load_declaration
 from tests.samples import VENDOR_SAMPLES
@@ -49,8 +47,6 @@ def _land(path: Path, yaml_text: str, tmp_path: Path):
 @pytest.mark.skipif(not SAMPLE_FILES, reason="vendor samples not available")
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_draft_lands_the_whole_sample_without_edits(path: Path, tmp_path: Path) -> None:
-    if path.suffix.casefold() == ".txt" and not supported_features().fixed_width:
-        pytest.skip("fixed-width files are not read by tabular.py yet")
     draft = draft_declaration([path])
     declaration, result = _land(path, draft.to_yaml(), tmp_path)
     rows = draft.files[0].data_rows
@@ -121,18 +117,15 @@ def test_ambiguous_day_month_dates_are_flagged(tmp_path: Path) -> None:
     assert "# ambiguous dates: both %m/%d/%Y and %d/%m/%Y fit every value" in text
 
 
-def test_compact_dates_with_dropped_leading_zeros_get_a_note(tmp_path: Path) -> None:
+def test_compact_dates_with_dropped_leading_zeros_are_padded_left(tmp_path: Path) -> None:
     path = _write(tmp_path, "compact.csv", "Student ID,DOB\n1,01062015\n2,1062015\n3,12252014\n")
-    draft = draft_declaration([path], features=Features())
+    draft = draft_declaration([path])
     dob = _field(draft, "dob")
-    assert dob.type.type == "string"
+    assert dob.type.type == "date" and dob.type.compact_pad
     assert any(note.startswith("compact_dates") for note in dob.type.notes)
-    padded = draft_declaration([path], features=Features(compact_dates=True))
-    assert _field(padded, "dob").type.compact_pad
-    if supported_features().compact_dates:
-        assert 'compact_dates: "pad_left"' in padded.to_yaml()
-        _, result = _land(path, padded.to_yaml(), tmp_path)
-        assert sum(result.rows_rejected.values()) == 0
+    assert 'compact_dates: "pad_left"' in draft.to_yaml()
+    _, result = _land(path, draft.to_yaml(), tmp_path)
+    assert sum(result.rows_rejected.values()) == 0
 
 
 def test_null_sentinels_seen_go_into_null_values(tmp_path: Path) -> None:
@@ -188,18 +181,14 @@ def test_wide_groups_are_proposed_with_unpivot() -> None:
 def test_groups_and_repeated_names_in_the_yaml(tmp_path: Path) -> None:
     header = "Student ID,Test Date,MathLev,MathSS,ReadLev,ReadSS,Note,Note\n"
     path = _write(tmp_path, "wide.csv", header + "1,1/2/2024,2,200,3,210,a,b\n2,1/2/2024,1,190,,,c,d\n")
-    draft = draft_declaration([path], features=Features(groups=True, repeated_headers=True, conformance=True))
+    draft = draft_declaration([path])
     text = draft.to_yaml()
     assert "groups:" in text and "unpivot: subject_results" in text
     assert '"Note[2]"' in text
     assert "key: [student_id, test_date, subject]" in text
-    off = draft_declaration([path], features=Features()).to_yaml()
-    assert "\n# groups:" in off and "\nunpivot:" not in off and '"Note[2]"' not in off
-    features = supported_features()
-    if features.groups and features.repeated_headers and features.conformance:
-        declaration, result = _land(path, text, tmp_path)
-        assert declaration.unpivot == "subject_results"
-        assert result.rows_landed[declaration.entity] == 3  # 2 members + 1 (the other is empty)
+    declaration, result = _land(path, text, tmp_path)
+    assert declaration.unpivot == "subject_results"
+    assert result.rows_landed[declaration.entity] == 3  # 2 members + 1 (the other is empty)
 
 
 def test_personal_fields_are_marked() -> None:
@@ -222,9 +211,8 @@ def test_conformance_roles_are_guessed_and_marked(tmp_path: Path) -> None:
     assert conformance["assessment"]["subject"]["map"] == {"Math": "Mathematics", "Reading": "Reading"}
     assert conformance["scores"][0] == {"field": "scale_score", "method": "Scale score", "datatype": "Integer"}
     assert "id: student_id  # guessed" in draft.to_yaml()
-    if supported_features().conformance:
-        _, result = _land(path, draft.to_yaml(), tmp_path)
-        assert result.rows_landed.get("_assessment_results") == 2
+    _, result = _land(path, draft.to_yaml(), tmp_path)
+    assert result.rows_landed.get("_assessment_results") == 2
 
 
 def test_fixed_width_boundaries_from_aligned_columns(tmp_path: Path) -> None:
