@@ -4,8 +4,8 @@ facts linked to the district's students, the proficiency mart and the state ODS 
 assessments and studentAssessments. No SQL or Python knows the vendor.
 
 The vendor here ("Star"-like benchmark screener) sends one row per student with a column group
-per subject (scale score, percentile rank, benchmark category), the state id, names and birth
-date, dates as MM/DD/YYYY and "--" for a subject not taken."""
+per subject (scale score, percentile rank, benchmark category), the state id, names, birth
+date, home phone, ZIP and guardian, dates as MM/DD/YYYY and "--" for a subject not taken."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ fields:
   - {name: birth_date, columns: Birth Date, type: date, formats: ["%m/%d/%Y"], personal: true}
   - {name: grade, columns: Grade}
   - {name: test_date, columns: Test Date, type: date, formats: ["%m/%d/%Y"], required: true, not_null: true}
+  - {name: home_phone, columns: Home Phone, personal: true}
+  - {name: zip, columns: ZIP, personal: true}
+  - {name: guardian, columns: Guardian, personal: true}
 groups:
   - name: subjects
     columns: '^(?P<subject>Reading|Math) (?P<measure>SS|PR|Category)$'
@@ -49,7 +52,8 @@ groups:
 unpivot: subjects
 conformance:
   student: {id: state_id, state_id: state_id, first_name: first_name, last_name: last_name,
-            birth_date: birth_date, grade: grade}
+            birth_date: birth_date, grade: grade, phone: home_phone, postal_code: zip,
+            guardian_name: guardian}
   assessment:
     identifier: {template: "Screener-{subject}"}
     title: {template: "Benchmark Screener {subject}"}
@@ -77,6 +81,7 @@ def write_vendor_file(truth_dir: Path, path: Path) -> int:
     """The screener's export for the generated district's students; Math "--" for every third."""
     students = pq.read_table(truth_dir / "students.parquet").to_pylist()
     header = ["State ID", "Last Name", "First Name", "Birth Date", "Grade", "Test Date"]
+    header += ["Home Phone", "ZIP", "Guardian"]
     header += [f"{s} {m}" for s in ("Reading", "Math") for m in ("SS", "PR", "Category")]
     results = 0
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -85,7 +90,8 @@ def write_vendor_file(truth_dir: Path, path: Path) -> int:
         for i, s in enumerate(students):
             birth = s["birth_date"]
             row = [s["state_id"], s["last_name"], s["first_name"], f"{birth:%m/%d/%Y}", s["grade_level"]]
-            row += ["09/15/2025", str(400 + i % 300), str(1 + i % 99), CATEGORIES[i % 3]]
+            row += ["09/15/2025", f"(555) 010-{i:04d}", f"{10001 + i}", f"Guardian {s['last_name']}"]
+            row += [str(400 + i % 300), str(1 + i % 99), CATEGORIES[i % 3]]
             math = [str(500 + i % 250), str(1 + i % 97), CATEGORIES[(i + 1) % 3]]
             row += ["--", "--", "--"] if i % 3 == 0 else math
             writer.writerow(row)
@@ -185,3 +191,19 @@ def test_its_results_went_to_the_state_ods_as_edfi(district):
     sent = {key for (resource, key), outcome in outcomes.items() if resource == "studentAssessments" and key in linked}
     assert sent == linked
     assert all(outcomes[("studentAssessments", k)] in ("created", "updated") for k in linked)
+
+
+def test_its_students_reach_identity_with_what_they_share(district):
+    """The declaration's phone, postal code and guardian roles reach the person records identity
+    compares (the SIS side: its OneRoster users.phone, blank in the generated district)."""
+    config, _ = district
+    with duckdb.connect(str(config.build_warehouse_path), read_only=True) as con:
+        ((records, phones, postal, guardians),) = con.execute(
+            "select count(*), count(phone), count(postal_code), count(guardian_name)"
+            " from int_person_records__students where source_system = 'screener'"
+        ).fetchall()
+        ((sis_phones,),) = con.execute(
+            "select count(phone) from int_person_records__students where source_system = 'sis'"
+        ).fetchall()
+    assert records == 120 and phones == postal == guardians == 120
+    assert sis_phones == 0

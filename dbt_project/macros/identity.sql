@@ -9,6 +9,17 @@
     end
 {%- endmacro %}
 
+{#- The optional person-record columns (identity/records.py OPTIONAL_COLUMNS): what systems share
+    when their ids do not, compared where two records both carry one. A source passes the
+    expressions it has; the rest are null. -#}
+{% macro person_contact_columns(street_address=none, city=none, postal_code=none, phone=none, guardian_name=none) -%}
+    cast({{ street_address or 'null' }} as varchar) as street_address,
+    cast({{ city or 'null' }} as varchar) as city,
+    cast({{ postal_code or 'null' }} as varchar) as postal_code,
+    cast({{ phone or 'null' }} as varchar) as phone,
+    cast({{ guardian_name or 'null' }} as varchar) as guardian_name
+{%- endmacro %}
+
 {#- The newest identity run's crosswalk of one person type ('student' or 'staff'): every record
     any source ever sent, with the district person key it resolved to (null: queued for review
     or unlinked). The person key is the SIS sourcedId, so the warehouse key is the same

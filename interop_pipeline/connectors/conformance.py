@@ -96,6 +96,11 @@ STUDENT_COLUMNS = [
     "grade",
     "sex",
     "school",
+    "street_address",
+    "city",
+    "postal_code",
+    "phone",
+    "guardian_name",
 ]
 STUDENT_ROLES = STUDENT_COLUMNS[3:]
 CONFORMED_COLUMNS = {RESULTS_ENTITY: RESULT_COLUMNS, SCORES_ENTITY: SCORE_COLUMNS, STUDENTS_ENTITY: STUDENT_COLUMNS}
@@ -177,6 +182,12 @@ class StudentRoles(_Strict):
     grade: str | None = None
     sex: str | None = None
     school: str | None = Field(default=None, description="the school's name or state id")
+    # What systems share when ids are missing: identity compares each where the SIS has it too.
+    street_address: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    phone: str | None = None
+    guardian_name: str | None = Field(default=None, description="a parent's or guardian's full name")
 
     def role_fields(self) -> dict[str, str]:
         return {role: name for role, name in self.model_dump().items() if name is not None}

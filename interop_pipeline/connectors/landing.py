@@ -212,7 +212,9 @@ PLACEHOLDER_NAME = "_empty.parquet"
 def ensure_placeholders(landing_root: Path | str, source_system: str, entities: dict[str, list[str]]) -> None:
     """Give each entity folder, and the _rejects and _batches folders, a zero-row Parquet file
     with the landed schema, so the warehouse builds (with empty tables) before a source's first
-    delivery instead of failing on a folder with nothing to read. Zero rows change no result."""
+    delivery instead of failing on a folder with nothing to read. Zero rows change no result.
+    A placeholder of an older schema (a declaration that gained a field) is written again, so the
+    new column exists even before a delivery carries it."""
     system_dir = Path(landing_root) / source_system
     schemas = {
         entity: pa.schema([*(pa.field(c, pa.string()) for c in columns), *_LINEAGE_FIELDS])
@@ -223,9 +225,12 @@ def ensure_placeholders(landing_root: Path | str, source_system: str, entities: 
     schemas[REFUSALS_DIR] = _REFUSAL_SCHEMA
     for folder, schema in schemas.items():
         path = system_dir / folder / PLACEHOLDER_NAME
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(schema.empty_table(), path)
+        if path.exists() and pq.read_schema(path).remove_metadata().equals(schema):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        work = path.with_name(f".{path.name}.partial")
+        pq.write_table(schema.empty_table(), work)
+        work.replace(path)
 
 
 @dataclass(frozen=True)

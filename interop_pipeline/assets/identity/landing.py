@@ -81,14 +81,13 @@ def ensure_identity_placeholders(landing_root: Path) -> None:
 
 def read_person_records(warehouse: Path) -> dict[str, pa.Table]:
     """Each person type's records from the build warehouse (opened read-only), with the optional
-    columns (address, phone, guardian) the model has."""
-    records = {}
+    columns (address, phone, guardian) both person-records models carry."""
+    columns = ", ".join([*RECORD_COLUMNS, *OPTIONAL_COLUMNS])
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        for person_type, model in RECORD_MODELS.items():
-            present = {row[0] for row in con.execute(f"describe main.{model}").fetchall()}
-            columns = [*RECORD_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in present)]
-            records[person_type] = con.sql(f"select {', '.join(columns)} from main.{model}").to_arrow_table()
-    return records
+        return {
+            person_type: con.sql(f"select {columns} from main.{model}").to_arrow_table()
+            for person_type, model in RECORD_MODELS.items()
+        }
 
 
 def previous_crosswalks(landing_root: Path) -> dict[str, pa.Table | None]:

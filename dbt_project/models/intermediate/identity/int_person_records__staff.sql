@@ -35,7 +35,8 @@ sis_staff as (
         email,
         username as login_id,
         cast(null as varchar) as grade_level,
-        primary_org_sourced_id as school_id
+        primary_org_sourced_id as school_id,
+        {{ person_contact_columns(phone='phone') }}
     from staff_users
 ),
 
@@ -55,7 +56,8 @@ edfi_staff as (
         cast(null as varchar) as email,
         cast(null as varchar) as login_id,
         cast(null as varchar) as grade_level,
-        cast(null as varchar) as school_id
+        cast(null as varchar) as school_id,
+        {{ person_contact_columns() }}
     from {{ ref('stg_edfi__staffs') }}
 ),
 
@@ -75,7 +77,8 @@ canvas_staff as (
         cast(null as varchar) as email,
         login_id,
         cast(null as varchar) as grade_level,
-        cast(null as varchar) as school_id
+        cast(null as varchar) as school_id,
+        {{ person_contact_columns() }}
     from {{ ref('stg_canvas__users') }}
     where canvas_user_id in (
         select canvas_user_id from {{ ref('stg_canvas__enrollments') }} where enrollment_type = 'TeacherEnrollment'
@@ -97,7 +100,8 @@ google_staff as (
         max(email) as email,
         cast(null as varchar) as login_id,
         cast(null as varchar) as grade_level,
-        cast(null as varchar) as school_id
+        cast(null as varchar) as school_id,
+        {{ person_contact_columns() }}
     from {{ ref('stg_google_classroom__teachers') }}
     group by district_code, google_user_id
 ),

@@ -69,7 +69,8 @@ sis_students as (
         users.email,
         users.username as login_id,
         {{ person_grade_level('users.grade_levels') }} as grade_level,
-        users.primary_org_sourced_id as school_id
+        users.primary_org_sourced_id as school_id,
+        {{ person_contact_columns(phone='users.phone') }}
     from users
     left join demographics on users.user_sourced_id = demographics.user_sourced_id
     where users.user_sourced_id in (select user_sourced_id from roles where role = 'student')
@@ -93,7 +94,14 @@ vendor_students as (
         cast(null as varchar) as email,
         cast(null as varchar) as login_id,
         {{ person_grade_level('declared_students.grade') }} as grade_level,
-        coalesce(schools_by_id.org_sourced_id, schools_by_name.org_sourced_id) as school_id
+        coalesce(schools_by_id.org_sourced_id, schools_by_name.org_sourced_id) as school_id,
+        {{ person_contact_columns(
+            street_address='declared_students.street_address',
+            city='declared_students.city',
+            postal_code='declared_students.postal_code',
+            phone='declared_students.phone',
+            guardian_name='declared_students.guardian_name',
+        ) }}
     from declared_students
     left join schools as schools_by_id on declared_students.school = schools_by_id.org_identifier
     left join schools as schools_by_name on declared_students.school = schools_by_name.org_name
@@ -126,7 +134,8 @@ edfi_students as (
         cast(null as varchar) as email,
         cast(null as varchar) as login_id,
         grade_descriptors.ceds_code as grade_level,
-        schools.org_sourced_id as school_id
+        schools.org_sourced_id as school_id,
+        {{ person_contact_columns() }}
     from edfi_students_staged
     left join edfi_newest_school
         on edfi_students_staged.student_unique_id = edfi_newest_school.student_unique_id
@@ -153,7 +162,8 @@ canvas_students as (
         cast(null as varchar) as email,
         login_id,
         cast(null as varchar) as grade_level,
-        cast(null as varchar) as school_id
+        cast(null as varchar) as school_id,
+        {{ person_contact_columns() }}
     from canvas_users
     where canvas_user_id in (
         select canvas_user_id from canvas_enrollments where enrollment_type = 'StudentEnrollment'
@@ -176,7 +186,8 @@ google_students as (
         max(email) as email,
         cast(null as varchar) as login_id,
         cast(null as varchar) as grade_level,
-        cast(null as varchar) as school_id
+        cast(null as varchar) as school_id,
+        {{ person_contact_columns() }}
     from google_roster
     group by district_code, google_user_id
 ),

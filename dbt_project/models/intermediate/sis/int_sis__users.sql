@@ -22,6 +22,7 @@ identified as (
         {{ sis_user_id('local_identifier', 'user_ids', id_types['local']) }} as local_identifier,
         {{ sis_user_id('master_identifier', 'user_ids', id_types['state']) }} as master_identifier,
         email,
+        phone,
         grade_levels,
         primary_org_sourced_id,
         batch_id,

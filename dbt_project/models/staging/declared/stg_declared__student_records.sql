@@ -1,5 +1,5 @@
 -- One identity record per student id per declared system: each role (state id, names, birth
--- date, grade, school) from the newest committed delivery that gave it, across every declared
+-- date, grade, school, address, phone, guardian) from the newest committed delivery that gave it, across every declared
 -- file of the system (a roster file and a results file of one vendor complete each other).
 with records as (
     select landed.*
@@ -21,6 +21,11 @@ newest as (
         {{ newest_non_null('grade', '_extracted_at') }} as grade,
         {{ newest_non_null('sex', '_extracted_at') }} as sex,
         {{ newest_non_null('school', '_extracted_at') }} as school,
+        {{ newest_non_null('street_address', '_extracted_at') }} as street_address,
+        {{ newest_non_null('city', '_extracted_at') }} as city,
+        {{ newest_non_null('postal_code', '_extracted_at') }} as postal_code,
+        {{ newest_non_null('phone', '_extracted_at') }} as phone,
+        {{ newest_non_null('guardian_name', '_extracted_at') }} as guardian_name,
         max(_extracted_at) as extracted_at
     from records
     group by _district_code, _source_system, student_id

@@ -15,6 +15,7 @@ renamed as (
         {{ json_text('record_json', '$.identifier') }} as local_identifier,
         {{ json_text('record_json', '$.userMasterIdentifier') }} as master_identifier,
         {{ json_text('record_json', '$.email') }} as email,
+        nullif(trim({{ json_text('record_json', '$.phone') }}), '') as phone,
         {{ oneroster_api_text_list('record_json', '$.grades[*]') }} as grade_levels,
         {{ json_text('record_json', '$.primaryOrg.sourcedId') }} as primary_org_sourced_id,
         _batch_id as batch_id,

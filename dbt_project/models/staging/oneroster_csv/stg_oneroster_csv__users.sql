@@ -15,6 +15,7 @@ renamed as (
         identifier as local_identifier,
         "userMasterIdentifier" as master_identifier,
         email,
+        nullif(trim(phone), '') as phone,
         grades as grade_levels,
         -- 1.1 has no primaryOrgSourcedId: a user of a single org (orgSourcedIds) belongs there.
         coalesce(
