@@ -136,21 +136,6 @@ COMPARISONS: dict[str, tuple[tuple[str, ...], object]] = {
         lambda: _text_comparison("guardian_norm", "guardian", cll.JaroWinklerLevel("guardian_norm", 0.9)),
     ),
 }
-BLOCKING_RULES = (
-    block_on("birth_text"),
-    block_on("first_norm", "last_norm"),
-    block_on("last_norm", "grade"),
-    block_on("first_norm", "grade"),
-    block_on("last_norm", "school"),
-    block_on("first_norm", "school"),
-    "l.first_norm = r.last_norm and l.last_norm = r.first_norm",
-    block_on("email_norm"),
-    block_on("last_norm", "postal_norm"),
-    block_on("first_norm", "postal_norm"),
-    block_on("street_norm"),
-    block_on("phone_norm"),
-)
-
 # Duplicates inside one system: the spine carries birth dates and full names, so the rules on
 # grade or school alone (for vendors without a birth date) would only add pairs, quadratically.
 DUPLICATE_BLOCKING_RULES = (
@@ -162,6 +147,14 @@ DUPLICATE_BLOCKING_RULES = (
     block_on("first_norm", "postal_norm"),
     block_on("street_norm"),
     block_on("phone_norm"),
+)
+# Linking another system to the spine: those, and a name with the grade or the school.
+BLOCKING_RULES = (
+    *DUPLICATE_BLOCKING_RULES,
+    block_on("last_norm", "grade"),
+    block_on("first_norm", "grade"),
+    block_on("last_norm", "school"),
+    block_on("first_norm", "school"),
 )
 
 
