@@ -15,51 +15,47 @@ from interop_pipeline.identity.records import RECORD_COLUMNS
 
 
 def records_from_truth(students: pa.Table, system_students: pa.Table, systems: list[str] | None = None) -> pa.Table:
-    con = duckdb.connect()
-    con.register("t", students)
-    con.register("s", system_students)
-    only = f"where system in ({', '.join(repr(x) for x in systems)})" if systems else ""
-    return (
-        con.sql(
-            f"""
-        select 'sis' as source_system, sourced_id as source_id, person_id as person_key, local_id as sis_id,
-            state_id, first_name, middle_name, last_name, birth_date, email, username as login_id,
-            grade_level, school_sourced_id as school_id
-        from t
-        union all
-        select system, system_person_id, null, sis_id, state_id, first_name, middle_name, last_name, birth_date,
-            email, login_id, grade_level, school_sourced_id
-        from s {only}
-        """
-        )
-        .to_arrow_table()
-        .select(list(RECORD_COLUMNS))
+    """Student person records: the SIS's from the truth's students, every other system's from
+    `system_students`."""
+    return _person_records(
+        """select 'sis' as source_system, sourced_id as source_id, person_id as person_key, local_id as sis_id,
+               state_id, first_name, middle_name, last_name, birth_date, email, username as login_id,
+               grade_level, school_sourced_id as school_id""",
+        """select system, system_person_id, null, sis_id, state_id, first_name, middle_name, last_name, birth_date,
+               email, login_id, grade_level, school_sourced_id""",
+        students,
+        system_students,
+        systems,
     )
 
 
 def staff_records_from_truth(staff: pa.Table, system_staff: pa.Table, systems: list[str] | None = None) -> pa.Table:
     """Staff person records: the SIS's from the truth's staff (staff ID as the SIS ID), every
     other system's from `system_staff`."""
-    con = duckdb.connect()
-    con.register("t", staff)
-    con.register("s", system_staff)
-    only = f"where system in ({', '.join(repr(x) for x in systems)})" if systems else ""
-    return (
-        con.sql(
-            f"""
-        select 'sis' as source_system, sourced_id as source_id, person_id as person_key, staff_id as sis_id,
-            null::varchar as state_id, first_name, null::varchar as middle_name, last_name, null::date as birth_date,
-            email, username as login_id, null::varchar as grade_level, school_sourced_id as school_id
-        from t
-        union all
-        select system, system_person_id, null, sis_id, null, first_name, null, last_name, null, email, login_id, null,
-            school_sourced_id
-        from s {only}
-        """
-        )
-        .to_arrow_table()
-        .select(list(RECORD_COLUMNS))
+    return _person_records(
+        """select 'sis' as source_system, sourced_id as source_id, person_id as person_key, staff_id as sis_id,
+               null::varchar as state_id, first_name, null::varchar as middle_name, last_name,
+               null::date as birth_date, email, username as login_id, null::varchar as grade_level,
+               school_sourced_id as school_id""",
+        """select system, system_person_id, null, sis_id, null, first_name, null, last_name, null, email, login_id,
+               null, school_sourced_id""",
+        staff,
+        system_staff,
+        systems,
     )
+
+
+def _person_records(
+    spine_select: str, others_select: str, people: pa.Table, system_people: pa.Table, systems: list[str] | None
+) -> pa.Table:
+    """`spine_select` over the truth's people (`t`) and `others_select` over every other system's
+    records of them (`s`, only `systems` if given), in RECORD_COLUMNS."""
+    con = duckdb.connect()
+    con.register("t", people)
+    con.register("s", system_people)
+    only = f"where system in ({', '.join(repr(x) for x in systems)})" if systems else ""
+    unioned = con.sql(f"{spine_select} from t union all {others_select} from s {only}")
+    return unioned.to_arrow_table().select(list(RECORD_COLUMNS))
 
 
 def score_against_truth(crosswalk: pa.Table, people: pa.Table, system_people: pa.Table) -> pa.Table:
