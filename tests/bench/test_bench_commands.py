@@ -1,0 +1,39 @@
+"""The benchmark commands the README quotes, run as the README shows them at a small size, so a
+change that breaks one fails here rather than when someone next measures."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_draft_roles_reports_every_vendor_landing_whole():
+    out = _run("bench/draft_roles.py")
+    assert "its draft lands every sample file of 32 of 32 vendors with 0 rejects" in out
+    assert re.search(r"the student id for 32 of 32 vendors", out), out[-1000:]
+
+
+def test_identity_bench_scores_students_and_staff_against_truth():
+    out = _run("bench/bench_identity.py", "--students", "300")
+    assert "300 students" in out and "staff" in out
+    # Every system row: records, linked, queued, precision, recall, twins.
+    rows = re.findall(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)$", out, re.M)
+    assert {row[0] for row in rows} >= {"sis", "edfi", "canvas", "google_classroom"}
+    assert all(float(row[4]) >= 0.99 for row in rows), rows  # precision
+
+
+def test_febrl_bench_prints_precision_recall_and_the_queue():
+    out = _run("bench/bench_identity_febrl.py", "--limit", "200", "--dedup", "none")
+    precision, recall = map(float, re.search(r"precision ([\d.]+)\s+recall ([\d.]+)", out).groups())
+    assert precision >= 0.999 and recall >= 0.95, out
+    assert "review queue" in out
