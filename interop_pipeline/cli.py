@@ -30,9 +30,17 @@ def dagster_home(config: DistrictConfig) -> Path:
     return home
 
 
-def run_refresh(config: DistrictConfig) -> bool:
-    """Run the refresh job (multiprocess executor) in this district's Dagster instance."""
-    # Worker processes re-load the definitions: point them at the same config and instance.
+EXECUTORS = ("in_process", "multiprocess")
+
+
+def run_refresh(config: DistrictConfig, executor: str = "in_process") -> bool:
+    """Run the refresh job once in this district's Dagster instance.
+
+    By default the steps run one after another in this process (the in-process executor):
+    starting a process per step costs seconds each, more than most steps' work. `multiprocess`
+    runs them as the UI and the daemon do (the definitions' forkserver executor). Either way the
+    warehouse pool admits one writer."""
+    # Loading the definitions reads the config named here; the instance lives under the data dir.
     os.environ[CONFIG_ENV_VAR] = str(config.config_path)
     os.environ["DAGSTER_HOME"] = str(dagster_home(config))
     from dagster import DagsterInstance, execute_job, reconstructable
@@ -49,13 +57,11 @@ def run_refresh(config: DistrictConfig) -> bool:
 
     with DagsterInstance.get() as instance:
         recover_at_start(config, instance, lambda line: print(line, file=sys.stderr, flush=True))
-        result = execute_job(
-            reconstructable(definitions.refresh_job),
-            instance=instance,
-            run_config=quiet_console,
-            raise_on_error=False,
-            tags=owner_tags(),
-        )
+        options = {"instance": instance, "run_config": quiet_console, "raise_on_error": False, "tags": owner_tags()}
+        if executor == "multiprocess":
+            result = execute_job(reconstructable(definitions.refresh_job), **options)
+        else:
+            result = definitions.refresh_job().execute_in_process(**options)
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed and evaluation.severity.value == "ERROR":
                 # A quarantined source or a non-blocking check: the run went on, the UI has it too.
@@ -181,17 +187,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with running_simulators(config) as simulators:
         if simulators:
             print("Simulated APIs: " + ", ".join(f"{name} at {api.base_url}" for name, api in simulators.items()))
-        return _refresh_and_summarize(config)
+        return _refresh_and_summarize(config, args.executor)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not args.simulate:
-        return _refresh_and_summarize(config)
+        return _refresh_and_summarize(config, args.executor)
     from interop_pipeline.simulators.apis import running_simulators
 
     with running_simulators(config):
-        return _refresh_and_summarize(config)
+        return _refresh_and_summarize(config, args.executor)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -223,8 +229,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refresh_and_summarize(config: DistrictConfig) -> int:
-    if not run_refresh(config):
+def _refresh_and_summarize(config: DistrictConfig, executor: str) -> int:
+    if not run_refresh(config, executor):
         return 1
     print(summary(config))
     return 0
@@ -302,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interop-pipeline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     config_help = f"district config YAML (default: ${CONFIG_ENV_VAR} or the demo district)"
+    executor_help = "in_process (default): steps one after another in this process; multiprocess: as the UI runs them"
 
     generate = sub.add_parser("generate", help="write a synthetic district: truth and each system's drop")
     generate.add_argument("--students", type=int, help="default: the config's demo.students")
@@ -313,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate the demo district and run the whole pipeline on it")
     demo.add_argument("--config", help=config_help)
     demo.add_argument("--students", type=int, help="override the config's demo.students")
+    demo.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="run the district refresh job once")
@@ -320,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--simulate", action="store_true", help="serve the REST sources from their simulators (the demo district)"
     )
+    run.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
     run.set_defaults(func=_cmd_run)
 
     simulate = sub.add_parser("simulate", help="serve the simulated vendor APIs of the config's REST sources")

@@ -56,7 +56,7 @@ def sha256(path: Path) -> str:
 def demo_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("district")
     config_path = write_config(folder, students=300, seed=21)
-    result = cli("demo", config=config_path)
+    result = cli("demo", "--executor", "multiprocess", config=config_path)  # as the UI and the daemon run it
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return load_config(config_path), result
 

@@ -23,6 +23,7 @@ from dagster import (
     asset,
 )
 
+from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.publish.state import restrict_to_owner
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
@@ -57,6 +58,7 @@ def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
         shutil.copyfile(build, staged)
         counts = table_counts(staged)  # the copy opens and holds every released table
         restrict_to_owner(staged)
+        pause_point("release_copy")
         os.replace(staged, published)
     finally:
         staged.unlink(missing_ok=True)

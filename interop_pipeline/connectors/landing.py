@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from interop_pipeline.chaos import pause_point
+
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "_district_code",
     "_source_system",
@@ -485,6 +487,7 @@ class LandingBatch:
         self._rejects.close()
         record_tmp = self.tmp_dir / f"{BATCHES_DIR}.parquet"
         pq.write_table(self._batch_record(), record_tmp)
+        pause_point("landing")
 
         moves = [(self.tmp_dir / f"{entity}.parquet", self.system_dir / entity) for entity in self._writers]
         moves.append((self._rejects.path, self.system_dir / REJECTS_DIR))
@@ -528,6 +531,15 @@ class LandingBatch:
     def _require_open(self) -> None:
         if self._state != "open":
             raise RuntimeError(f"LandingBatch {self.batch_id} is {self._state}, not open")
+
+
+def retire_batch(landing_root: Path | str, source_system: str, batch_id: str) -> None:
+    """Remove a committed batch whose rows a newer batch holds too (an API walk that brought
+    nothing new): its batch record first, so consumers stop counting it before its files go."""
+    system_dir = Path(landing_root) / source_system
+    (system_dir / BATCHES_DIR / f"{batch_id}.parquet").unlink(missing_ok=True)
+    for path in system_dir.glob(f"*/{batch_id}.parquet"):
+        path.unlink()
 
 
 def _move_into(src: Path, dest_dir: Path, batch_id: str) -> Path:

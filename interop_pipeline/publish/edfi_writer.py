@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from interop_pipeline.chaos import pause_point
 from interop_pipeline.connectors.http import ApiClient, ApiError
 from interop_pipeline.publish.edfi import NATURAL_KEYS, RESOURCES, Refusal, Refusals, natural_key
 from interop_pipeline.publish.state import StateKey, content_hash, restrict_to_owner
@@ -242,6 +243,8 @@ def load(
         for records in _rounds(_spooled(plan.spool), lambda r: r.resource):
             summary.sent[records[0].resource] += len(records)
             record(pool.map(lambda r: _post(client, r), records))
+            f.flush()  # what the ODS answered is on disk before the next round
+            pause_point("edfi_load")
         for keys in _rounds(plan.to_delete, lambda k: k[0]):
             record(pool.map(lambda k: _delete(client, k[0], k[1], ids.get(k)), keys), deleting=True)
     return summary

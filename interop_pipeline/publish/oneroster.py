@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from interop_pipeline.chaos import pause_point
 from interop_pipeline.connectors.oneroster_csv import VERSIONS
 from interop_pipeline.publish.ids import sourced_id
 from interop_pipeline.publish.roster import Roster, Row
@@ -366,4 +367,5 @@ def write_bundle(
                 text.flush()
                 text.detach()
             counts[f"{name}.csv"] = len(rows)
+            pause_point("oneroster_write")
     return counts

@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
+from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
@@ -146,6 +147,20 @@ def source_settings(config: DistrictConfig) -> dict[str, dict[str, Any]]:
     }
 
 
+def prepare_dbt_build(config: DistrictConfig) -> list[str]:
+    """What each dbt step does before dbt runs (also used by the benchmark): the build database's
+    folder, and zero-row files for the identity tables and every source with nothing landed.
+    Returns the sources given zero-row files."""
+    # Imported here: the identity assets import this module.
+    from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
+
+    config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    # A fresh landing zone has no identity batch yet, and a source may have delivered nothing
+    # yet or not be used by this district: the warehouse still builds, empty there.
+    ensure_identity_placeholders(config.landing_dir)
+    return ensure_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config))
+
+
 # Identity resolution runs between the two dbt steps: it reads the person records the first
 # builds, and everything that reads its crosswalk (the `identity` source) is built by the second.
 AFTER_IDENTITY = "source:identity+"
@@ -154,17 +169,9 @@ AFTER_IDENTITY = "source:identity+"
 def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
     """The dbt build (seeds, models, tests as asset checks) for this district, in two steps:
     everything before identity resolution, then everything downstream of its crosswalk."""
-    # Imported here: the identity assets import this module.
-    from interop_pipeline.assets.identity.landing import ensure_identity_placeholders
 
     def build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        config.build_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        # A fresh landing zone has no identity batch yet, and a source may have delivered nothing
-        # yet or not be used by this district: the warehouse still builds, empty there.
-        ensure_identity_placeholders(config.landing_dir)
-        empty = ensure_source_placeholders(
-            config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config)
-        )
+        empty = prepare_dbt_build(config)
         unused = sorted(set(empty) - set(config.enabled_sources()) - {CONFORMED_SOURCE})
         if unused:
             context.log.info(f"Not configured for this district, built empty: {', '.join(unused)}")
@@ -174,7 +181,9 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
-        yield from invocation.stream()
+        for event in invocation.stream():
+            yield event
+            pause_point("dbt_build")
 
     @dbt_assets(
         manifest=ensure_dbt_manifest(),

@@ -7,7 +7,7 @@ it. Metadata holds counts only, never names or IDs.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ from interop_pipeline.assets.identity.landing import (
     truth_quality,
     with_history,
 )
+from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.identity.decisions import read_decisions
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
@@ -65,6 +66,35 @@ def thresholds_from(config: DistrictConfig) -> "Thresholds":
     return Thresholds(
         accept=settings.accept_threshold, review=settings.review_threshold, margin=settings.ambiguity_margin
     )
+
+
+def resolve_and_land(config: DistrictConfig, log: Callable[[str], object] = print) -> tuple[IdentityOutputs, str]:
+    """Link the person records the first dbt step built and land the results as one identity
+    batch (the asset's work, also used by the benchmark); returns them and the batch id."""
+    from interop_pipeline.identity.resolve import resolve  # splink loads in the run, not with definitions
+
+    resolved_at = datetime.now(UTC)
+    records = read_person_records(config.build_warehouse_path)
+    previous = previous_crosswalks(config.landing_dir)
+    decisions = read_decisions(config.identity_decisions_path)
+    thresholds = thresholds_from(config)
+    outputs = IdentityOutputs(crosswalks={}, review_queue=[], quality=[], models={})
+    for person_type in PERSON_TYPES:
+        resolution = resolve(
+            records[person_type],
+            thresholds=thresholds,
+            decisions=decisions,
+            prior_links=previous[person_type],
+            resolved_at=resolved_at.replace(tzinfo=None),
+        )
+        truth = truth_quality(resolution.crosswalk, config.truth_dir, person_type)
+        outputs.crosswalks[person_type] = with_history(resolution.crosswalk, previous[person_type], resolved_at)
+        outputs.review_queue += queue_rows(person_type, resolution)
+        outputs.quality += quality_rows(person_type, resolution, truth)
+        outputs.models[person_type] = resolution.model
+        log(f"{person_type}: {records[person_type].num_rows} records resolved")
+        pause_point("identity")
+    return outputs, land_identity_batch(config.landing_dir, config.district.code, outputs, resolved_at)
 
 
 def build_identity_assets(config: DistrictConfig):
@@ -111,30 +141,8 @@ def build_identity_assets(config: DistrictConfig):
         ),
     )
     def resolve_identities(context: AssetExecutionContext) -> Iterator:
-        from interop_pipeline.identity.resolve import resolve  # splink loads in the run, not with definitions
-
         started = time.perf_counter()
-        resolved_at = datetime.now(UTC)
-        records = read_person_records(config.build_warehouse_path)
-        previous = previous_crosswalks(config.landing_dir)
-        decisions = read_decisions(config.identity_decisions_path)
-        thresholds = thresholds_from(config)
-        outputs = IdentityOutputs(crosswalks={}, review_queue=[], quality=[], models={})
-        for person_type in PERSON_TYPES:
-            resolution = resolve(
-                records[person_type],
-                thresholds=thresholds,
-                decisions=decisions,
-                prior_links=previous[person_type],
-                resolved_at=resolved_at.replace(tzinfo=None),
-            )
-            truth = truth_quality(resolution.crosswalk, config.truth_dir, person_type)
-            outputs.crosswalks[person_type] = with_history(resolution.crosswalk, previous[person_type], resolved_at)
-            outputs.review_queue += queue_rows(person_type, resolution)
-            outputs.quality += quality_rows(person_type, resolution, truth)
-            outputs.models[person_type] = resolution.model
-            context.log.info(f"{person_type}: {records[person_type].num_rows} records resolved")
-        batch_id = land_identity_batch(config.landing_dir, config.district.code, outputs, resolved_at)
+        outputs, batch_id = resolve_and_land(config, context.log.info)
         common = {"batch_id": batch_id, "duration_s": round(time.perf_counter() - started, 3)}
         for person_type, entity in PERSON_TYPES.items():
             rows = [q for q in outputs.quality if q["person_type"] == person_type]

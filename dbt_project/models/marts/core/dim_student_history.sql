@@ -57,10 +57,23 @@ joined as (
         and (program_versions.dbt_valid_to is null or program_versions.dbt_valid_to > intervals.valid_from)
 ),
 
+intervals_kept as (
+    select
+        *,
+        -- The n-th version of a student: history only grows at its end, so the number stays.
+        row_number() over (partition by student_key order by valid_from) as version_number
+    from joined
+    -- A point where both snapshots had closed (the student left) opens no interval.
+    where district_code is not null or has_idea_services is not null
+),
+
 final as (
     select
-        {{ surrogate_key(['student_key', 'valid_from']) }} as student_history_key,
+        -- From the student and the version's number, never from a delivery time: a rebuild from
+        -- the same landed data, whenever it was landed, gives the same keys.
+        {{ surrogate_key(['student_key', 'version_number']) }} as student_history_key,
         student_key,
+        version_number,
         district_code,
         valid_from,
         valid_to,
@@ -75,9 +88,7 @@ final as (
         is_english_learner,
         is_economically_disadvantaged,
         is_homeless
-    from joined
-    -- A point where both snapshots had closed (the student left) opens no interval.
-    where district_code is not null or has_idea_services is not null
+    from intervals_kept
 )
 
 select * from final

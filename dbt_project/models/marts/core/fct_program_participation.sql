@@ -58,9 +58,18 @@ spells as (
     group by district_code, student_key, program_code, island
 ),
 
+numbered_spells as (
+    select
+        *,
+        -- The n-th spell of a student in a program: spells only grow at the end, so it stays.
+        row_number() over (partition by student_key, program_code order by spell_from) as spell_number
+    from spells
+),
+
 final as (
     select
-        {{ surrogate_key(['spells.student_key', 'spells.program_code', 'spells.spell_from']) }}
+        -- From natural keys and the spell's number, never from a delivery time (reproducible).
+        {{ surrogate_key(['spells.student_key', 'spells.program_code', 'spells.spell_number']) }}
             as program_participation_key,
         spells.district_code,
         spells.student_key,
@@ -83,7 +92,7 @@ final as (
         end as end_date,
         spells.spell_to is null as is_current,
         'sis' as source_system
-    from spells
+    from numbered_spells as spells
     left join program_types on spells.program_code = program_types.program_code
 )
 
