@@ -6,6 +6,12 @@ sequence number in fetch order, and the record itself as JSON text. Staging mode
 (see the ``api_current_records`` dbt macro); landing never has to change when a vendor adds a
 field. The walk's cursor is stored in the batch record, so the cursor advances exactly when the
 data it covers becomes visible: a walk that fails midway lands nothing and moves nothing.
+
+A walk that brings nothing new replaces the batch before it instead of adding one: a full walk
+identical to the entity's newest batch (same records, whatever their order), or an incremental
+walk that found no change after one that found none either. The newer batch keeps the time of
+the check (freshness) and the cursor, so a year of daily runs keeps the landing zone, and the
+batch counts in mart_data_quality, the size of the data.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from interop_pipeline.connectors.http import ApiClient
-from interop_pipeline.connectors.landing import LandingBatch, read_batch_records
+from interop_pipeline.connectors.landing import LandingBatch, read_batch_records, retire_batch
 
 API_RECORD_COLUMNS = ["record_key", "record_state", "changed_at", "extract_mode", "fetch_seq", "record_json"]
 ACTIVE, DELETED = "active", "deleted"
@@ -79,9 +85,11 @@ class WalkResult:
     duration_seconds: float
     cursor: str | None
     previous_cursor: str | None
+    replaced_batch_id: str | None = None  # the batch this one made redundant (nothing new)
 
     def metadata(self) -> dict[str, Any]:
         return {
+            "replaced_batch_id": self.replaced_batch_id or "",
             "batch_id": self.batch_id,
             "mode": self.mode,
             "records": self.records,
@@ -133,6 +141,17 @@ def choose_mode(state: CursorState, walk: EntityWalk, now: datetime, full_refres
     return INCREMENTAL
 
 
+def _record_hash(line: str) -> int:
+    return int.from_bytes(hashlib.sha256(line.encode()).digest()[:16], "big")
+
+
+def _brings_nothing_new(mode: str, details: dict[str, Any], previous: dict[str, Any]) -> bool:
+    """Whether a committed walk holds nothing its entity's newest batch before it does not."""
+    if mode == INCREMENTAL:
+        return details["records"] == 0 and previous.get("mode") == INCREMENTAL and previous.get("records") == 0
+    return previous.get("mode") == FULL and previous.get("content_digest") == details["content_digest"]
+
+
 def land_entity_walk(
     client: ApiClient,
     walk: EntityWalk,
@@ -155,6 +174,8 @@ def land_entity_walk(
     # A walk's content is unknown until it ends, so the batch is named by the walk itself.
     fingerprint = hashlib.sha256(f"{source_system}/{walk.entity}/{now.isoformat()}/{uuid.uuid4()}".encode()).hexdigest()
     counts = {"records": 0, "tombstones": 0, "pages": 0}
+    # Order-free digest of the walk's records (a sum of their hashes), to tell an unchanged walk.
+    content = 0
     page_cursor: str | None = None
     newest_change: str | None = None
     with LandingBatch(
@@ -175,6 +196,8 @@ def land_entity_walk(
                 counts["tombstones"] += record.state == DELETED
                 if record.changed_at is not None and (newest_change is None or record.changed_at > newest_change):
                     newest_change = record.changed_at
+                payload = json.dumps(record.payload, ensure_ascii=False, sort_keys=True)
+                content += _record_hash(f"{record.key}\x1f{record.state}\x1f{record.changed_at}\x1f{payload}")
                 writer.append(
                     [
                         record.key,
@@ -182,7 +205,7 @@ def land_entity_walk(
                         record.changed_at,
                         mode,
                         f"{counts['records']:012d}",  # zero-padded so it also sorts as text
-                        json.dumps(record.payload, ensure_ascii=False, sort_keys=True),
+                        payload,
                     ],
                     page.ref,
                 )
@@ -195,10 +218,17 @@ def land_entity_walk(
                 "cursor": cursor,
                 "previous_cursor": since,
                 **counts,
+                "content_digest": f"{counts['records']}:{content % 2**128:032x}",
                 "retries": client.retries - retries_before,
             }
         )
         batch_id = batch.commit()
+    # Retired after the commit: a kill in between leaves two equal batches, never none.
+    newest = state.batches[-1] if state.batches else None
+    replaced = None
+    if newest is not None and _brings_nothing_new(mode, batch.details, newest["details"]):
+        replaced = newest["batch_id"]
+        retire_batch(landing_root, source_system, replaced)
     return WalkResult(
         batch_id=batch_id,
         entity=walk.entity,
@@ -211,6 +241,7 @@ def land_entity_walk(
         duration_seconds=time.monotonic() - started,
         cursor=cursor,
         previous_cursor=since,
+        replaced_batch_id=replaced,
     )
 
 

@@ -110,3 +110,35 @@ def test_periodic_full_walk_retires_records_whose_deletion_was_never_reported(tm
     assert "w3" in landed_current_records(tmp_path, "widgets_api", "widgets")
     assert _land(tmp_path, walk, T0 + timedelta(days=8), full_refresh_days=7).mode == FULL
     assert set(landed_current_records(tmp_path, "widgets_api", "widgets")) == {"w0", "w1", "w2"}
+
+
+def test_a_walk_that_brings_nothing_new_replaces_the_batch_before_it(tmp_path: Path):
+    """A year of daily runs keeps the landing zone the size of the data: an unchanged full walk
+    (whatever order the records come in) or a second empty incremental walk replaces the batch
+    before it, keeping the newer check's time (freshness) and the cursor."""
+    walk = FakeWalk()
+    for i in range(5):
+        walk.put(f"w{i}", i, f"2025-08-0{i + 1}T00:00:00Z")
+    first = _land(tmp_path, walk, T0, force_full=True)
+    walk.rows = dict(reversed(walk.rows.items()))  # same records, another order
+    again = _land(tmp_path, walk, T0 + timedelta(hours=1), force_full=True)
+    assert again.replaced_batch_id == first.batch_id
+    assert [r["batch_id"] for r in read_batch_records(tmp_path, "widgets_api")] == [again.batch_id]
+    assert sorted(p.name for p in (tmp_path / "widgets_api" / "widgets").iterdir()) == [f"{again.batch_id}.parquet"]
+
+    quiet = _land(tmp_path, walk, T0 + timedelta(days=1))  # incremental, nothing changed: a heartbeat
+    assert (quiet.mode, quiet.records, quiet.replaced_batch_id) == (INCREMENTAL, 0, None)
+    quieter = _land(tmp_path, walk, T0 + timedelta(days=2))
+    assert quieter.replaced_batch_id == quiet.batch_id and quieter.cursor == again.cursor
+    walk.put("w1", 100, "2025-08-10T00:00:00Z")
+    changed = _land(tmp_path, walk, T0 + timedelta(days=3))
+    assert (changed.records, changed.replaced_batch_id) == (1, None)
+    batches = read_batch_records(tmp_path, "widgets_api")
+    assert [r["batch_id"] for r in batches] == [again.batch_id, quieter.batch_id, changed.batch_id]
+    assert max(r["extracted_at"] for r in batches) == T0 + timedelta(days=3)
+    current = landed_current_records(tmp_path, "widgets_api", "widgets")
+    assert {k: v["value"] for k, v in current.items()} == {"w0": 0, "w1": 100, "w2": 2, "w3": 3, "w4": 4}
+
+    walk.put("w1", 101, "2025-08-11T00:00:00Z")
+    full = _land(tmp_path, walk, T0 + timedelta(days=4), force_full=True)  # differs from the newest
+    assert full.replaced_batch_id is None
