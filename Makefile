@@ -6,7 +6,12 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 STUDENTS ?= 100000
 
-.PHONY: install demo test ui bench clean
+# The district report's browser test: Debian's Chromium and playwright-core (tests/browser).
+BROWSER_TEST_DIR := tests/browser
+CHROMIUM := /usr/bin/chromium
+APT_GET := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: install browser-test-deps demo test ui bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -15,7 +20,18 @@ install:
 demo: install  ## generate the demo district and run the whole pipeline on it
 	$(RUN) interop-pipeline demo
 
-test: install  ## lint, then the whole test suite (what CI runs)
+# Idempotent and quick once done: installs only what is missing. Where it cannot install, it says so
+# and the browser test skips with the reason.
+browser-test-deps:  ## Chromium (apt) and node's playwright-core (npm ci) for the report's browser test
+	@test -x $(CHROMIUM) || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || echo "warning: could not install chromium with apt-get; the report's browser test will skip"
+	@command -v npm >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends nodejs npm >/dev/null; } \
+	  || echo "warning: could not install node and npm with apt-get; the report's browser test will skip"
+	@test -d $(BROWSER_TEST_DIR)/node_modules || ! command -v npm >/dev/null \
+	  || npm ci --prefix $(BROWSER_TEST_DIR) --no-audit --no-fund --silent \
+	  || echo "warning: npm ci failed in $(BROWSER_TEST_DIR); the report's browser test will skip"
+
+test: install browser-test-deps  ## lint, then the whole test suite (what CI runs)
 	$(RUN) ruff check interop_pipeline tests bench
 	$(RUN) pytest -n 2 --dist loadgroup
 
@@ -29,7 +45,7 @@ ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
 	  set -a; . ./data/simulators.env; set +a; \
 	  DAGSTER_HOME=$(CURDIR)/data/dagster_home $(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: install  ## time each stage at STUDENTS students
+bench: install  ## time every pipeline stage at each size in STUDENTS (STUDENTS="10000 100000": growth between them)
 	$(RUN) python bench/bench_pipeline.py --students $(STUDENTS)
 
 clean:  ## remove generated data (keeps the demo config and the Dagster instance config)

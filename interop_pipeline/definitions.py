@@ -65,6 +65,8 @@ def build_definitions(config: DistrictConfig) -> Definitions:
     release = build_release_asset(config, upstream=[key for step in warehouse for key in step.keys])
     # Extracts go out only after a build whose blocking checks passed (the release ran).
     publish = build_publish_assets(config, upstream=[release.key])
+    from interop_pipeline.assets.publish.report import build_report_asset  # the report, after the release
+
     refresh_job = define_asset_job(
         REFRESH_JOB_NAME,
         selection=AssetSelection.all(),
@@ -87,7 +89,7 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         return RunRequest()
 
     return Definitions(
-        assets=[*extract_assets, *warehouse, release, *publish],
+        assets=[*extract_assets, *warehouse, release, *publish, build_report_asset(config, [release.key])],
         jobs=[refresh_job],
         schedules=[daily],
         sensors=[*sensors, *build_alert_sensors(config)],
