@@ -186,12 +186,21 @@ def test_dbt_tests_ran_as_asset_checks_and_landing_is_recorded(demo_run):
 def test_rerun_is_idempotent(demo_run):
     config, _ = demo_run
     before = published_counts(config.published_warehouse_path)
+    landed = "select source_system, entity, rows_landed, batches from mart_data_quality order by all"
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        landed_before = con.execute(landed).fetchall()
     result = cli("run", "--simulate", config=config.config_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (
         len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("2*.parquet"))) == 1
     )  # same bundle: no new batch
     assert published_counts(config.published_warehouse_path) == before
+    # The REST walks found nothing new: a full walk replaced its twin, an incremental one added
+    # at most an empty batch (which the next empty one replaces). No landed row was doubled.
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        landed_after = con.execute(landed).fetchall()
+    assert [row[:3] for row in landed_after] == [row[:3] for row in landed_before]
+    assert all(after[3] - before[3] in (0, 1) for after, before in zip(landed_after, landed_before, strict=True))
 
 
 def test_failing_blocking_check_leaves_the_published_warehouse_untouched(demo_run):

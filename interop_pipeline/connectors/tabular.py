@@ -23,7 +23,10 @@ details' ``entities.<entity>.warnings``), counted over landed rows only:
     ``required`` nor ``not_null``, or columns no field reads): the missing values land as
     null. A last record that lacks a required or not_null field is a ``field_count`` reject,
     and without a final line break the file is refused as truncated; so is a file that ends
-    inside a quoted field. A short record before the last is a ``field_count`` reject.
+    inside a quoted field. A short record before the last is a ``field_count`` reject. A file
+    whose header ends in unknown columns and whose every record is shorter than the header is
+    refused whole: its header ran on into the first record (a lost line break), which no
+    reject could otherwise hold.
 ``null_sentinel:<field>``
     values that are a vendor's way of writing "no value" (``N/A``, ``Not Provided``, ...),
     landed as null. In a ``not_null`` field a sentinel rejects the row (``not_null``).
@@ -1758,6 +1761,7 @@ class _Tally:
     warnings: dict[str, int] = field(default_factory=dict)
     # The last record lacks required or not_null fields: (values it has, the fields it lacks).
     short_last: tuple[int, list[str]] | None = None
+    widest: int = 0  # the most fields any data record has
 
 
 def _land_source(
@@ -1777,7 +1781,9 @@ def _land_source(
         writer = batch.entity_writer(declaration.entity, declaration.output_columns)
         tally = _land_rows(batch, writer, rules, records, header, source, declaration, sink)
         writer.close()
-        _check_complete(tally, lines, rules.width, source.label, declaration)
+        # Unknown columns at the header's end are what a header run on into a record looks like.
+        unknown_last = bool(header) and header[-1] in plan.unknown
+        _check_complete(tally, lines, rules.width, source.label, declaration, unknown_last=unknown_last)
     landed = EntityLanding(
         entity=declaration.entity,
         declaration=declaration.name,
@@ -1889,6 +1895,7 @@ def _land_rows(
             tally.blank_rows += 1
             continue
         tally.data_rows += 1
+        tally.widest = max(tally.widest, len(values or ()))
         if held is not None:
             land_record(*held, [])  # not the last record: a field_count reject
             held = None
@@ -1965,13 +1972,22 @@ def _note_derived(tally: _Tally, names: list[str], tracked: set[str], values: li
                 kept.add(value)
 
 
-def _check_complete(tally: _Tally, lines: _Lines, width: int, label: str, declaration: FileDeclaration) -> None:
+def _check_complete(
+    tally: _Tally, lines: _Lines, width: int, label: str, declaration: FileDeclaration, *, unknown_last: bool = False
+) -> None:
     """File-level checks that need the whole file read: raising here discards the batch."""
     if tally.short_last is not None and not lines.ends_with_newline:
         count, lacking = tally.short_last
         raise VendorFileError(
             f"{label}: truncated file: the last record (line {lines.count}) has {count} of {width} fields "
             f"and no final line break (an incomplete download?); it lacks required fields {', '.join(lacking)}"
+        )
+    if unknown_last and 0 < tally.widest < width:
+        # A header that lost its line break runs on into the first record, which no reject then
+        # holds: refused whole (kept in the drop folder), so that row is not lost unrecorded.
+        raise VendorFileError(
+            f"{label}: every record has fewer fields than the header ({tally.widest} at most, the header {width}): "
+            "the header probably runs on into the first record (a lost line break); the file is refused whole"
         )
     if tally.data_rows == 0:
         raise VendorFileError(

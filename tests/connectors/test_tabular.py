@@ -535,6 +535,19 @@ def test_truncated_last_line_is_refused(tmp_path: Path, scores: FileDeclaration,
     assert_nothing_landed(root)
 
 
+def test_a_header_run_on_into_the_first_record_refuses_the_file(
+    tmp_path: Path, scores: FileDeclaration, root: Path
+) -> None:
+    """The header's line break lost: the first record continues it (its cells are unknown
+    columns; the header's last column, Grade, is optional) and every later record is short. No
+    reject could hold that first record, so the file is refused whole instead of landing."""
+    rows = [*GOOD, "00125,Mia Diaz,Fall 2025-2026,09/17/2025,10:00,195,2.9,Y,600L,1700Q,On,2"]
+    text = scores_csv(rows).replace("\n", "", 1)
+    with pytest.raises(VendorFileError, match=r"scores\.csv: every record has fewer fields than the header \(12 at"):
+        land(write(tmp_path, "scores.csv", text), [scores], root)
+    assert_nothing_landed(root)
+
+
 def test_file_ending_inside_a_quoted_field_is_refused(tmp_path: Path, scores: FileDeclaration, root: Path) -> None:
     text = scores_csv() + '00151,"Cut off in the mid'
     with pytest.raises(VendorFileError, match="truncated file: the record starting at line 4 is still inside a quoted"):
