@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from interop_pipeline.config import CONFIG_ENV_VAR, PROJECT_ROOT, ConfigError, DistrictConfig, load_config
@@ -33,13 +34,14 @@ def dagster_home(config: DistrictConfig) -> Path:
 EXECUTORS = ("in_process", "multiprocess")
 
 
-def run_refresh(config: DistrictConfig, executor: str = "in_process") -> bool:
+def run_refresh(config: DistrictConfig, executor: str = "in_process", verbose: bool = False) -> bool:
     """Run the refresh job once in this district's Dagster instance.
 
     By default the steps run one after another in this process (the in-process executor):
     starting a process per step costs seconds each, more than most steps' work. `multiprocess`
     runs them as the UI and the daemon do (the definitions' forkserver executor). Either way the
-    warehouse pool admits one writer."""
+    warehouse pool admits one writer. The terminal shows a line per step (console.py) and the
+    rest goes to a log file, unless `verbose`."""
     # Loading the definitions reads the config named here; the instance lives under the data dir.
     os.environ[CONFIG_ENV_VAR] = str(config.config_path)
     os.environ["DAGSTER_HOME"] = str(dagster_home(config))
@@ -57,11 +59,26 @@ def run_refresh(config: DistrictConfig, executor: str = "in_process") -> bool:
 
     with DagsterInstance.get() as instance:
         recover_at_start(config, instance, lambda line: print(line, file=sys.stderr, flush=True))
-        options = {"instance": instance, "run_config": quiet_console, "raise_on_error": False, "tags": owner_tags()}
-        if executor == "multiprocess":
-            result = execute_job(reconstructable(definitions.refresh_job), **options)
+        followed = ("interop/console", uuid.uuid4().hex)  # finds this run's events for the step lines
+        tags = {**owner_tags(), followed[0]: followed[1]}
+        options = {"instance": instance, "run_config": quiet_console, "raise_on_error": False, "tags": tags}
+
+        def execute():
+            if executor == "multiprocess":
+                return execute_job(reconstructable(definitions.refresh_job), **options)
+            return definitions.refresh_job().execute_in_process(**options)
+
+        if verbose:
+            result = execute()
         else:
-            result = definitions.refresh_job().execute_in_process(**options)
+            from interop_pipeline.console import StepLines, output_to, run_log_path
+
+            log_path = run_log_path(config.data_dir)
+            print(f"Full log (dbt, Dagster events): {log_path}", flush=True)
+            with output_to(log_path) as terminal, StepLines(instance, terminal, followed) as steps:
+                result = execute()
+            if steps.warning_line():
+                print(steps.warning_line())
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed and evaluation.severity.value == "ERROR":
                 # A quarantined source or a non-blocking check: the run went on, the UI has it too.
@@ -187,17 +204,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with running_simulators(config) as simulators:
         if simulators:
             print("Simulated APIs: " + ", ".join(f"{name} at {api.base_url}" for name, api in simulators.items()))
-        return _refresh_and_summarize(config, args.executor)
+        return _refresh_and_summarize(config, args.executor, args.verbose)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not args.simulate:
-        return _refresh_and_summarize(config, args.executor)
+        return _refresh_and_summarize(config, args.executor, args.verbose)
     from interop_pipeline.simulators.apis import running_simulators
 
     with running_simulators(config):
-        return _refresh_and_summarize(config, args.executor)
+        return _refresh_and_summarize(config, args.executor, args.verbose)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -229,8 +246,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refresh_and_summarize(config: DistrictConfig, executor: str) -> int:
-    if not run_refresh(config, executor):
+def _refresh_and_summarize(config: DistrictConfig, executor: str, verbose: bool) -> int:
+    if not run_refresh(config, executor, verbose):
         return 1
     print(summary(config))
     return 0
@@ -308,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interop-pipeline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     config_help = f"district config YAML (default: ${CONFIG_ENV_VAR} or the demo district)"
+    verbose_help = "show dbt's log and Dagster's events on the terminal instead of only a line per step"
     executor_help = "in_process (default): steps one after another in this process; multiprocess: as the UI runs them"
 
     generate = sub.add_parser("generate", help="write a synthetic district: truth and each system's drop")
@@ -321,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", help=config_help)
     demo.add_argument("--students", type=int, help="override the config's demo.students")
     demo.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
+    demo.add_argument("--verbose", action="store_true", help=verbose_help)
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="run the district refresh job once")
@@ -329,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--simulate", action="store_true", help="serve the REST sources from their simulators (the demo district)"
     )
     run.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
+    run.add_argument("--verbose", action="store_true", help=verbose_help)
     run.set_defaults(func=_cmd_run)
 
     simulate = sub.add_parser("simulate", help="serve the simulated vendor APIs of the config's REST sources")

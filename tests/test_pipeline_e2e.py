@@ -289,8 +289,8 @@ def test_every_demo_recipient_gets_its_delivery_and_every_bundle_is_valid(demo_r
 
 
 def test_no_secret_or_student_detail_in_logs_events_metadata_or_results(demo_run):
-    """Every console line, Dagster event (asset and check metadata, errors), compute log, Ed-Fi
-    results file and audit row the demo and its reruns left is searched for the configured secrets
+    """Every console line, run log file, Dagster event (asset and check metadata, errors), compute
+    log, Ed-Fi results file and audit row the demo and its reruns left is searched for the configured secrets
     and for every student's name, birth date, ids, username and email from the generated truth."""
     config, result = demo_run
     students = pq.read_table(config.truth_dir / "students.parquet").to_pylist()
@@ -301,7 +301,8 @@ def test_no_secret_or_student_detail_in_logs_events_metadata_or_results(demo_run
     values.discard(None)
     names = {pair for s in students for pair in ((s["first_name"], s["last_name"]), (s["last_name"], s["first_name"]))}
     haystacks = {"console": result.stdout + result.stderr}
-    for folder in (config.data_dir / "dagster_home", config.data_dir / "publish" / "results"):
+    assert list((config.data_dir / "logs").glob("run-*.log")), "each run writes its full log"
+    for folder in (config.data_dir / "dagster_home", config.data_dir / "publish" / "results", config.data_dir / "logs"):
         for path in folder.rglob("*"):
             if path.is_file():
                 haystacks[str(path.relative_to(config.data_dir))] = path.read_bytes().decode("utf-8", "ignore")
