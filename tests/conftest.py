@@ -34,12 +34,21 @@ def district_config(tmp_path: Path) -> DistrictConfig:
 # independent, individually slow cases are spread test by test.
 SHARED_DISTRICT_FOLDERS = {"warehouse", "publish"}
 INDEPENDENT_CASES = {"test_source_matrix.py"}
+# The longest groups (whole pipeline runs, districts built once) are handed out first, in this
+# order, so neither worker is left with one of them at the end while the other idles (make test
+# passes --no-loadscope-reorder, which keeps this order instead of sorting groups by test count).
+LONGEST_FIRST = ("test_pipeline_e2e.py", "test_chaos.py", "warehouse", "publish", "test_hub_district_e2e.py")
 TESTS_DIR = Path(__file__).resolve().parent
 
 
 # tryfirst: xdist reads the groups in its own collection hook, so they must be marked before it.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        top = Path(str(item.path)).resolve().relative_to(TESTS_DIR).parts[0]
+        return LONGEST_FIRST.index(top) if top in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
     for item in items:
         relative = Path(str(item.path)).resolve().relative_to(TESTS_DIR)
         if relative.parts[0] in SHARED_DISTRICT_FOLDERS:
