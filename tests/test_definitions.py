@@ -81,6 +81,20 @@ def test_dbt_tests_are_asset_checks_and_rejects_are_checked(graph_and_defs):
     assert ("landing/oneroster_csv/rejects", "no_rejected_rows") in checks
 
 
+def test_dbt_assets_and_checks_are_described_in_words_not_sql(graph_and_defs):
+    graph, _, _ = graph_and_defs
+    dbt_keys = [key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable]
+    descriptions = {key: graph.get(key).description or "" for key in dbt_keys}
+    assert not [key for key, text in descriptions.items() if "```" in text or "Raw SQL" in text]
+    assert descriptions[AssetKey("dim_student")].startswith("One row per student")
+    checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    undescribed = [key for key, spec in checks.items() if not spec.description]
+    assert undescribed == []
+    grade = checks[next(k for k in checks if k.name == "not_null_dim_student_student_key")]
+    assert grade.description.startswith("Every row of dim_student has a student_key.")
+    assert "release is held back" in grade.description or "run goes on" in grade.description
+
+
 def test_release_waits_for_every_warehouse_model(graph_and_defs):
     graph, _, _ = graph_and_defs
     parents = graph.get(AssetKey("published_warehouse")).parent_keys

@@ -11,13 +11,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
+from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
+from interop_pipeline.transform.descriptions import check_description, model_description
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -85,6 +86,17 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return [DATA_TEAM]
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        return model_description(dbt_resource_props)  # the YAML's words, never the raw SQL
+
+    def get_asset_check_spec(
+        self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return spec._replace(description=check_description(manifest["nodes"][unique_id]))
 
 
 def district_declarations(config: DistrictConfig) -> list:

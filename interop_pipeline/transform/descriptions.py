@@ -1,0 +1,77 @@
+"""Plain words for the dbt nodes the Dagster UI shows: what a model is (its YAML description,
+never its SQL) and what each dbt test checks and what to do when it fails.
+
+dbt names a test after its arguments (`not_null_dim_student_grade_level`) and gives it no
+description; the UI shows those names truncated and "No description provided". The words here
+come from the test's own arguments, so a new test is described without anything to add."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_REF = re.compile(r"ref\(\s*['\"]([^'\"]+)['\"]\s*\)")
+
+
+def _model_name(text: str | None) -> str:
+    match = _REF.search(text or "")
+    return match.group(1) if match else (text or "the model")
+
+
+def model_description(node: Mapping[str, Any]) -> str:
+    """The YAML description of a model, seed or snapshot; the file that defines it otherwise."""
+    described = (node.get("description") or "").strip()
+    if described:
+        return described
+    return f"dbt {node['resource_type']} `{node['name']}` ({node.get('original_file_path', 'no file')})."
+
+
+def _what_it_checks(test: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The check in words, and a query that lists what fails it (None where there is no short one)."""
+    metadata = test.get("test_metadata") or {}
+    kwargs = metadata.get("kwargs") or {}
+    model = _model_name(kwargs.get("model"))
+    column = kwargs.get("column_name")
+    match metadata.get("name"):
+        case "not_null":
+            return f"Every row of {model} has a {column}.", f"select * from {model} where {column} is null"
+        case "unique":
+            repeated = f"select {column}, count(*) from {model} group by all having count(*) > 1"
+            return f"No two rows of {model} share a {column}.", repeated
+        case "unique_combination_of_columns":
+            columns = ", ".join(kwargs.get("combination_of_columns") or [])
+            repeated = f"select {columns}, count(*) from {model} group by all having count(*) > 1"
+            return f"One row of {model} per ({columns}): the grain holds.", repeated
+        case "relationships":
+            target, field = _model_name(kwargs.get("to")), kwargs.get("field")
+            orphans = f"select * from {model} where {column} not in (select {field} from {target})"
+            return f"Every {column} of {model} is a {field} of {target}.", orphans
+        case "accepted_values":
+            values = ", ".join(str(v) for v in kwargs.get("values") or [])
+            found = f"select {column}, count(*) from {model} group by all"
+            return f"The {column} of {model} is one of: {values}.", found
+        case "has_no_rows":
+            return f"{model} is empty: each row it holds is a problem to look at.", f"select * from {model}"
+        case "complementary_suppression":
+            dimensions = ", ".join(kwargs.get("dimensions") or [])
+            return f"No suppressed cell of {model} can be worked out from its totals (over {dimensions}).", None
+    described = (test.get("description") or "").strip()
+    return described or f"The dbt test `{test['name']}` finds no failing row.", None
+
+
+def check_description(test: Mapping[str, Any]) -> str:
+    """What the test checks and what to do when it fails, for the check's page in the UI."""
+    blocking = (test.get("config", {}).get("severity") or "error").lower() == "error"
+    checks, query = _what_it_checks(test)
+    consequence = (
+        "When it fails, the release is held back: analysts keep the last published warehouse."
+        if blocking
+        else "When it fails, the run goes on (a warning)."
+    )
+    look = (
+        f"The failing rows: `{query}` on the build warehouse (warehouse/build.duckdb, read-only)."
+        if query
+        else "The run log has dbt's message and the failing rows' count."
+    )
+    return f"{checks} {consequence} {look} Fix the source delivery or the rule, then run again."
