@@ -70,7 +70,7 @@ class StagedExtract:
     new_state: dict[StateKey, str] | None = None
     state_kind: str = "records"
     refused: int = 0  # records left out, each with its reason (Ed-Fi: edfi.Refusals)
-    unchanged: bool = False  # a delta with nothing to say: nothing is delivered or audited
+    unchanged: bool = False  # the roster delivered last time: nothing is delivered or audited
     results_file: Path | None = None  # API recipients: each record's outcome, written as the load goes
     # API recipients: the load itself, run on commit; returns (state, entries, checks, metadata).
     send: Callable[[], tuple[dict[StateKey, str], list[AuditEntry], list[CheckOutcome], dict[str, Any]]] | None = None
@@ -207,8 +207,9 @@ def _stage_oneroster(
     previous = load_state(state_path(config.data_dir, name, state_kind))
     mode = "delta" if settings.mode == "delta" and previous is not None else "bulk"
     sent, changes = delta_files(files, previous or {}, moment) if mode == "delta" else (files, {})
-    if mode == "delta" and not any(sent.values()):
-        return _nothing_changed(config, name, settings, moment, changes)
+    # The same roster as delivered last time goes out again in neither mode.
+    if previous is not None and (not any(sent.values()) if mode == "delta" else current_state(files) == previous):
+        return _nothing_changed(config, name, settings, mode, moment, changes)
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{name}_oneroster{version.replace('.', '')}_{mode}_{moment:%Y%m%dT%H%M%S}Z.zip"
@@ -235,16 +236,22 @@ def _stage_oneroster(
 
 
 def _nothing_changed(
-    config: DistrictConfig, name: str, settings: RecipientSettings, moment: datetime, changes: dict[str, dict[str, int]]
+    config: DistrictConfig,
+    name: str,
+    settings: RecipientSettings,
+    mode: str,
+    moment: datetime,
+    changes: dict[str, dict[str, int]],
 ) -> StagedExtract:
-    """A delta run that found no change: no bundle (every file would be header-only, which strict
-    consumers refuse), nothing in the delivery folder, the delivery state as it was."""
+    """A run whose roster is the one delivered last time: no bundle (a delta's files would all be
+    header-only, which strict consumers refuse; a bulk would repeat the last), nothing in the
+    delivery folder, the delivery state as it was."""
     note = "nothing changed since the last delivery: no bundle delivered"
     return StagedExtract(
         recipient=name,
         settings=settings,
         data_dir=config.data_dir,
-        mode="delta",
+        mode=mode,
         moment=moment,
         destination="",
         unchanged=True,

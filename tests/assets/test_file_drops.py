@@ -182,19 +182,21 @@ def test_a_file_still_arriving_is_left_for_the_next_tick(tmp_path):
 
 
 def test_drift_never_names_values_a_broken_header_swallowed(attendance):
-    """A header that lost its line break reads the first record's cells as column names: the
-    drift check counts them instead of putting a student's values into asset check metadata."""
+    """A header that lost its line break reads the first record's cells as column names: the file
+    is refused whole (that record could not be kept otherwise), and neither the refusal nor the
+    drift check puts a student's values into asset check metadata."""
     config, source, folder = attendance
     _drop(folder, "attendance_2025-09.csv", HEADER + "0012345,0601,09/02/2025,A,Unexcused Absence,Absent,390\r\n", 120)
     _run(config, source)
     merged = HEADER.replace("\r\n", "") + "0012346,0601,10/01/2025,A,Ms Lilyfox,Absent,390\r\n"
     _drop(folder, "attendance_2025-10.csv", merged + "0012347,0601,10/01/2025,A,Absent,Absent,390\r\n")
     _, checks = _run(config, source)
-    drift = checks["no_schema_drift"]
-    assert not drift.passed
-    changes = drift.metadata["changes"].value
-    assert "undeclared" in changes
-    assert not any(value in changes for value in ("0012346", "10/01/2025", "Ms Lilyfox", "Total_Minutes0012346"))
+    refused = checks["delivery_accepted"]
+    assert not refused.passed
+    said = refused.metadata["refusals"].value
+    assert "attendance_2025-10.csv" in said and "runs on into the first record" in said
+    said += str(checks["no_schema_drift"].metadata)
+    assert not any(value in said for value in ("0012346", "10/01/2025", "Ms Lilyfox", "Total_Minutes0012346"))
 
 
 def test_a_declared_column_missing_beside_a_near_header_name_fails_the_schema_check(attendance):

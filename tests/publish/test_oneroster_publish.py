@@ -70,10 +70,10 @@ def test_generated_bundles_pass_the_validator_and_our_connector(
 
 def test_sourced_ids_are_stable_and_carry_no_personal_data(publish_config: DistrictConfig) -> None:
     publish_recipient(publish_config, "reading_vendor", now=FIRST)
-    publish_recipient(publish_config, "reading_vendor", now=SECOND)
-    first, second = delivered(publish_config, "reading_vendor")
-    for member in ("users.csv", "enrollments.csv", "classes.csv"):
-        assert read(first, member) == read(second, member)
+    # Built again a day later from the same warehouse, every record (sourcedIds included) hashes
+    # as delivered: the same roster, so nothing goes out again.
+    assert publish_recipient(publish_config, "reading_vendor", now=SECOND).unchanged
+    (first,) = delivered(publish_config, "reading_vendor")
     personal = {
         v
         for row in warehouse(
@@ -153,6 +153,20 @@ def test_delta_after_a_change_an_addition_and_a_withdrawal(publish_config: Distr
     assert quiet.unchanged and quiet.destination == ""
     assert delivered(publish_config, "learning_app") == before
     assert read_audit_log(publish_config.data_dir).num_rows == audited
+
+
+def test_a_bulk_recipient_gets_a_bundle_only_when_its_roster_changed(publish_config: DistrictConfig) -> None:
+    first = publish_recipient(publish_config, "reading_vendor", now=FIRST)
+    assert first.mode == "bulk" and not first.unchanged
+    audited = read_audit_log(publish_config.data_dir).num_rows
+    again = publish_recipient(publish_config, "reading_vendor", now=SECOND)
+    assert again.unchanged and again.mode == "bulk"
+    assert delivered(publish_config, "reading_vendor") == [Path(first.destination)]
+    assert read_audit_log(publish_config.data_dir).num_rows == audited
+    with duckdb.connect(str(publish_config.build_warehouse_path)) as con:  # as the next dbt build would
+        con.execute("update dim_student set last_name = 'Renamed'")
+    changed = publish_recipient(publish_config, "reading_vendor", now=datetime(2025, 9, 3, tzinfo=UTC))
+    assert not changed.unchanged and len(delivered(publish_config, "reading_vendor")) == 2
 
 
 def test_a_failed_check_delivers_nothing(publish_config: DistrictConfig, monkeypatch: pytest.MonkeyPatch) -> None:
