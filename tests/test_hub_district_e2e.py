@@ -195,6 +195,32 @@ def test_a_refused_vendor_file_quarantines_its_source_and_the_release_goes_on(hu
     assert query(config, "select count(*) from staging.stg_nwea_map__assessment_results") == [(32,)]
 
 
+def test_the_release_shows_its_gate_and_every_table_it_released(hub):
+    """The published warehouse's own check says the release went out because every blocking
+    check passed, naming the warnings it went out with; its metadata counts every table."""
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    config, result = hub
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(config.data_dir / "dagster_home"))) as instance:
+        (run,) = instance.get_runs(limit=1)
+        records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+        evaluations = {
+            e.check_name: e
+            for e in (r.event_log_entry.dagster_event.event_specific_data for r in records)
+            if e.asset_key == AssetKey("published_warehouse")
+        }
+        released = instance.get_latest_materialization_event(AssetKey("published_warehouse"))
+    gate = evaluations["released_after_blocking_checks"]
+    assert gate.passed and gate.metadata["blocking_checks_failed"].value == 0
+    assert gate.metadata["blocking_checks_passed"].value > 100
+    assert "landing/nwea_map/batches delivery_accepted" in gate.metadata["warnings_released_with"].value
+    rows = released.asset_materialization.metadata["table_rows"].value
+    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+        tables = con.execute("select count(*) from information_schema.tables").fetchone()[0]
+    assert len(rows) == tables and rows["dim_student"] == 20
+
+
 def test_the_hub_roster_served_over_rest_is_its_oneroster_bundle(hub):
     """`interop-pipeline serve` on the hub's release: the one-school recipient reads over REST
     the very records of its CSV bundle (district catalogue courses included), each collection's

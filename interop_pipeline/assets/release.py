@@ -28,7 +28,7 @@ from interop_pipeline.config import DistrictConfig
 from interop_pipeline.publish.state import restrict_to_owner
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
 
-# Tables whose row counts a release reports (and whose presence it verifies in the copy).
+# Tables a release must hold (verified in the copy before it replaces the published file).
 RELEASE_TABLES = (
     "dim_school",
     "dim_student",
@@ -42,9 +42,24 @@ RELEASE_TABLES = (
 )
 
 
-def table_counts(database: Path, tables: tuple[str, ...] = RELEASE_TABLES) -> dict[str, int]:
+def table_counts(database: Path) -> dict[str, int]:
+    """Rows of every table and view in `database`, named as analysts query them (schema-qualified
+    outside main). Raises if one of RELEASE_TABLES is missing."""
     with duckdb.connect(str(database), read_only=True) as con:
-        return {t: con.execute(f"select count(*) from main.{t}").fetchone()[0] for t in tables}
+        relations = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database() order by all"
+        ).fetchall()
+        counts = {
+            (name if schema == "main" else f"{schema}.{name}"): con.execute(
+                f'select count(*) from "{schema}"."{name}"'
+            ).fetchone()[0]
+            for schema, name in relations
+        }
+    missing = [table for table in RELEASE_TABLES if table not in counts]
+    if missing:
+        raise RuntimeError(f"{database.name}: the build lacks released tables {', '.join(missing)}")
+    return counts
 
 
 def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
@@ -56,7 +71,7 @@ def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
     staged = published.with_name(f".{published.name}.{tag}.partial")
     try:
         shutil.copyfile(build, staged)
-        counts = table_counts(staged)  # the copy opens and holds every released table
+        counts = table_counts(staged)  # the copy opens, every table of it reads, the released ones are there
         restrict_to_owner(staged)
         pause_point("release_copy")
         os.replace(staged, published)
@@ -66,6 +81,25 @@ def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
 
 
 SOURCES_CHECK = "sources_current"
+GATE_CHECK = "released_after_blocking_checks"
+
+
+def checks_of_run(instance, run_id: str) -> tuple[int, int, list[str]]:
+    """(blocking checks passed, blocking checks failed, non-blocking checks failed) in the run."""
+    from dagster import DagsterEventType
+
+    passed, failed, warned = 0, 0, []
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        blocking = evaluation.severity == AssetCheckSeverity.ERROR and evaluation.blocking
+        if evaluation.passed:
+            passed += blocking
+        elif blocking:
+            failed += 1
+        else:
+            warned.append(f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}")
+    return passed, failed, warned
 
 
 def source_statuses(database: Path) -> list[tuple[str, str, str | None, str | None]]:
@@ -96,12 +130,20 @@ def build_release_asset(config: DistrictConfig, upstream: list[AssetKey]):
                 asset=AssetKey("published_warehouse"),
                 description="Every configured source delivered on time: fails (WARN) naming each quarantined, "
                 "stale or silent source released with its last good data, and why.",
-            )
+            ),
+            AssetCheckSpec(
+                GATE_CHECK,
+                asset=AssetKey("published_warehouse"),
+                description="The release gate: this copy was released because every blocking check of its build "
+                "passed (a failed one stops the run before the release). Its metadata counts them, and names the "
+                "warnings the release went ahead with.",
+            ),
         ],
     )
     def published_warehouse(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         started = time.perf_counter()
         counts = publish_warehouse(config.build_warehouse_path, config.published_warehouse_path, context.run_id)
+        passed, failed, warned = checks_of_run(context.instance, context.run_id)
         statuses = source_statuses(config.published_warehouse_path)
         behind = [(name, status, subject, reason) for name, status, subject, reason in statuses if status != "current"]
         yield MaterializeResult(
@@ -110,8 +152,19 @@ def build_release_asset(config: DistrictConfig, upstream: list[AssetKey]):
                 "size_mb": round(config.published_warehouse_path.stat().st_size / 2**20, 2),
                 "duration_s": round(time.perf_counter() - started, 3),
                 "sources": MetadataValue.json({name: status for name, status, _, _ in statuses}),
-                **{f"rows_{table}": n for table, n in counts.items()},
+                "tables": len(counts),
+                "table_rows": MetadataValue.json(counts),
+                **{f"rows_{table}": counts[table] for table in RELEASE_TABLES},
             }
+        )
+        yield AssetCheckResult(
+            check_name=GATE_CHECK,
+            passed=failed == 0,
+            metadata={
+                "blocking_checks_passed": passed,
+                "blocking_checks_failed": failed,
+                "warnings_released_with": MetadataValue.md("\n".join(f"- {w}" for w in warned) or "none"),
+            },
         )
         yield AssetCheckResult(
             check_name=SOURCES_CHECK,
