@@ -11,7 +11,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster import AssetSelection, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
 
 from interop_pipeline.connectors.landing import find_landed_batch, sha256_file
 
@@ -55,11 +63,18 @@ def build_drop_folder_sensor(
     landing_root: Path,
     before_run: Callable | None = None,
 ):
-    """`before_run(instance, say)` runs before a run is requested (the start-up recovery)."""
+    """`before_run(instance, say)` runs before a run is requested (the start-up recovery). Its
+    runs are of a job named for the source (`<source>_delivery`), so the UI's run list says what
+    started them."""
+    job = define_asset_job(
+        f"{source_name}_delivery",
+        selection=selection,
+        description=f"A new delivery of {source_name}: its landing and everything downstream of it.",
+    )
 
     @sensor(
         name=f"{source_name}_drop_folder",
-        asset_selection=selection,
+        job=job,
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Runs {source_name}'s landing and everything downstream when a new file appears in {folder}.",
