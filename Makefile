@@ -37,13 +37,8 @@ test: install browser-test-deps  ## lint, then the whole test suite (what CI run
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
 	@test -f data/truth/system_students.parquet || $(RUN) interop-pipeline generate
-	@$(RUN) interop-pipeline recover
-	@# The simulated vendor APIs run beside the UI; their credentials reach the runs by environment.
-	@rm -f data/simulators.env; $(RUN) interop-pipeline simulate --env-file data/simulators.env & \
-	  sim=$$!; trap "kill $$sim" EXIT INT TERM; \
-	  while [ ! -f data/simulators.env ]; do sleep 0.5; kill -0 $$sim || exit 1; done; \
-	  set -a; . ./data/simulators.env; set +a; \
-	  DAGSTER_HOME=$(CURDIR)/data/dagster_home $(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@# Recovery first, the simulated vendor APIs beside the UI; Ctrl-C stops all of it.
+	@$(RUN) interop-pipeline ui
 
 bench: install  ## time every pipeline stage at each size in STUDENTS (STUDENTS="10000 100000": growth between them)
 	$(RUN) python bench/bench_pipeline.py --students $(STUDENTS)

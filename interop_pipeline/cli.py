@@ -246,6 +246,61 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    """The Dagster UI (`dagster dev`: webserver, daemon, code server) for this district, with its
+    REST sources' simulators beside it, until Ctrl-C or SIGTERM; then every process it started
+    stops and nothing is left behind."""
+    import signal
+    import subprocess
+
+    from interop_pipeline.simulators.apis import recipient_secrets, running_simulators
+
+    config = load_config(args.config)
+    _cmd_recover(args)  # a UI stopped uncleanly earlier left runs "in progress"
+    os.environ[CONFIG_ENV_VAR] = str(config.config_path)
+    os.environ["DAGSTER_HOME"] = str(dagster_home(config))
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    with running_simulators(config, fixed_ports=True) as simulators:
+        for name, api in simulators.items():
+            print(f"{name}: simulator at {api.base_url}", flush=True)
+        for recipient in config.enabled_recipients().values():
+            recipient_secrets(recipient)  # the simulated ODS's client and research keys, for the runs
+        # Its own session: a Ctrl-C reaches this process alone, which then stops dagster's.
+        dagster = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+            + ["-h", args.host, "-p", str(args.port)],
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+        try:
+            return dagster.wait()
+        except KeyboardInterrupt:
+            print("Stopping the UI (webserver, daemon, code server) and the simulators", flush=True)
+            return 0
+        finally:
+            _stop_group(dagster)
+
+
+def _stop_group(process) -> None:
+    """SIGINT to the process group (dagster dev stops its webserver, daemon and code server on
+    it), then SIGKILL to whatever of the group is still there after 30 s."""
+    import contextlib
+    import signal
+    import subprocess
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def _refresh_and_summarize(config: DistrictConfig, executor: str, verbose: bool) -> int:
     if not run_refresh(config, executor, verbose):
         return 1
@@ -350,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
     run.add_argument("--verbose", action="store_true", help=verbose_help)
     run.set_defaults(func=_cmd_run)
+
+    ui = sub.add_parser("ui", help="the Dagster UI for the district, with its simulated APIs, until Ctrl-C")
+    ui.add_argument("--config", help=config_help)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_cmd_ui)
 
     simulate = sub.add_parser("simulate", help="serve the simulated vendor APIs of the config's REST sources")
     simulate.add_argument("--config", help=config_help)
