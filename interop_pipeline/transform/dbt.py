@@ -18,7 +18,7 @@ from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
-from interop_pipeline.transform.descriptions import check_description, model_description
+from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -84,6 +84,8 @@ class WarehouseTranslator(DagsterDbtTranslator):
             return f"warehouse_{parts[2]}"
         return parts[1] if len(parts) > 2 else "warehouse"
 
+    _schemas: dict[str, str] | None = None  # relation_schemas of the manifest, read once
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return [DATA_TEAM]
 
@@ -96,7 +98,9 @@ class WarehouseTranslator(DagsterDbtTranslator):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         if spec is None:
             return None
-        return spec._replace(description=check_description(manifest["nodes"][unique_id]))
+        if self._schemas is None:
+            self._schemas = relation_schemas(manifest)
+        return spec._replace(description=check_description(manifest["nodes"][unique_id], self._schemas))
 
 
 def district_declarations(config: DistrictConfig) -> list:
