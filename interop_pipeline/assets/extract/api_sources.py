@@ -96,7 +96,7 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
     def land_api(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         selected = [entity for entity, key in keys.items() if key in context.selected_asset_keys]
         ensure_placeholders(config.landing_dir, source_name, {entity: API_RECORD_COLUMNS for entity in walks})
-        results, failures = _walk_all(config, source_name, source, [walks[e] for e in selected])
+        results, failures = walk_all(config, source_name, source, [walks[e] for e in selected])
         for entity, result in sorted(results.items()):
             context.log.info(
                 f"{source_name}/{entity}: {result.mode} walk, {result.records} records "
@@ -136,9 +136,11 @@ def build_api_source_assets(config: DistrictConfig, source_name: str, source: Ap
     return land_api
 
 
-def _walk_all(
+def walk_all(
     config: DistrictConfig, source_name: str, source: ApiSource, walks: list[EntityWalk]
 ) -> tuple[dict[str, WalkResult], dict[str, str]]:
+    """Walk and land `walks` concurrently, each with its own client (also used by the benchmark):
+    each committed walk's result, and each failed walk's message (nothing of it landed)."""
     # Read once for every walk: each needs only its own entity's earlier batches, which no
     # concurrent walk of another entity changes.
     batch_records = read_batch_records(config.landing_dir, source_name)
