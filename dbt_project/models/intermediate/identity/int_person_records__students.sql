@@ -22,6 +22,15 @@ schools as (
     where org_type = 'school'
 ),
 
+-- Schools matched by name only where the SIS has one school of that name: a name two schools
+-- share (a large district has several "Lincoln Elementary") would give a student two records.
+schools_by_unique_name as (
+    select org_name, min(org_sourced_id) as org_sourced_id
+    from schools
+    group by org_name
+    having count(*) = 1
+),
+
 declared_students as (
     select * from {{ ref('stg_declared__student_records') }}
 ),
@@ -104,7 +113,7 @@ vendor_students as (
         ) }}
     from declared_students
     left join schools as schools_by_id on declared_students.school = schools_by_id.org_identifier
-    left join schools as schools_by_name on declared_students.school = schools_by_name.org_name
+    left join schools_by_unique_name as schools_by_name on declared_students.school = schools_by_name.org_name
 ),
 
 -- Ed-Fi (state-fed ODS): studentUniqueId is the state ID; grade and school from the newest
@@ -142,7 +151,7 @@ edfi_students as (
         and edfi_newest_school.newest_rank = 1
     left join grade_descriptors on edfi_newest_school.entry_grade_level_descriptor = grade_descriptors.edfi_descriptor
     left join edfi_schools on edfi_newest_school.school_id = edfi_schools.school_id
-    left join schools on edfi_schools.name_of_institution = schools.org_name
+    left join schools_by_unique_name as schools on edfi_schools.name_of_institution = schools.org_name
 ),
 
 -- Canvas: a user with a student enrollment. sis_user_id is what the district loaded (sometimes
