@@ -216,6 +216,12 @@ def test_the_release_shows_its_gate_and_every_table_it_released(hub):
     assert gate.metadata["blocking_checks_passed"].value > 100
     assert "landing/nwea_map/batches delivery_accepted" in gate.metadata["warnings_released_with"].value
     rows = released.asset_materialization.metadata["table_rows"].value
+    # dbt's assets show their rows and columns (types from the warehouse, words from the YAML).
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(config.data_dir / "dagster_home"))) as instance:
+        student = instance.get_latest_materialization_event(AssetKey("dim_student")).asset_materialization
+    assert student.metadata["dagster/row_count"].value == 20
+    columns = {c.name: c for c in student.metadata["dagster/column_schema"].value.columns}
+    assert columns["birth_date"].type == "DATE" and columns["student_key"].description
     with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
         tables = con.execute("select count(*) from information_schema.tables").fetchone()[0]
     assert len(rows) == tables and rows["dim_student"] == 20

@@ -11,7 +11,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
+import duckdb
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetsDefinition,
+    AssetSpec,
+    Output,
+    TableColumn,
+    TableSchema,
+)
+from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
@@ -177,6 +189,27 @@ def prepare_dbt_build(config: DistrictConfig) -> list[str]:
     return ensure_source_placeholders(config.landing_dir, DBT_PROJECT_DIR / "models", district_declarations(config))
 
 
+def with_table_metadata(events: list, manifest: Mapping[str, Any], warehouse: Path) -> Iterator:
+    """`events` with each built table's row count and column schema (types from the warehouse,
+    descriptions from the YAML) added to its materialization: what the UI shows of an asset."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for event in events:
+            unique_id = event.metadata.get("unique_id") if isinstance(event, Output | AssetMaterialization) else None
+            node = manifest["nodes"].get(getattr(unique_id, "value", unique_id) or "")
+            if node is None:
+                yield event
+                continue
+            relation = node["relation_name"]
+            described = {name: column.get("description") or None for name, column in node["columns"].items()}
+            columns = [
+                TableColumn(name, kind, description=described.get(name))
+                for name, kind, *_ in con.execute(f"describe {relation}").fetchall()
+            ]
+            rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+            table = TableMetadataSet(row_count=rows, column_schema=TableSchema(columns=columns))
+            yield event.with_metadata({**event.metadata, **table})
+
+
 # Identity resolution runs between the two dbt steps: it reads the person records the first
 # builds, and everything that reads its crosswalk (the `identity` source) is built by the second.
 AFTER_IDENTITY = "source:identity+"
@@ -197,9 +230,17 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
-        for event in invocation.stream():
-            yield event
-            pause_point("dbt_build")
+        # Held until dbt ends: only then may this process open the build file (one writer at a
+        # time) to count each model's rows and read its columns for the UI.
+        built = []
+        try:
+            for event in invocation.stream():
+                built.append(event)
+                pause_point("dbt_build")
+        except BaseException:
+            yield from built  # what was built before dbt failed is recorded, then the failure
+            raise
+        yield from with_table_metadata(built, invocation.manifest, config.build_warehouse_path)
 
     @dbt_assets(
         manifest=ensure_dbt_manifest(),
