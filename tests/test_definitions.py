@@ -50,6 +50,7 @@ def test_assets_are_grouped_by_system_and_layer(graph_and_defs):
     assert group("dim_student") == "warehouse_core"
     assert group("reference", "xwalk_sex") == "reference_codes"
     assert group("published_warehouse") == "release"
+    assert group("staging", "stg_landing__rejects") == "landing_bookkeeping"  # not a source called "landing"
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.owners, key

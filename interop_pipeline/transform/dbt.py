@@ -91,7 +91,8 @@ class WarehouseTranslator(DagsterDbtTranslator):
         # models/<layer>/<system or area>/...: staging is grouped by system, marts by area.
         parts = Path(dbt_resource_props["original_file_path"]).parts
         if len(parts) >= 3 and parts[1] == "staging":
-            return parts[2]
+            # Batches, rejects and refusals of every source: not a source of their own.
+            return "landing_bookkeeping" if parts[2] == "landing" else parts[2]
         if len(parts) >= 3 and parts[1] == "marts":
             return f"warehouse_{parts[2]}"
         return parts[1] if len(parts) > 2 else "warehouse"
