@@ -37,3 +37,11 @@ def test_febrl_bench_prints_precision_recall_and_the_queue():
     precision, recall = map(float, re.search(r"precision ([\d.]+)\s+recall ([\d.]+)", out).groups())
     assert precision >= 0.999 and recall >= 0.95, out
     assert "review queue" in out
+
+
+def test_operations_bench_times_the_definitions_the_demo_and_a_quiet_daily_run(tmp_path):
+    out = _run("bench/bench_operations.py", "--students", "100", "--repeat", "1", "--workdir", str(tmp_path / "ops"))
+    figures = dict(re.findall(r"^  (definitions load|demo run|daily run, nothing new)\s+([\d.]+) s", out, re.M))
+    assert set(figures) == {"definitions load", "demo run", "daily run, nothing new"}, out
+    assert all(float(seconds) > 0 for seconds in figures.values())
+    assert out.count("target <=") == 3
