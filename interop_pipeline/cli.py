@@ -77,8 +77,9 @@ def run_refresh(config: DistrictConfig, executor: str = "in_process", verbose: b
             print(f"Full log (dbt, Dagster events): {log_path}", flush=True)
             with output_to(log_path) as terminal, StepLines(instance, terminal, followed) as steps:
                 result = execute()
-            if steps.warning_line():
-                print(steps.warning_line())
+            warned = steps.warning_line()
+            if warned:
+                print(warned)
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed and evaluation.severity.value == "ERROR":
                 # A quarantined source or a non-blocking check: the run went on, the UI has it too.

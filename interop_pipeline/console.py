@@ -11,6 +11,7 @@ they are the same whichever executor runs the steps.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -66,7 +67,6 @@ class _Step:
     assets: int = 0
     rows: int = 0
     failed_checks: list[str] = field(default_factory=list)
-    warnings: int = 0
 
 
 class StepLines:
@@ -111,13 +111,10 @@ class StepLines:
                 return
 
     def _take(self, entry) -> None:
-        import logging
-
         step_key = entry.step_key
         event = entry.dagster_event
         if event is None:  # a log message
             if entry.level >= logging.WARNING and step_key:
-                self.steps.setdefault(step_key, _Step()).warnings += 1
                 self.warnings[step_key] += 1
             return
         if step_key is None:

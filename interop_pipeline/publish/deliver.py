@@ -207,8 +207,9 @@ def _stage_oneroster(
     previous = load_state(state_path(config.data_dir, name, state_kind))
     mode = "delta" if settings.mode == "delta" and previous is not None else "bulk"
     sent, changes = delta_files(files, previous or {}, moment) if mode == "delta" else (files, {})
+    state = current_state(files)
     # The same roster as delivered last time goes out again in neither mode.
-    if previous is not None and (not any(sent.values()) if mode == "delta" else current_state(files) == previous):
+    if state == previous or (mode == "delta" and not any(sent.values())):
         return _nothing_changed(config, name, settings, mode, moment, changes)
     folder = config.delivery_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,7 +226,7 @@ def _stage_oneroster(
         moment=moment,
         destination=str(final),
         staged=[(temporary, final)],
-        new_state=current_state(files),
+        new_state=state,
         state_kind=state_kind,
         metadata={"rows": counts, "changes": changes} if changes else {"rows": counts},
     )
