@@ -15,7 +15,10 @@ APT_GET := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo s
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	@$(UV) sync --frozen --quiet
+	@# Compiled once here: every process (each dbt call, CLI run and test worker) would otherwise
+	@# compile its imports again wherever bytecode is not written (PYTHONDONTWRITEBYTECODE).
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(RUN) python -m compileall -q interop_pipeline
 
 demo: install  ## generate the demo district and run the whole pipeline on it
 	$(RUN) interop-pipeline demo

@@ -58,13 +58,13 @@ class Alert:
 
 
 def _failed_checks(instance, run_id: str) -> list:
-    from dagster import AssetCheckSeverity, DagsterEventType
+    from dagster import AssetCheckSeverity
 
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
-    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    from interop_pipeline.assets.release import check_evaluations
+
     return [
         e
-        for e in evaluations
+        for e in check_evaluations(instance, run_id)
         if not e.passed and (e.severity == AssetCheckSeverity.ERROR or e.check_name == FRESHNESS_CHECK)
     ]
 

@@ -34,14 +34,17 @@ def dagster_home(config: DistrictConfig) -> Path:
 EXECUTORS = ("in_process", "multiprocess")
 
 
-def run_refresh(config: DistrictConfig, executor: str = "in_process", verbose: bool = False) -> bool:
+def run_refresh(
+    config: DistrictConfig, executor: str = "in_process", verbose: bool = False, rebuild: bool = False
+) -> bool:
     """Run the refresh job once in this district's Dagster instance.
 
     By default the steps run one after another in this process (the in-process executor):
     starting a process per step costs seconds each, more than most steps' work. `multiprocess`
     runs them as the UI and the daemon do (the definitions' forkserver executor). Either way the
     warehouse pool admits one writer. The terminal shows a line per step (console.py) and the
-    rest goes to a log file, unless `verbose`."""
+    rest goes to a log file, unless `verbose`. A run that finds nothing changed since the last
+    one skips the build and everything after it (transform/unchanged.py), unless `rebuild`."""
     # Loading the definitions reads the config named here; the instance lives under the data dir.
     os.environ[CONFIG_ENV_VAR] = str(config.config_path)
     os.environ["DAGSTER_HOME"] = str(dagster_home(config))
@@ -56,11 +59,12 @@ def run_refresh(config: DistrictConfig, executor: str = "in_process", verbose: b
     )
     quiet_console = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     from interop_pipeline.recovery import owner_tags, recover_at_start
+    from interop_pipeline.transform.unchanged import REBUILD_TAG
 
     with DagsterInstance.get() as instance:
         recover_at_start(config, instance, lambda line: print(line, file=sys.stderr, flush=True))
         followed = ("interop/console", uuid.uuid4().hex)  # finds this run's events for the step lines
-        tags = {**owner_tags(), followed[0]: followed[1]}
+        tags = {**owner_tags(), followed[0]: followed[1], **({REBUILD_TAG: "true"} if rebuild else {})}
         options = {"instance": instance, "run_config": quiet_console, "raise_on_error": False, "tags": tags}
 
         def execute():
@@ -211,11 +215,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not args.simulate:
-        return _refresh_and_summarize(config, args.executor, args.verbose)
+        return _refresh_and_summarize(config, args.executor, args.verbose, args.rebuild)
     from interop_pipeline.simulators.apis import running_simulators
 
     with running_simulators(config):
-        return _refresh_and_summarize(config, args.executor, args.verbose)
+        return _refresh_and_summarize(config, args.executor, args.verbose, args.rebuild)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -302,8 +306,8 @@ def _stop_group(process) -> None:
     process.wait()
 
 
-def _refresh_and_summarize(config: DistrictConfig, executor: str, verbose: bool) -> int:
-    if not run_refresh(config, executor, verbose):
+def _refresh_and_summarize(config: DistrictConfig, executor: str, verbose: bool, rebuild: bool = False) -> int:
+    if not run_refresh(config, executor, verbose, rebuild):
         return 1
     print(summary(config))
     return 0
@@ -405,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
     run.add_argument("--verbose", action="store_true", help=verbose_help)
+    run.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build, release and publish even when nothing has changed since the last run",
+    )
     run.set_defaults(func=_cmd_run)
 
     ui = sub.add_parser("ui", help="the Dagster UI for the district, with its simulated APIs, until Ctrl-C")

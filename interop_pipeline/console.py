@@ -133,6 +133,8 @@ class StepLines:
                 step.failed_checks.append(f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}")
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             self._print(step_key, step, ok=kind == "STEP_SUCCESS", ended=entry.timestamp)
+        elif kind == "STEP_SKIPPED":
+            self.console.print(f"  [dim]- {step_key:<44} skipped: nothing it reads has changed[/]")
 
     def _print(self, step_key: str, step: _Step, *, ok: bool, ended: float) -> None:
         seconds = ended - step.started if step.started else 0.0

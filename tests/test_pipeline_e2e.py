@@ -184,14 +184,28 @@ def test_dbt_tests_ran_as_asset_checks_and_landing_is_recorded(demo_run):
     assert lineage == users > 0
 
 
-def test_rerun_is_idempotent(demo_run):
+def test_rerun_with_nothing_new_skips_the_build_and_a_rebuild_doubles_nothing(demo_run):
     config, _ = demo_run
-    before = published_counts(config.published_warehouse_path)
+    published = config.published_warehouse_path
+    fingerprint, modified = sha256(published), published.stat().st_mtime_ns
+    before = published_counts(published)
     landed = "select source_system, entity, rows_landed, batches from mart_data_quality order by all"
-    with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
+    with duckdb.connect(str(published), read_only=True) as con:
         landed_before = con.execute(landed).fetchall()
-    result = cli("run", "--simulate", config=config.config_path)
+
+    # Nothing new anywhere: every source lands (and finds nothing), the rest is skipped.
+    quiet = cli("run", "--simulate", config=config.config_path)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    skipped = set(re.findall(r"- (\S+)\s+skipped: nothing it reads has changed", quiet.stdout))
+    publish_steps = {f"publish__{name}" for name in config.enabled_recipients()}
+    after_build = {"resolve_identities", "warehouse_dbt_build_after_identity", "published_warehouse", "district_report"}
+    assert skipped == after_build | publish_steps, quiet.stdout
+    assert sha256(published) == fingerprint and published.stat().st_mtime_ns == modified
+
+    # Asked to rebuild anyway, landing twice has doubled nothing.
+    result = cli("run", "--simulate", "--rebuild", config=config.config_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not re.search(r"skipped: nothing", result.stdout)
     assert (
         len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("2*.parquet"))) == 1
     )  # same bundle: no new batch

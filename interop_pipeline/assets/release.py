@@ -84,14 +84,18 @@ SOURCES_CHECK = "sources_current"
 GATE_CHECK = "released_after_blocking_checks"
 
 
-def checks_of_run(instance, run_id: str) -> tuple[int, int, list[str]]:
-    """(blocking checks passed, blocking checks failed, non-blocking checks failed) in the run."""
+def check_evaluations(instance, run_id: str) -> list:
+    """Every asset check evaluation of the run."""
     from dagster import DagsterEventType
 
-    passed, failed, warned = 0, 0, []
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
+    return [record.event_log_entry.dagster_event.event_specific_data for record in records]
+
+
+def checks_of_run(instance, run_id: str) -> tuple[int, int, list[str]]:
+    """(blocking checks passed, blocking checks failed, non-blocking checks failed) in the run."""
+    passed, failed, warned = 0, 0, []
+    for evaluation in check_evaluations(instance, run_id):
         blocking = evaluation.severity == AssetCheckSeverity.ERROR and evaluation.blocking
         if evaluation.passed:
             passed += blocking

@@ -711,7 +711,7 @@ class FileDeclaration(_Strict):
 # --------------------------------------------------------------------------------------------
 
 
-class _TextLoader(yaml.SafeLoader):
+class _TextLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser where built
     """YAML with scalars kept as written: `Y`, `No`, `01` and `TRUE` stay text (YAML 1.1 would
     turn `No` into False and `01` into 1, breaking code maps and boolean spellings). Pydantic
     still reads "true" / "3" as bool / int where the schema says so."""
@@ -728,7 +728,7 @@ def load_declaration(path: Path | str) -> FileDeclaration:
     and the key path (``fields[2].type``)."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)  # a SafeLoader subclass
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)  # a safe loader
     except FileNotFoundError:
         raise DeclarationError(f"{path}: declaration file not found") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

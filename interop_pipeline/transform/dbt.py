@@ -32,6 +32,7 @@ from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
 from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
+from interop_pipeline.transform.unchanged import build_inputs, reason_to_rebuild, record_build_inputs
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -220,7 +221,20 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
     """The dbt build (seeds, models, tests as asset checks) for this district, in two steps:
     everything before identity resolution, then everything downstream of its crosswalk."""
 
-    def build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+    def build(context: AssetExecutionContext, dbt: DbtCliResource, first: bool = False) -> Iterator:
+        if first and context.selected_asset_keys == context.assets_def.keys:
+            # A whole refresh: nothing downstream runs when nothing it reads has changed.
+            inputs = build_inputs(config)
+            reason = reason_to_rebuild(config, inputs, context.instance, context.run.tags)
+            if reason is None:
+                context.log.info(
+                    "Nothing the warehouse is built from has changed since the last run, which ended well: "
+                    "not rebuilt. Identity resolution, the release and the extracts are skipped; the published "
+                    "warehouse and the recipients' last deliveries stand."
+                )
+                return
+            context.log.info(f"Building the warehouse: {reason}.")
+            record_build_inputs(config, inputs, context.run_id)
         empty = prepare_dbt_build(config)
         unused = sorted(set(empty) - set(config.enabled_sources()) - {CONFORMED_SOURCE})
         if unused:
@@ -252,7 +266,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         exclude=AFTER_IDENTITY,
     )
     def warehouse_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        yield from build(context, dbt)
+        yield from build(context, dbt, first=True)
 
     @dbt_assets(
         manifest=ensure_dbt_manifest(),

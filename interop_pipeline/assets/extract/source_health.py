@@ -84,6 +84,11 @@ def record_refusals(
     )
 
 
+def newest_batch_at(config: DistrictConfig, source_name: str) -> datetime | None:
+    """When the source's newest landed batch was extracted (None: nothing landed yet)."""
+    return max((r["extracted_at"] for r in read_batch_records(config.landing_dir, source_name)), default=None)
+
+
 def source_health_results(
     config: DistrictConfig,
     source_name: str,
@@ -111,8 +116,7 @@ def source_health_results(
             ),
         },
     )
-    records = read_batch_records(config.landing_dir, source_name)
-    newest = max((r["extracted_at"] for r in records), default=None)
+    newest = newest_batch_at(config, source_name)
     age_hours = ((now or datetime.now(UTC)) - newest).total_seconds() / 3600 if newest else None
     limit = source.freshness_limit_hours
     stale = limit is not None and (age_hours is None or age_hours > limit)
