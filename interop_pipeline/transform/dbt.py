@@ -6,6 +6,7 @@ the instance's dagster.yaml), as does every later step that opens the DuckDB fil
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from dagster import (
 )
 from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.core.dbt_cli_invocation import PARTIAL_PARSE_FILE_NAME
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 
 from interop_pipeline.chaos import pause_point
@@ -131,11 +133,38 @@ def district_declarations(config: DistrictConfig) -> list:
 
 
 def dbt_environment(config: DistrictConfig) -> dict[str, str]:
-    """Where dbt reads landed data and writes the warehouse (see dbt_project/profiles.yml)."""
+    """Where dbt reads landed data and writes the warehouse (see dbt_project/profiles.yml), and
+    where the dbt steps keep their artifacts."""
     return {
         "INTEROP_WAREHOUSE_PATH": str(config.build_warehouse_path),
         "INTEROP_LANDING_DIR": str(config.landing_dir),
+        "DBT_TARGET_PATH": str(dbt_target_dir(config)),
     }
+
+
+def dbt_target_dir(config: DistrictConfig) -> Path:
+    """The district's dbt artifacts: one folder per dbt step run, and the parse state they share."""
+    return config.build_warehouse_path.parent / "dbt_target"
+
+
+KEPT_INVOCATIONS = 6  # the artifacts (compiled SQL, run results, dbt.log) of the latest dbt steps
+
+
+def keep_parse_state(invocation_target: Path, target_dir: Path) -> None:
+    """Keep the parse state of the dbt step that just ran where the next one starts from.
+
+    dagster-dbt copies `partial_parse.msgpack` from the target folder into each step's own, and
+    dbt parses the project again from scratch unless that state was saved with the same vars and
+    profile; the project's own (from `dbt parse` at definition load) has neither. Older steps'
+    folders beyond the latest few are removed."""
+    state = invocation_target / PARTIAL_PARSE_FILE_NAME
+    if state.exists():
+        staged = target_dir / f".{PARTIAL_PARSE_FILE_NAME}.partial"
+        shutil.copyfile(state, staged)
+        os.replace(staged, target_dir / PARTIAL_PARSE_FILE_NAME)
+    steps = sorted((p for p in target_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in steps[KEPT_INVOCATIONS:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def dbt_vars(config: DistrictConfig) -> dict[str, Any]:
@@ -255,6 +284,8 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         except BaseException:
             yield from built  # what was built before dbt failed is recorded, then the failure
             raise
+        finally:
+            keep_parse_state(invocation.target_path, dbt_target_dir(config))
         yield from with_table_metadata(built, invocation.manifest, config.build_warehouse_path)
 
     @dbt_assets(
