@@ -297,6 +297,27 @@ class _ParquetStream:
             self._writer.close()
         self.closed = True
 
+    def write_arrow(self, data: pa.Table, source_refs: pa.Array | pa.ChunkedArray) -> None:
+        """Many rows at once, as columns (in the stream's data column order, same types), each
+        with its source ref; written as add would write them, after the rows it holds."""
+        if self.closed:
+            raise RuntimeError(f"{self.path.name} is already closed")
+        self.flush()
+        for start in range(0, data.num_rows, self._flush_rows):
+            part = data.slice(start, self._flush_rows)
+            arrays = [part.column(i).combine_chunks() for i in range(part.num_columns)]
+            if self._blank_is_null:
+                blank = pa.scalar(None, pa.string())
+                arrays = [pc.if_else(pc.equal(array, ""), blank, array) for array in arrays]
+            lin = self._lineage
+            constants = (lin.district_code, lin.source_system, lin.batch_id, lin.extracted_at)
+            repeat = pa.array([0] * part.num_rows, pa.int32())
+            arrays += [pa.array([v], f.type).take(repeat) for v, f in zip(constants, _LINEAGE_FIELDS, strict=False)]
+            arrays.append(pa.chunked_array([source_refs.slice(start, part.num_rows)]).combine_chunks())
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.path, self.schema)
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -345,6 +366,14 @@ class EntityWriter:
                 raise ValueError(f"{self.entity}: expected {width} values, got {len(values)} ({source_ref})")
         self._stream.extend([tuple(values) for values in rows], source_ref)
         self.rows += len(rows)
+
+    def extend_table(self, table: pa.Table, source_refs: pa.Array | pa.ChunkedArray) -> None:
+        """Many rows at once (the columns in this writer's order, as strings), each with its
+        source ref: what appending them one by one would land."""
+        if table.column_names != self.columns:
+            raise ValueError(f"{self.entity}: expected columns {self.columns}, got {table.column_names}")
+        self._stream.write_arrow(table, source_refs)
+        self.rows += table.num_rows
 
     def close(self) -> None:
         self._stream.close()

@@ -63,6 +63,7 @@ import fnmatch
 import hashlib
 import io
 import json
+import logging
 import re
 import string
 import zipfile
@@ -100,6 +101,7 @@ from interop_pipeline.connectors.landing import (
 )
 
 FORMATS_DIR = Path(__file__).resolve().parent / "formats"
+_log = logging.getLogger(__name__)
 
 # Landing column / folder names: snake_case, so they are valid path parts and SQL identifiers,
 # and can never collide with the "_"-prefixed lineage columns.
@@ -841,6 +843,8 @@ class VendorFileResult(BatchCounts):
     already_landed: bool
     entities: dict[str, EntityLanding] = field(default_factory=dict)
     files_not_ingested: list[str] = field(default_factory=list)
+    # How each entity's file was read: "vectorized", "python", or "python (<why not vectorized>)".
+    engines: dict[str, str] = field(default_factory=dict)
 
     @property
     def warnings_by_entity(self) -> dict[str, dict[str, int]]:
@@ -889,12 +893,18 @@ def land_vendor_file(
     max_uncompressed_bytes: int,
     extracted_at: datetime | None = None,
     row_sinks: RowSinks | None = None,
+    engine: Engine = "auto",
 ) -> VendorFileResult:
     """Land one vendor file (or a zip of them) as one batch of the declarations' system.
 
     Idempotent: bytes landed before, under any file name, are not landed again; the earlier
     batch id comes back with ``already_landed=True``. `row_sinks` sees every landed row too
     (the conformance layer: what the file means, landed beside it in the same batch).
+
+    `engine` picks how a declared file is read; both land the same rows, rejects and details.
+    ``python`` reads row by row (the reference); ``vectorized`` reads column-wise
+    (vectorized.py) wherever it can match the reference and row by row elsewhere; ``auto``
+    (the default) reads vectorized files of :data:`vectorized.MIN_BYTES` and more.
     """
     path = Path(path)
     system = _common_system(declarations)
@@ -914,6 +924,7 @@ def land_vendor_file(
         extracted_at=extracted_at or datetime.now(UTC),
         max_uncompressed_bytes=max_uncompressed_bytes,
         row_sinks=row_sinks,
+        engine=engine,
     )
     not_utf8: set[str] = set()
     while True:  # at most once more per source that turns out to be Windows-1252
@@ -956,6 +967,10 @@ class _Job:
     extracted_at: datetime
     max_uncompressed_bytes: int
     row_sinks: RowSinks | None = None
+    engine: Engine = "auto"
+
+
+Engine = Literal["auto", "python", "vectorized"]
 
 
 class _Source(NamedTuple):
@@ -963,6 +978,8 @@ class _Source(NamedTuple):
     member: str | None
     declaration: FileDeclaration
     open: Callable[[], IO[bytes]]
+    size: int = 0  # bytes (uncompressed, for a zip member)
+    path: Path | None = None  # the file on disk; None for a zip member
 
 
 def _land_once(job: _Job, not_utf8: set[str]) -> VendorFileResult:
@@ -982,11 +999,14 @@ def _land_once(job: _Job, not_utf8: set[str]) -> VendorFileResult:
             )
         )
         entities: dict[str, EntityLanding] = {}
+        engines: dict[str, str] = {}
         sinks = job.row_sinks.open(batch) if job.row_sinks is not None else None
         for source in sources:
             encoding = "cp1252" if source.label in not_utf8 else None
             sink = sinks.sink(source.declaration) if sinks is not None else None
-            landed, facts = _land_source(batch, source, encoding, sink)
+            landed, facts, engines[source.declaration.entity] = _land_by_engine(
+                job.engine, batch, source, encoding, sink
+            )
             entities[landed.entity] = landed
             batch.details["entities"][landed.entity] = facts
         if sinks is not None:
@@ -999,6 +1019,7 @@ def _land_once(job: _Job, not_utf8: set[str]) -> VendorFileResult:
         already_landed=False,
         entities=entities,
         files_not_ingested=not_ingested,
+        engines=engines,
     )
 
 
@@ -1012,7 +1033,7 @@ def _plan_sources(
             raise VendorFileError(
                 f"{path.name}: no declaration matches this file name; expected {_expected(declarations)}"
             )
-        return [_Source(path.name, None, declaration, lambda: open(path, "rb"))], []
+        return [_Source(path.name, None, declaration, lambda: open(path, "rb"), path.stat().st_size, path)], []
     expected = f"a zip of vendor files ({_expected(declarations)})"
     zf = stack.enter_context(open_checked_zip(path, max_uncompressed_bytes, VendorFileError, expected))
     sources: list[_Source] = []
@@ -1027,7 +1048,8 @@ def _plan_sources(
         label = f"{path.name}!{info.filename}"
         if info.file_size == 0:
             raise VendorFileError(f"{label}: empty file (0 bytes); expected a {declaration.name} file with a header")
-        sources.append(_Source(label, info.filename, declaration, _member_opener(zf, info.filename, label)))
+        opener = _member_opener(zf, info.filename, label)
+        sources.append(_Source(label, info.filename, declaration, opener, info.file_size))
     _check_one_member_per_entity(path.name, sources)
     if not sources:
         found = ", ".join(not_ingested) or "no files"
@@ -1762,6 +1784,23 @@ class _Tally:
     # The last record lacks required or not_null fields: (values it has, the fields it lacks).
     short_last: tuple[int, list[str]] | None = None
     widest: int = 0  # the most fields any data record has
+
+
+def _land_by_engine(
+    engine: Engine, batch: LandingBatch, source: _Source, forced: str | None, sink: RowSink | None
+) -> tuple[EntityLanding, dict, str]:
+    """Land one declared file with the engine asked for: (what it landed, its details, the
+    engine that read it). A file the vectorized engine cannot match the reference on lands row
+    by row; it has written nothing when it says so."""
+    from interop_pipeline.connectors import vectorized
+
+    if engine == "python" or (engine == "auto" and source.size < vectorized.MIN_BYTES):
+        return *_land_source(batch, source, forced, sink), "python"
+    try:
+        return *vectorized.land_source(batch, source, forced, sink, source.path), "vectorized"
+    except vectorized.Fallback as fallback:
+        _log.info("%s: landed row by row (%s)", source.label, fallback.reason)
+        return *_land_source(batch, source, forced, sink), f"python ({fallback.reason})"
 
 
 def _land_source(
