@@ -1,6 +1,7 @@
 """Time the two landing engines on big generated append files: rows/s, CPU and peak memory.
 
     python bench/bench_landing.py [--rows 1000000] [--repeat 3] [--workdir data/bench/landing]
+        [--kinds attendance assessment] [--without-conformance]
 
 Two files are generated once per size and seed (kept in the work folder): a SIS attendance
 export (``attendance_<rows>.csv``, the sis_attendance format, string cells quoted as the SIS
@@ -12,7 +13,9 @@ warnings are exercised too.
 
 Each file lands with each engine (``python``: row by row, the reference; ``vectorized``:
 column-wise, connectors/vectorized.py) as the drop-folder asset lands it, with the conformance
-sinks (the assessment file's conformed results and scores land in the same batch), after a
+sinks (the assessment file's conformed results and scores land in the same batch; the
+conformance layer works row by row in Python whichever engine reads the file, and
+``--without-conformance`` leaves it out to time the reading alone), after a
 warm-up landing of its first lines in the same process (imports and caches, as a run landing
 several files has them). Every run is a fresh process, so its peak resident memory is its own;
 the figures are medians over ``--repeat`` runs. The landed batches of the two engines are then
@@ -203,7 +206,7 @@ def generated_files(workdir: Path, rows: int, seed: int) -> dict[str, Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def land_once(kind: str, engine: str, path: Path, landing: Path) -> dict:
+def land_once(kind: str, engine: str, path: Path, landing: Path, conform: bool = True) -> dict:
     """Land `path` with `engine` into `landing` (emptied first); wall and CPU seconds, rows, peak MB."""
     from interop_pipeline.connectors.conformance import ConformingSinks
     from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file
@@ -219,7 +222,7 @@ def land_once(kind: str, engine: str, path: Path, landing: Path) -> dict:
             district_code="bench",
             max_uncompressed_bytes=2**40,
             extracted_at=EXTRACTED_AT,
-            row_sinks=ConformingSinks(),
+            row_sinks=ConformingSinks() if conform else None,
             engine=engine,
         )
 
@@ -244,8 +247,8 @@ def land_once(kind: str, engine: str, path: Path, landing: Path) -> dict:
     }
 
 
-def _in_child(kind: str, engine: str, path: Path, landing: Path) -> dict:
-    command = [sys.executable, __file__, "--land", kind, engine, str(path), str(landing)]
+def _in_child(kind: str, engine: str, path: Path, landing: Path, conform: bool) -> dict:
+    command = [sys.executable, __file__, "--land", kind, engine, str(path), str(landing), "yes" if conform else "no"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"landing {kind} with {engine} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
@@ -273,11 +276,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("data/bench/landing"))
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    parser.add_argument("--land", nargs=4, help=argparse.SUPPRESS)  # internal: one landing
+    parser.add_argument(
+        "--without-conformance", action="store_true", help="land the rows only (no conformed results and scores)"
+    )
+    parser.add_argument("--land", nargs=5, help=argparse.SUPPRESS)  # internal: one landing
     args = parser.parse_args()
     if args.land:
-        kind, engine, path, landing = args.land
-        print(json.dumps(land_once(kind, engine, Path(path), Path(landing))))
+        kind, engine, path, landing, conform = args.land
+        print(json.dumps(land_once(kind, engine, Path(path), Path(landing), conform == "yes")))
         return
 
     workdir = args.workdir.resolve()
@@ -287,10 +293,13 @@ def main() -> None:
     columns = ("rows", "rejected", "wall s", "cpu s", "rows/s", "peak MB")
     print(f"{'file':<12} {'engine':<11} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, WIDTHS, strict=True)))
     failed = False
+    conform = not args.without_conformance
+    print("with the conformance sinks" if conform else "rows only, no conformance sinks")
     for kind in args.kinds:
         figures: dict[str, dict] = {}
         for engine in ENGINES:
-            runs = [_in_child(kind, engine, files[kind], workdir / f"landing_{engine}") for _ in range(args.repeat)]
+            landing = workdir / f"landing_{engine}"
+            runs = [_in_child(kind, engine, files[kind], landing, conform) for _ in range(args.repeat)]
             wall = statistics.median(run["wall_s"] for run in runs)
             cpu = statistics.median(run["cpu_s"] for run in runs)
             peak = statistics.median(run["peak_mb"] for run in runs)

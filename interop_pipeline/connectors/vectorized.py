@@ -1,5 +1,5 @@
 """Vectorized landing of big delimited files (attendance, assessment results): the same rules as
-the row-by-row engine in tabular.py, applied column-wise with pyarrow and DuckDB.
+the row-by-row engine in tabular.py, applied column-wise with pyarrow's compute kernels.
 
 What lands is identical to the row-by-row engine's: the same rows with the same values in the
 same order, the same rejects (rule, field, detail, raw record, ``_source_ref`` file:line), the
@@ -96,6 +96,7 @@ WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+_FEED_ROWS = 65_536  # rows turned into Python values at a time for a row sink
 _THREADS = 2  # the landing step's share of the machine while other steps run beside it
 _KEY_SEPARATOR, _KEY_NULL = "\x1f", "\x1e"  # as _RowRules.key_of joins a key
 
@@ -633,21 +634,14 @@ def _keys(columns: list[pa.Array], key_at: list[int]) -> pa.Array:
 
 
 def _first_with_key(keys: pa.Array, lines: np.ndarray) -> np.ndarray:
-    """For each row, the line of the first row with its key (its own line when it is the first)."""
-    if len(pc.unique(keys)) == len(keys):
+    """For each row (in line order), the line of the first row with its key: its own line when
+    it is the first."""
+    distinct = pc.unique(keys)
+    if len(distinct) == len(keys):
         return lines
-    import duckdb  # only files with repeated keys need it
-
-    rows = pa.table({"k": keys, "line": pa.array(lines)})
-    con = duckdb.connect()
-    try:
-        con.register("keyed", rows)
-        first = con.sql("select min(line) over (partition by k) as first_line from keyed order by line").fetchnumpy()[
-            "first_line"
-        ]
-    finally:
-        con.close()
-    return np.asarray(first, dtype=np.int64)
+    codes = pc.index_in(keys, value_set=distinct).to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)  # pc.unique numbers keys by first appearance
+    return lines[first[codes]]
 
 
 def _count(tally: _Tally, warning: str, count: int) -> None:
@@ -670,13 +664,12 @@ def _note_derived(tally: _Tally, table: pa.Table, declaration: FileDeclaration) 
 
 
 def _feed(sink: RowSink, table: pa.Table, refs: pa.Array) -> None:
+    """Every landed row to the sink, in line order, as the row-by-row engine hands it over."""
     names = table.column_names
-    for batch, start in _slices(table):
-        columns = [batch.column(name).to_pylist() for name in names]
-        for i, ref in enumerate(refs[start : start + batch.num_rows].to_pylist()):
-            sink.add({name: column[i] for name, column in zip(names, columns, strict=True)}, ref)
-
-
-def _slices(table: pa.Table, size: int = 65_536):
-    for start in range(0, table.num_rows, size):
-        yield table.slice(start, size), start
+    for start in range(0, table.num_rows, _FEED_ROWS):
+        part = table.slice(start, _FEED_ROWS)
+        columns = [part.column(name).to_pylist() for name in names]
+        for values, ref in zip(
+            zip(*columns, strict=True), refs[start : start + part.num_rows].to_pylist(), strict=True
+        ):
+            sink.add(dict(zip(names, values, strict=True)), ref)
