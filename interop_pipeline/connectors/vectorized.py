@@ -127,11 +127,13 @@ def unsupported(declaration: FileDeclaration) -> str | None:
 
 def _read_lines(content: Path | bytes) -> pa.StringArray:
     """Every physical line of the file (without its line break), in order: line i+1 is item i."""
-    for split in _LINE_SPLITS:
-        source = str(content) if isinstance(content, Path) else pa.BufferReader(content)
+    data = content.read_bytes() if isinstance(content, Path) else content
+    if b"\r" not in data:
+        return _lines_at_line_feeds(data)
+    for split in _LINE_SPLITS:  # \r and \r\n break lines too: pyarrow's reader splits as Python does
         try:
             table = pacsv.read_csv(
-                source,
+                pa.BufferReader(data),
                 read_options=pacsv.ReadOptions(column_names=["text"], block_size=_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(
                     delimiter=split,
@@ -147,12 +149,32 @@ def _read_lines(content: Path | bytes) -> pa.StringArray:
             )
         except pa.ArrowInvalid as exc:
             if "UTF8" in str(exc):
-                raise Fallback("not UTF-8 text: the row-by-row engine decodes, retries or refuses it") from None
+                raise _not_utf8() from None
             if "columns" in str(exc):
                 continue  # the file holds this control character: split on another
             raise Fallback("a line longer than the line reader's block") from None
         return table.column("text").combine_chunks()
     raise Fallback("every control character the line reader can split on is in the file")
+
+
+def _lines_at_line_feeds(data: bytes) -> pa.StringArray:
+    """The lines of text whose only line break is \n, cut where the line feeds are."""
+    if not data:
+        return pa.array([], pa.string())
+    if not data.endswith(b"\n"):
+        data += b"\n"  # the last line, without its line break
+    feeds = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    offsets = np.concatenate(([0], feeds + 1)).astype(np.int32 if len(data) < 2**31 else np.int64)
+    kind = pa.binary() if offsets.dtype == np.int32 else pa.large_binary()
+    with_feeds = pa.Array.from_buffers(kind, len(feeds), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    try:
+        return pc.binary_slice(with_feeds, 0, -1).cast(pa.string() if kind == pa.binary() else pa.large_string())
+    except pa.ArrowInvalid:
+        raise _not_utf8() from None
+
+
+def _not_utf8() -> Fallback:
+    return Fallback("not UTF-8 text: the row-by-row engine decodes, retries or refuses it")
 
 
 def _holds_nul(lines: pa.StringArray) -> bool:
