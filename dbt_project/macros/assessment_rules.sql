@@ -23,8 +23,8 @@
     {%- if rows -%}
         {{ rows | join('\n    union all\n    ') }}
     {%- else -%}
-        select cast(null as varchar) as assessment_name, cast(null as varchar) as subject,
-            cast(null as varchar) as grade_level, cast(null as varchar) as performance_level,
+        select cast(null as {{ dbt.type_string() }}) as assessment_name, cast(null as {{ dbt.type_string() }}) as subject,
+            cast(null as {{ dbt.type_string() }}) as grade_level, cast(null as {{ dbt.type_string() }}) as performance_level,
             cast(null as double) as level_minimum, false as is_proficient_level
         where 1 = 0
     {%- endif -%}

@@ -23,7 +23,7 @@
     {%- if rows -%}
         {{ rows | join('\n    union all\n    ') }}
     {%- else -%}
-        select cast(null as varchar) as source_system, cast(null as varchar) as source_code,
+        select cast(null as {{ dbt.type_string() }}) as source_system, cast(null as {{ dbt.type_string() }}) as source_code,
             cast(null as double) as absent_day_fraction
         where 1 = 0
     {%- endif -%}

@@ -44,3 +44,8 @@
 {% macro duckdb__newest_non_null(column, order_column) -%}
     arg_max({{ column }}, {{ order_column }}) filter (where {{ column }} is not null)
 {%- endmacro %}
+
+{#- Spark's max_by skips rows whose ordering value is NULL. -#}
+{% macro spark__newest_non_null(column, order_column) -%}
+    max_by({{ column }}, case when {{ column }} is not null then {{ order_column }} end)
+{%- endmacro %}

@@ -13,11 +13,11 @@
     when their ids do not, compared where two records both carry one. A source passes the
     expressions it has; the rest are null. -#}
 {% macro person_contact_columns(street_address=none, city=none, postal_code=none, phone=none, guardian_name=none) -%}
-    cast({{ street_address or 'null' }} as varchar) as street_address,
-    cast({{ city or 'null' }} as varchar) as city,
-    cast({{ postal_code or 'null' }} as varchar) as postal_code,
-    cast({{ phone or 'null' }} as varchar) as phone,
-    cast({{ guardian_name or 'null' }} as varchar) as guardian_name
+    cast({{ street_address or 'null' }} as {{ dbt.type_string() }}) as street_address,
+    cast({{ city or 'null' }} as {{ dbt.type_string() }}) as city,
+    cast({{ postal_code or 'null' }} as {{ dbt.type_string() }}) as postal_code,
+    cast({{ phone or 'null' }} as {{ dbt.type_string() }}) as phone,
+    cast({{ guardian_name or 'null' }} as {{ dbt.type_string() }}) as guardian_name
 {%- endmacro %}
 
 {#- The newest identity run's crosswalk of one person type ('student' or 'staff'): every record

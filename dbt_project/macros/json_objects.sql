@@ -16,6 +16,10 @@
     json_object_keys(cast({{ column }} as json))
 {%- endmacro %}
 
+{% macro spark__json_object_keys(column) -%}
+    explode(map_keys(from_json({{ column }}, 'map<string,string>')))
+{%- endmacro %}
+
 {#- The text value of the member named by `key_expression` (a SQL expression) of a JSON object. -#}
 {% macro json_text_at_key(column, key_expression) -%}
     {{ return(adapter.dispatch('json_text_at_key')(column, key_expression)) }}
@@ -31,4 +35,9 @@
 
 {% macro postgres__json_text_at_key(column, key_expression) -%}
     (cast({{ column }} as json) ->> {{ key_expression }})
+{%- endmacro %}
+
+{#- Spark's JSON paths have no quoted member names; a map read of the object takes any key. -#}
+{% macro spark__json_text_at_key(column, key_expression) -%}
+    element_at(from_json({{ column }}, 'map<string,string>'), {{ key_expression }})
 {%- endmacro %}

@@ -46,7 +46,7 @@
     included: status 'tobedeleted' marks a row the source deleted. -#}
 {% macro oneroster_latest_versions(source_name, entity) -%}
     {{ newest_row_per_key(
-        source(source_name, entity), ['landed."sourcedId"'], oneroster_batches_in_effect(source_name, entity)
+        source(source_name, entity), ['landed.' ~ adapter.quote('sourcedId')], oneroster_batches_in_effect(source_name, entity)
     ) }}
 {%- endmacro %}
 
@@ -76,6 +76,11 @@
     json_extract_string({{ column }}, '{{ path }}')
 {%- endmacro %}
 
+{#- Spark's get_json_object reads the same simple paths ($.a.b, $.a[0].b). -#}
+{% macro spark__json_text(column, path) -%}
+    get_json_object({{ column }}, '{{ path }}')
+{%- endmacro %}
+
 {#- In a select list: one row per item of a comma-separated OneRoster list column, spaces
     dropped (sourcedIds never contain any). ANSI SQL has no such function, so each engine
     brings its own (Spark: explode(split(...)); Snowflake: lateral flatten). -#}
@@ -93,4 +98,9 @@
 
 {% macro postgres__split_list_items(column) -%}
     unnest(string_to_array(replace({{ column }}, ' ', ''), ','))
+{%- endmacro %}
+
+{#- split takes a regular expression; a comma is itself. -#}
+{% macro spark__split_list_items(column) -%}
+    explode(split(replace({{ column }}, ' ', ''), ','))
 {%- endmacro %}

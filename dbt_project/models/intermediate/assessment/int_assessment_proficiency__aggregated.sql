@@ -48,7 +48,7 @@ placed as (
     select tested.*, 'school' as reporting_level from tested where school_key is not null
     union all
     select
-        district_code, assessment_key, school_year, season, student_key, cast(null as varchar) as school_key,
+        district_code, assessment_key, school_year, season, student_key, cast(null as {{ dbt.type_string() }}) as school_key,
         grade_level, is_proficient, 'district' as reporting_level
     from tested
 ),

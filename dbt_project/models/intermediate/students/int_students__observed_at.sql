@@ -15,7 +15,7 @@ demographics as (
 
 batches as (
     -- In UTC without a zone: snapshot validity columns are plain timestamps.
-    select distinct source_system, batch_id, extracted_at at time zone 'UTC' as extracted_at
+    select distinct source_system, batch_id, {{ utc_wall_clock('extracted_at') }} as extracted_at
     from {{ ref('stg_landing__batch_entities') }}
     where source_system in ('oneroster_csv', 'oneroster_api')
 ),

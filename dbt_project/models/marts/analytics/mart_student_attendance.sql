@@ -53,7 +53,7 @@ student_days as (
         absent_fraction, present_fraction, is_excused_absence, is_tardy
     from days_to_date
     union all
-    select 'district' as reporting_level, district_code, student_key, cast(null as varchar) as school_key,
+    select 'district' as reporting_level, district_code, student_key, cast(null as {{ dbt.type_string() }}) as school_key,
         calendar_date, absent_fraction, present_fraction, is_excused_absence, is_tardy
     from district_days
 ),

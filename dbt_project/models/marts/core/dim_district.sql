@@ -18,7 +18,7 @@ sis_districts as (
 
 configured as (
     select
-        cast('{{ var("district_code") }}' as varchar) as district_code,
+        cast('{{ var("district_code") }}' as {{ dbt.type_string() }}) as district_code,
         {{ sql_text(var('district_name')) }} as district_name,
         {{ sql_text(var('district_state')) }} as state_code,
         {{ sql_text(var('district_lea_id')) }} as lea_id

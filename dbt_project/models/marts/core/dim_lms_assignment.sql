@@ -45,7 +45,7 @@ google_conformed as (
             "lpad(" ~ dbt.cast('due_month', dbt.type_string()) ~ ", 2, '0')", "'-'",
             "lpad(" ~ dbt.cast('due_day', dbt.type_string()) ~ ", 2, '0')",
         ]) }} as date) end as due_date,
-        cast(null as timestamp with time zone) as due_at,
+        cast(null as {{ type_timestamp_tz() }}) as due_at,
         state as source_state,
         created_at,
         source_ref,

@@ -72,10 +72,10 @@ google_conformed as (
         'active' as enrollment_state,
         case when google_scores.points_graded > 0
             then round(100 * google_scores.points_earned / google_scores.points_graded, 2) end as current_score,
-        cast(null as varchar) as current_grade,
+        cast(null as {{ dbt.type_string() }}) as current_grade,
         case when google_scores.points_assigned > 0
             then round(100 * google_scores.points_earned / google_scores.points_assigned, 2) end as final_score,
-        cast(null as varchar) as final_grade,
+        cast(null as {{ dbt.type_string() }}) as final_grade,
         google_students.source_ref,
         google_students.batch_id
     from google_students

@@ -92,8 +92,8 @@ google_conformed as (
         not is_turned_in and due_date < extracted_on as is_missing,
         false as is_excused,
         cast(null as bigint) as seconds_late,
-        cast(null as timestamp with time zone) as submitted_at,
-        cast(null as timestamp with time zone) as graded_at,
+        cast(null as {{ type_timestamp_tz() }}) as submitted_at,
+        cast(null as {{ type_timestamp_tz() }}) as graded_at,
         source_ref,
         batch_id
     from google_staged

@@ -15,7 +15,7 @@ final as (
         cast(unlinked as integer) as unlinked,
         cast(linked_probabilistic as integer) as linked_probabilistic,
         cast(linked as double) / nullif(cast(records as integer), 0) as match_rate,
-        cast("precision" as double) as precision_against_truth,
+        cast({{ adapter.quote('precision') }} as double) as precision_against_truth,
         cast(recall as double) as recall_against_truth,
         cast(twin_merges as integer) as twin_merges,
         _batch_id as identity_batch_id,

@@ -14,8 +14,8 @@ typed as (
         cast({{ json_text('record_json', '$.points_possible') }} as double) as points_possible,
         {{ json_text('record_json', '$.grading_type') }} as grading_type,
         {{ json_text('record_json', '$.workflow_state') }} as workflow_state,
-        cast({{ json_text('record_json', '$.due_at') }} as timestamp with time zone) as due_at,
-        cast({{ json_text('record_json', '$.created_at') }} as timestamp with time zone) as created_at,
+        cast({{ json_text('record_json', '$.due_at') }} as {{ type_timestamp_tz() }}) as due_at,
+        cast({{ json_text('record_json', '$.created_at') }} as {{ type_timestamp_tz() }}) as created_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

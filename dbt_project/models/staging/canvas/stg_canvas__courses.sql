@@ -14,9 +14,9 @@ typed as (
         {{ json_text('record_json', '$.workflow_state') }} as workflow_state,
         {{ json_text('record_json', '$.account_id') }} as canvas_account_id,
         {{ json_text('record_json', '$.enrollment_term_id') }} as enrollment_term_id,
-        cast({{ json_text('record_json', '$.start_at') }} as timestamp with time zone) as start_at,
-        cast({{ json_text('record_json', '$.end_at') }} as timestamp with time zone) as end_at,
-        cast({{ json_text('record_json', '$.created_at') }} as timestamp with time zone) as created_at,
+        cast({{ json_text('record_json', '$.start_at') }} as {{ type_timestamp_tz() }}) as start_at,
+        cast({{ json_text('record_json', '$.end_at') }} as {{ type_timestamp_tz() }}) as end_at,
+        cast({{ json_text('record_json', '$.created_at') }} as {{ type_timestamp_tz() }}) as created_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

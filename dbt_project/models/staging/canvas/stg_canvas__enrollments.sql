@@ -20,8 +20,8 @@ typed as (
         cast({{ json_text('record_json', '$.grades.final_score') }} as double) as final_score,
         {{ json_text('record_json', '$.grades.final_grade') }} as final_grade,
         {{ json_text('record_json', '$.user.login_id') }} as login_id,
-        cast({{ json_text('record_json', '$.created_at') }} as timestamp with time zone) as created_at,
-        cast({{ json_text('record_json', '$.updated_at') }} as timestamp with time zone) as updated_at,
+        cast({{ json_text('record_json', '$.created_at') }} as {{ type_timestamp_tz() }}) as created_at,
+        cast({{ json_text('record_json', '$.updated_at') }} as {{ type_timestamp_tz() }}) as updated_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

@@ -12,8 +12,8 @@ typed as (
         {{ json_text('record_json', '$.sis_section_id') }} as sis_section_id,
         {{ json_text('record_json', '$.sis_course_id') }} as sis_course_id,
         {{ json_text('record_json', '$.name') }} as section_name,
-        cast({{ json_text('record_json', '$.start_at') }} as timestamp with time zone) as start_at,
-        cast({{ json_text('record_json', '$.end_at') }} as timestamp with time zone) as end_at,
+        cast({{ json_text('record_json', '$.start_at') }} as {{ type_timestamp_tz() }}) as start_at,
+        cast({{ json_text('record_json', '$.end_at') }} as {{ type_timestamp_tz() }}) as end_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

@@ -18,8 +18,8 @@ typed as (
         cast({{ json_text('record_json', '$.excused') }} as boolean) as is_excused,
         cast({{ json_text('record_json', '$.seconds_late') }} as bigint) as seconds_late,
         cast({{ json_text('record_json', '$.attempt') }} as integer) as attempt,
-        cast({{ json_text('record_json', '$.submitted_at') }} as timestamp with time zone) as submitted_at,
-        cast({{ json_text('record_json', '$.graded_at') }} as timestamp with time zone) as graded_at,
+        cast({{ json_text('record_json', '$.submitted_at') }} as {{ type_timestamp_tz() }}) as submitted_at,
+        cast({{ json_text('record_json', '$.graded_at') }} as {{ type_timestamp_tz() }}) as graded_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

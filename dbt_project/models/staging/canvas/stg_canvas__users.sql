@@ -13,7 +13,7 @@ typed as (
         {{ json_text('record_json', '$.name') }} as user_name,
         {{ json_text('record_json', '$.sortable_name') }} as sortable_name,
         {{ json_text('record_json', '$.short_name') }} as short_name,
-        cast({{ json_text('record_json', '$.created_at') }} as timestamp with time zone) as created_at,
+        cast({{ json_text('record_json', '$.created_at') }} as {{ type_timestamp_tz() }}) as created_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

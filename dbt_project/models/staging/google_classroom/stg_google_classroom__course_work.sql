@@ -17,8 +17,8 @@ typed as (
         cast({{ json_text('record_json', '$.dueDate.year') }} as integer) as due_year,
         cast({{ json_text('record_json', '$.dueDate.month') }} as integer) as due_month,
         cast({{ json_text('record_json', '$.dueDate.day') }} as integer) as due_day,
-        cast({{ json_text('record_json', '$.creationTime') }} as timestamp with time zone) as created_at,
-        cast({{ json_text('record_json', '$.updateTime') }} as timestamp with time zone) as updated_at,
+        cast({{ json_text('record_json', '$.creationTime') }} as {{ type_timestamp_tz() }}) as created_at,
+        cast({{ json_text('record_json', '$.updateTime') }} as {{ type_timestamp_tz() }}) as updated_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

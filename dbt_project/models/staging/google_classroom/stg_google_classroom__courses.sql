@@ -12,8 +12,8 @@ typed as (
         {{ json_text('record_json', '$.section') }} as section,
         {{ json_text('record_json', '$.ownerId') }} as owner_user_id,
         {{ json_text('record_json', '$.courseState') }} as course_state,
-        cast({{ json_text('record_json', '$.creationTime') }} as timestamp with time zone) as created_at,
-        cast({{ json_text('record_json', '$.updateTime') }} as timestamp with time zone) as updated_at,
+        cast({{ json_text('record_json', '$.creationTime') }} as {{ type_timestamp_tz() }}) as created_at,
+        cast({{ json_text('record_json', '$.updateTime') }} as {{ type_timestamp_tz() }}) as updated_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

@@ -17,8 +17,8 @@ typed as (
         coalesce(cast({{ json_text('record_json', '$.late') }} as boolean), false) as is_late,
         cast({{ json_text('record_json', '$.assignedGrade') }} as double) as assigned_grade,
         cast({{ json_text('record_json', '$.draftGrade') }} as double) as draft_grade,
-        cast({{ json_text('record_json', '$.creationTime') }} as timestamp with time zone) as created_at,
-        cast({{ json_text('record_json', '$.updateTime') }} as timestamp with time zone) as updated_at,
+        cast({{ json_text('record_json', '$.creationTime') }} as {{ type_timestamp_tz() }}) as created_at,
+        cast({{ json_text('record_json', '$.updateTime') }} as {{ type_timestamp_tz() }}) as updated_at,
         changed_at as source_changed_at,
         _batch_id as batch_id,
         _source_ref as source_ref

@@ -34,7 +34,7 @@ final as (
         district_code,
         {{ dbt.concat([
             'user_sourced_id', "'-'", 'org_sourced_id', "'-'", 'role', "'-'",
-            "coalesce(cast(begin_date as varchar), '')",
+            "coalesce(" ~ dbt.cast('begin_date', dbt.type_string()) ~ ", '')",
         ]) }} as role_sourced_id,
         user_sourced_id,
         role_type,

@@ -5,13 +5,13 @@ with landed as (
 renamed as (
     select
         _district_code as district_code,
-        "sourcedId" as session_sourced_id,
+        {{ adapter.quote('sourcedId') }} as session_sourced_id,
         title as session_title,
         type as session_type,
-        cast("startDate" as date) as start_date,
-        cast("endDate" as date) as end_date,
-        "parentSourcedId" as parent_session_sourced_id,
-        cast("schoolYear" as integer) as school_year,
+        cast({{ adapter.quote('startDate') }} as date) as start_date,
+        cast({{ adapter.quote('endDate') }} as date) as end_date,
+        {{ adapter.quote('parentSourcedId') }} as parent_session_sourced_id,
+        cast({{ adapter.quote('schoolYear') }} as integer) as school_year,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed

@@ -12,8 +12,8 @@ deleted_{{ entity }} as (
     select
         _district_code as district_code,
         '{{ entity }}' as entity,
-        "sourcedId" as sourced_id,
-        "dateLastModified" as date_last_modified,
+        {{ adapter.quote('sourcedId') }} as sourced_id,
+        {{ adapter.quote('dateLastModified') }} as date_last_modified,
         _batch_id as batch_id,
         _source_ref as source_ref
     from {{ oneroster_latest_versions('oneroster_csv', entity) }} as latest

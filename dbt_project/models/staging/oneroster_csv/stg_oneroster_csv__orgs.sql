@@ -5,11 +5,11 @@ with landed as (
 renamed as (
     select
         _district_code as district_code,
-        "sourcedId" as org_sourced_id,
+        {{ adapter.quote('sourcedId') }} as org_sourced_id,
         name as org_name,
         type as org_type,
         identifier as org_identifier,
-        "parentSourcedId" as parent_org_sourced_id,
+        {{ adapter.quote('parentSourcedId') }} as parent_org_sourced_id,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed

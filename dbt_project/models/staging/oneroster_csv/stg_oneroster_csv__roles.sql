@@ -12,13 +12,13 @@ landed_users as (
 roles_from_roles_file as (
     select
         _district_code as district_code,
-        "sourcedId" as role_sourced_id,
-        "userSourcedId" as user_sourced_id,
-        "roleType" as role_type,
+        {{ adapter.quote('sourcedId') }} as role_sourced_id,
+        {{ adapter.quote('userSourcedId') }} as user_sourced_id,
+        {{ adapter.quote('roleType') }} as role_type,
         role,
-        cast("beginDate" as date) as begin_date,
-        cast("endDate" as date) as end_date,
-        "orgSourcedId" as org_sourced_id,
+        cast({{ adapter.quote('beginDate') }} as date) as begin_date,
+        cast({{ adapter.quote('endDate') }} as date) as end_date,
+        {{ adapter.quote('orgSourcedId') }} as org_sourced_id,
         _batch_id as batch_id,
         _source_ref as source_ref
     from landed_roles
@@ -27,9 +27,9 @@ roles_from_roles_file as (
 user_orgs_from_users_file as (
     select
         _district_code,
-        "sourcedId" as user_sourced_id,
+        {{ adapter.quote('sourcedId') }} as user_sourced_id,
         role,
-        {{ split_list_items('"orgSourcedIds"') }} as org_sourced_id,
+        {{ split_list_items(adapter.quote('orgSourcedIds')) }} as org_sourced_id,
         _batch_id,
         _source_ref
     from landed_users

@@ -5,22 +5,22 @@ with landed as (
 renamed as (
     select
         _district_code as district_code,
-        "sourcedId" as user_sourced_id,
-        {{ oneroster_bool('"enabledUser"') }} as is_enabled,
+        {{ adapter.quote('sourcedId') }} as user_sourced_id,
+        {{ oneroster_bool(adapter.quote('enabledUser')) }} as is_enabled,
         username,
-        "userIds" as user_ids,
-        "givenName" as first_name,
-        "middleName" as middle_name,
-        "familyName" as last_name,
+        {{ adapter.quote('userIds') }} as user_ids,
+        {{ adapter.quote('givenName') }} as first_name,
+        {{ adapter.quote('middleName') }} as middle_name,
+        {{ adapter.quote('familyName') }} as last_name,
         identifier as local_identifier,
-        "userMasterIdentifier" as master_identifier,
+        {{ adapter.quote('userMasterIdentifier') }} as master_identifier,
         email,
         nullif(trim(phone), '') as phone,
         grades as grade_levels,
         -- 1.1 has no primaryOrgSourcedId: a user of a single org (orgSourcedIds) belongs there.
         coalesce(
-            "primaryOrgSourcedId",
-            case when "orgSourcedIds" not like '%,%' then "orgSourcedIds" end
+            {{ adapter.quote('primaryOrgSourcedId') }},
+            case when {{ adapter.quote('orgSourcedIds') }} not like '%,%' then {{ adapter.quote('orgSourcedIds') }} end
         ) as primary_org_sourced_id,
         _batch_id as batch_id,
         _source_ref as source_ref
