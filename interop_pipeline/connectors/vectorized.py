@@ -19,14 +19,24 @@ it decides anything:
 - the end-of-file checks (truncated last record, header run on into a record, no data rows, a
   snapshot with every row rejected) are tabular.py's ``_check_complete``.
 
-How a line is read. The file is split into physical lines exactly as Python's universal
-newlines do (``\\n``, ``\\r``, ``\\r\\n``), with their line numbers. A line without a double
-quote is split on the delimiter. A line with quotes is split too, and kept when every piece is
-either unquoted (does not start with a quote) or one whole quoted field (``"..."`` whose inner
-quotes are doubled): then the split is exactly what Python's strict csv reader reads. Any other
-line (a quoted delimiter, a stray quote, a field longer than csv's limit) is read by Python's
-csv module on its own, which gives the same values or the same ``quoting`` problem as the
-reference, since a record that ends on its line is read the same on its own.
+How a line is read. The file is cut into physical lines exactly as Python's universal
+newlines cut it (``\\n``, ``\\r``, ``\\r\\n``), each with its line number. A line without a double
+quote is split on the delimiter; a line whose every value is quoted with no quote inside (the
+way NWEA and many SIS exports write) is split between the quotes; any other line with quotes is
+split on the delimiter and kept when every piece is either unquoted (does not start with a
+quote) or one whole quoted value (``"..."`` with its inner quotes doubled). Each of these splits
+is exactly what Python's strict csv reader reads. Any other line (a quoted delimiter, a stray
+quote, a field longer than csv's limit) is read by Python's csv module on its own, which gives
+the same values or the same ``quoting`` problem as the reference: a record that ends on its line
+reads the same on its own.
+
+Why the rules are not SQL. Each rule's outcome is a function of one stripped value (or, for a
+derived field, of its sources' values), so evaluating the reference's own Python once per
+distinct value and spreading the outcomes back over the rows with Arrow keeps the Python work
+per distinct value, not per row, and cannot drift from the reference: strptime's formats,
+Decimal's text, digits of other scripts, case folding and the reject details are the
+reference's own code, not a second rendering of it in SQL. Repeated keys are found with Arrow
+and numpy as well; nothing here needs a database connection.
 
 Where the reference cannot be matched column-wise, the file falls back to the row-by-row engine
 before anything is written (:class:`Fallback` says why):
@@ -83,7 +93,7 @@ if TYPE_CHECKING:
     from interop_pipeline.connectors.tabular import FileDeclaration, RowSink, _Source
 
 # Files (or zip members) from this size land vectorized when the engine is "auto"; smaller ones
-# are cheaper row by row (no Arrow or DuckDB set-up) and keep the reference engine in daily use.
+# are cheap row by row too, and keep the reference engine in daily use.
 MIN_BYTES = 1 << 20
 # The vectorized path holds a file's lines in memory (about three times its size at the peak);
 # beyond this the reference engine streams it.
