@@ -3,6 +3,7 @@
 interop-pipeline generate --students 2000 --seed 7 --out data/
 interop-pipeline demo                 # generate the demo district and run the whole job
 interop-pipeline run                  # run the daily refresh job once
+interop-pipeline state --config FILE  # run a state's districts, then the state warehouse
 interop-pipeline simulate             # serve the demo district's simulated APIs (for `make ui`)
 interop-pipeline validate-config FILE
 """
@@ -381,6 +382,32 @@ def _cmd_validate_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_state(args: argparse.Namespace) -> int:
+    from interop_pipeline.config import load_state_config
+    from interop_pipeline.state import build_state_warehouse, run_districts, write_district_copies
+
+    state = load_state_config(args.config)
+    if args.generate:
+        from interop_pipeline.simulators.generate import write_district
+
+        for district in state.district_configs:
+            write_district(district, students=district.demo.students, seed=district.demo.seed)
+    results = run_districts(state, simulate=args.simulate, executor=args.executor)
+    build = build_state_warehouse(state)
+    write_district_copies(state, build)
+    print(
+        f"{state.state.name}: {len(build.tables)} tables from {len(build.districts)} districts "
+        f"in {state.warehouse_path}"
+    )
+    for code, ok in results.items():
+        released = "its last release" if code in build.districts else "nothing released yet"
+        print(
+            f"  {code:<16} {'run succeeded' if ok else 'run FAILED'}; combined: {released}; "
+            f"its own rows only: {state.district_copy_path(code)}"
+        )
+    return 0 if all(results.values()) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interop-pipeline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -415,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="build, release and publish even when nothing has changed since the last run",
     )
     run.set_defaults(func=_cmd_run)
+
+    state = sub.add_parser("state", help="run each district of a state config, then build the state warehouse")
+    state.add_argument("--config", required=True, help="state config YAML (lists the district configs)")
+    state.add_argument("--generate", action="store_true", help="first generate each district's demo data")
+    state.add_argument("--simulate", action="store_true", help="serve each district's REST sources from simulators")
+    state.add_argument("--executor", choices=EXECUTORS, default="in_process", help=executor_help)
+    state.set_defaults(func=_cmd_state)
 
     ui = sub.add_parser("ui", help="the Dagster UI for the district, with its simulated APIs, until Ctrl-C")
     ui.add_argument("--config", help=config_help)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, ValidationError, model_validator
@@ -540,7 +540,23 @@ class IdentitySettings(_Strict):
         return self
 
 
-class DistrictConfig(_Strict):
+class _SettingsFile(_Strict):
+    """Settings read from a YAML file, whose folder relative paths resolve against."""
+
+    output: OutputSettings
+    # Set by the loader: the file this came from.
+    _config_path: Path = PrivateAttr(default=DEFAULT_CONFIG_PATH)
+
+    @property
+    def config_path(self) -> Path:
+        return self._config_path
+
+    @property
+    def data_dir(self) -> Path:
+        return (self._config_path.parent / self.output.data_dir).resolve()
+
+
+class DistrictConfig(_SettingsFile):
     district: DistrictSettings
     school_year: SchoolYearSettings
     output: OutputSettings
@@ -551,17 +567,6 @@ class DistrictConfig(_Strict):
     business_rules: BusinessRules = BusinessRules()
     recipients: dict[RecipientName, RecipientSettings] = Field(default_factory=dict)
     alerts: AlertSettings = AlertSettings()
-
-    # Set by load_config: the file this came from, so relative paths resolve against it.
-    _config_path: Path = PrivateAttr(default=DEFAULT_CONFIG_PATH)
-
-    @property
-    def config_path(self) -> Path:
-        return self._config_path
-
-    @property
-    def data_dir(self) -> Path:
-        return (self._config_path.parent / self.output.data_dir).resolve()
 
     @property
     def landing_dir(self) -> Path:
@@ -634,18 +639,76 @@ def _describe_error(error: dict) -> str:
 def load_config(path: str | os.PathLike[str] | None = None) -> DistrictConfig:
     """Read and validate a district config; `path` defaults to $INTEROP_DISTRICT_CONFIG or the demo."""
     config_path = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH).resolve()
+    config = _read_settings(config_path, DistrictConfig, "district config")
+    config._config_path = config_path
+    return config
+
+
+_Settings = TypeVar("_Settings", bound=BaseModel)
+
+
+def _read_settings(config_path: Path, model: type[_Settings], kind: str) -> _Settings:
+    """A YAML file validated as `model`; every problem raises ConfigError naming the file and key."""
     try:
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{config_path}: district config file not found") from None
+        raise ConfigError(f"{config_path}: {kind} file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: expected a mapping of settings at the top level")
     try:
-        config = DistrictConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "\n  ".join(_describe_error(e) for e in exc.errors())
-        raise ConfigError(f"{config_path}: invalid district config:\n  {problems}") from None
-    config._config_path = config_path
-    return config
+        raise ConfigError(f"{config_path}: invalid {kind}:\n  {problems}") from None
+
+
+class StateSettings(_Strict):
+    code: DistrictCode
+    name: str = Field(min_length=1)
+
+
+class StateConfig(_SettingsFile):
+    """A state agency's (or a network's) districts: each a district config of its own, run on
+    its own; their released warehouses are combined into one, with a copy per district."""
+
+    state: StateSettings
+    districts: list[Path] = Field(min_length=1, description="District config files, relative to this file")
+    output: OutputSettings
+    # Linking one person across districts needs its own review queue, which is not built: every
+    # district's identities are resolved within the district only.
+    cross_district_matching: Literal[False] = False
+
+    _districts: list[DistrictConfig] = PrivateAttr(default_factory=list)
+
+    @property
+    def district_configs(self) -> list[DistrictConfig]:
+        return self._districts
+
+    @property
+    def warehouse_path(self) -> Path:
+        """Every district's released rows, for the state's own analysts."""
+        return self.data_dir / "published" / "state_warehouse.duckdb"
+
+    def district_copy_path(self, district_code: str) -> Path:
+        """One district's rows only: what that district's analysts are given."""
+        return self.data_dir / "published" / "districts" / f"{district_code}.duckdb"
+
+
+def load_state_config(path: str | os.PathLike[str]) -> StateConfig:
+    """Read a state config and every district config it lists; district codes and data folders
+    must be distinct (one district's landing is never another's)."""
+    config_path = Path(path).resolve()
+    state = _read_settings(config_path, StateConfig, "state config")
+    state._config_path = config_path
+    districts = [load_config(config_path.parent / district) for district in state.districts]
+    for kind, values in (
+        ("district code", [d.district.code for d in districts]),
+        ("data_dir", [str(d.data_dir) for d in districts]),
+    ):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ConfigError(f"{config_path}: two districts share the {kind} {', '.join(repeated)}")
+    state._districts = districts
+    return state

@@ -202,10 +202,14 @@ def test_rerun_with_nothing_new_skips_the_build_and_a_rebuild_doubles_nothing(de
     assert skipped == after_build | publish_steps, quiet.stdout
     assert sha256(published) == fingerprint and published.stat().st_mtime_ns == modified
 
-    # Asked to rebuild anyway, landing twice has doubled nothing.
-    result = cli("run", "--simulate", "--rebuild", config=config.config_path)
+    # Asked to rebuild anyway, landing twice has doubled nothing. --verbose: everything stays on
+    # the terminal, no log file is written and no step lines are drawn.
+    logs = set((config.data_dir / "logs").glob("run-*.log"))
+    result = cli("run", "--simulate", "--rebuild", "--verbose", config=config.config_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not re.search(r"skipped: nothing", result.stdout)
+    assert "Full log" not in result.stdout and "✓" not in result.stdout
+    assert set((config.data_dir / "logs").glob("run-*.log")) == logs
     assert (
         len(list((config.landing_dir / "oneroster_csv" / "_batches").glob("2*.parquet"))) == 1
     )  # same bundle: no new batch
