@@ -307,8 +307,7 @@ class _ParquetStream:
             part = data.slice(start, self._flush_rows)
             arrays = [part.column(i).combine_chunks() for i in range(part.num_columns)]
             if self._blank_is_null:
-                blank = pa.scalar(None, pa.string())
-                arrays = [pc.if_else(pc.equal(array, ""), blank, array) for array in arrays]
+                arrays = [_blank_as_null(array) for array in arrays]
             lin = self._lineage
             constants = (lin.district_code, lin.source_system, lin.batch_id, lin.extracted_at)
             repeat = pa.array([0] * part.num_rows, pa.int32())
@@ -339,6 +338,13 @@ class _ParquetStream:
         arrays += [pa.array([value], f.type).take(repeat) for value, f in zip(constants, _LINEAGE_FIELDS, strict=False)]
         arrays.append(pa.array(self._refs, pa.string()))
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _blank_as_null(array: pa.Array) -> pa.Array:
+    blank = pc.equal(array, "")
+    if not pc.any(blank).as_py():
+        return array
+    return pc.if_else(blank, pa.scalar(None, array.type), array)
 
 
 class EntityWriter:

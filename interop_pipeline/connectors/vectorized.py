@@ -215,22 +215,29 @@ class _Records:
 def _split(text: pa.StringArray, first_line: int, delimiter: str) -> _Records:
     """Each line's values, as Python's strict csv reader reads a record that ends on its line.
 
-    Lines come in three shapes, each split its cheapest exact way: no quote at all (split on
-    the delimiter); every value quoted with no quote inside (split between the quotes: a
-    delimiter inside a value stays in it); any other (split, then each piece checked and
-    unquoted). A line whose pieces are not all whole values is read by csv on its own."""
+    Lines come in four shapes, each split its cheapest exact way: no quote at all (split on the
+    delimiter); quotes only around whole values that hold no quote or delimiter (drop the
+    quotes, then split); every value quoted with no quote inside, some holding the delimiter
+    (split between the quotes); any other (split, then each piece checked and unquoted). A line
+    whose pieces are not all whole values is read by csv on its own."""
     rows = len(text)
-    quotes = pc.match_substring(text, '"').to_numpy(zero_copy_only=False)
     d = _regex_char(delimiter)
-    all_quoted = pc.match_substring_regex(text, f'^"[^"]*"(?:{d}"[^"]*")*$').to_numpy(zero_copy_only=False)
-    shapes = [
-        (np.flatnonzero(~quotes), lambda lines: pc.split_pattern(lines, delimiter)),
-        (
-            np.flatnonzero(all_quoted),
-            lambda lines: pc.split_pattern(pc.utf8_slice_codeunits(lines, 1, -1), f'"{delimiter}"'),
-        ),
-        (np.flatnonzero(quotes & ~all_quoted), lambda lines: _split_and_unquote(lines, delimiter)),
+    shape = np.zeros(rows, dtype=np.int8)  # the index of its way in `ways` below
+    quoted = np.flatnonzero(pc.match_substring(text, '"').to_numpy(zero_copy_only=False))
+    if len(quoted):
+        value = f'(?:"[^"{d}]*"|[^"{d}]*)'
+        plain = _matches(_rows(text, quoted), f"^{value}(?:{d}{value})*$")
+        shape[quoted] = np.where(plain, 1, 3)
+        rest = quoted[~plain]
+        if len(rest):
+            shape[rest[_matches(_rows(text, rest), f'^"[^"]*"(?:{d}"[^"]*")*$')]] = 2
+    ways = [
+        lambda lines: pc.split_pattern(lines, delimiter),
+        lambda lines: pc.split_pattern(pc.replace_substring(lines, '"', ""), delimiter),
+        lambda lines: pc.split_pattern(pc.utf8_slice_codeunits(lines, 1, -1), f'"{delimiter}"'),
+        lambda lines: _split_and_unquote(lines, delimiter),
     ]
+    shapes = [(np.flatnonzero(shape == k), way) for k, way in enumerate(ways)]
     start = np.zeros(rows, dtype=np.int64)
     count = np.zeros(rows, dtype=np.int64)
     irregular = np.zeros(rows, dtype=bool)
@@ -239,7 +246,7 @@ def _split(text: pa.StringArray, first_line: int, delimiter: str) -> _Records:
     for at, split in shapes:
         if not len(at):
             continue
-        pieces = split(text if len(at) == rows else pc.take(text, pa.array(at)))
+        pieces = split(_rows(text, at))
         bad = None
         if isinstance(pieces, tuple):
             pieces, bad = pieces
@@ -263,6 +270,14 @@ def _split(text: pa.StringArray, first_line: int, delimiter: str) -> _Records:
     if irregular.any():
         _read_on_their_own(records, text, np.flatnonzero(irregular), delimiter)
     return records
+
+
+def _rows(array: pa.Array, at: np.ndarray) -> pa.Array:
+    return array if len(at) == len(array) else pc.take(array, pa.array(at))
+
+
+def _matches(lines: pa.Array, pattern: str) -> np.ndarray:
+    return pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
 
 
 def _regex_char(char: str) -> str:
@@ -603,8 +618,8 @@ def _land_records(
 
     duplicate = np.zeros(len(passing), dtype=bool)
     if rules.key_at:
-        keys = _keys(kept, rules.key_at)
-        first_line = _first_with_key(keys, lines)
+        key_columns = [kept[i] for i in rules.key_at]
+        first_line = _first_with_key(key_columns, lines)
         duplicate = first_line != lines
         detail = f"same key ({', '.join(rules.key_names)}) as line "
         for i in np.flatnonzero(duplicate).tolist():
@@ -613,7 +628,7 @@ def _land_records(
             rejects.append((int(lines[i]), problem, _raw(header, values_of(row))))
         if padded is not None:
             key = _KEY_SEPARATOR.join(_KEY_NULL if padded[1][i] is None else str(padded[1][i]) for i in rules.key_at)
-            same = np.flatnonzero(pc.equal(keys, key).to_numpy(zero_copy_only=False) & ~duplicate)
+            same = np.flatnonzero(pc.equal(_joined(key_columns), key).to_numpy(zero_copy_only=False) & ~duplicate)
             if len(same):
                 problem = _Problem("duplicate_row", None, detail + str(int(lines[same[0]])))
                 rejects.append((int(records.lines[padded[0]]), problem, _raw(header, padded[3])))
@@ -663,23 +678,59 @@ def _ranges(counts: np.ndarray) -> np.ndarray:
     return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
 
 
-def _keys(columns: list[pa.Array], key_at: list[int]) -> pa.Array:
-    """Each row's key as _RowRules.key_of joins it (before hashing): equal keys, equal text."""
-    parts = [pc.fill_null(columns[i], _KEY_NULL) for i in key_at]
-    if len(parts) == 1:
-        return parts[0]
-    return pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
-
-
-def _first_with_key(keys: pa.Array, lines: np.ndarray) -> np.ndarray:
-    """For each row (in line order), the line of the first row with its key: its own line when
-    it is the first."""
-    distinct = pc.unique(keys)
-    if len(distinct) == len(keys):
+def _first_with_key(columns: list[pa.Array], lines: np.ndarray) -> np.ndarray:
+    """For each row (in line order), the line of the first row with the same key values: its own
+    line when it is the first. Keys compare as _RowRules.key_of compares them: joined by \\x1f,
+    null as \\x1e."""
+    rows = len(lines)
+    code = np.zeros(rows, dtype=np.int64)
+    span = 1
+    for column in columns:  # each combination of values as one number: cheaper than hashing joined text
+        encoded = column.dictionary_encode()
+        if _joins_ambiguously(encoded.dictionary):
+            codes, firsts = _first_rows(_joined(columns))
+            return lines if len(firsts) == rows else lines[firsts[codes]]
+        size = len(encoded.dictionary) + 1
+        if span * size >= 2**62:
+            code = np.unique(code, return_inverse=True)[1].astype(np.int64)
+            span = int(code.max()) + 1 if rows else 1
+        code = code * size + pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        span *= size
+    distinct, firsts, inverse = np.unique(code, return_index=True, return_inverse=True)
+    if len(distinct) == rows:
         return lines
-    codes = pc.index_in(keys, value_set=distinct).to_numpy(zero_copy_only=False)
-    _, first = np.unique(codes, return_index=True)  # pc.unique numbers keys by first appearance
-    return lines[first[codes]]
+    return lines[firsts[inverse]]
+
+
+def _joins_ambiguously(values: pa.Array) -> bool:
+    """Values that could make two different keys join into the same text (a separator inside a
+    value, or a value that reads as null)."""
+    separator = pc.any(pc.match_substring(values, _KEY_SEPARATOR)).as_py()
+    return bool(separator) or bool(pc.any(pc.equal(values, _KEY_NULL)).as_py())
+
+
+def _joined(columns: list[pa.Array]) -> pa.Array:
+    """Each row's key as _RowRules.key_of joins it (before hashing): equal keys, equal text."""
+    parts = [pc.fill_null(column, _KEY_NULL) for column in columns]
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
+
+
+def _first_rows(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code for its value (0, 1, ... in order of first appearance), and the row where
+    each code first appears."""
+    encoded = values.dictionary_encode()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # Arrow numbers distinct values as they first appear, so a row is a value's first exactly
+    # where its code passes every code before it; checked, and sorted out otherwise.
+    seen = np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))) if len(codes) else codes
+    firsts = np.flatnonzero(codes > seen)
+    if len(codes) and (codes.min() < 0 or len(firsts) != codes.max() + 1):
+        _, firsts = np.unique(codes, return_index=True)
+        order = np.argsort(firsts, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        codes, firsts = rank[np.unique(codes, return_inverse=True)[1]], firsts[order]
+    return codes, firsts
 
 
 def _count(tally: _Tally, warning: str, count: int) -> None:
@@ -694,11 +745,11 @@ def _note_derived(tally: _Tally, table: pa.Table, declaration: FileDeclaration) 
     tracked = _tracked_derived(declaration)
     for rule in declaration.derive:
         for name in rule.fields:
-            if name not in tracked:
-                continue
-            seen = pc.unique(pc.drop_null(table.column(name)))  # in order of first appearance
-            if len(seen):
-                tally.derived[name] = set(seen.to_pylist()[:_DERIVED_VALUES_KEPT])
+            values = pc.drop_null(table.column(name).combine_chunks()) if name in tracked else None
+            if values is not None and len(values):
+                _, firsts = _first_rows(values)
+                kept = pc.take(values, pa.array(firsts[:_DERIVED_VALUES_KEPT]))
+                tally.derived[name] = set(kept.to_pylist())
 
 
 def _feed(sink: RowSink, table: pa.Table, refs: pa.Array) -> None:

@@ -205,6 +205,8 @@ ROWS = {
     "quoting_last": [GOOD, '00500,"x"y,Fall 2025-2026,09/15/2025,,190,,,,,On,'],
     "long_field": [GOOD, "00600," + "n" * 140_000 + ",Fall 2025-2026,09/15/2025,,190,,,,,On,"],
     "duplicates": [GOOD, GOOD, GOOD.replace("On", "Above"), GOOD.replace("201", "x"), GOOD],
+    # Key values holding the key separator (or reading as its null): keys compared as joined text.
+    "key_separator": [GOOD, GOOD.replace("00123", "00\x1f123"), GOOD.replace("00123", "00\x1f123"), GOOD],
 }
 
 
