@@ -26,7 +26,14 @@ import duckdb
 
 from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.publish import oneroster
-from interop_pipeline.publish.audit import AuditEntry, mark_in_progress, record_interrupted, sha256_of, write_audit
+from interop_pipeline.publish.audit import (
+    AuditEntry,
+    mark_in_progress,
+    record_interrupted,
+    sha256_of,
+    sha256_stream,
+    write_audit,
+)
 from interop_pipeline.publish.delta import current_state, delta_files
 from interop_pipeline.publish.ids import sourced_id
 from interop_pipeline.publish.roster import load_roster, open_warehouse
@@ -70,7 +77,7 @@ class StagedExtract:
     new_state: dict[StateKey, str] | None = None
     state_kind: str = "records"
     refused: int = 0  # records left out, each with its reason (Ed-Fi: edfi.Refusals)
-    unchanged: bool = False  # the roster delivered last time: nothing is delivered or audited
+    unchanged: bool = False  # the content delivered last time: nothing is delivered or audited
     results_file: Path | None = None  # API recipients: each record's outcome, written as the load goes
     # API recipients: the load itself, run on commit; returns (state, entries, checks, metadata).
     send: Callable[[], tuple[dict[StateKey, str], list[AuditEntry], list[CheckOutcome], dict[str, Any]]] | None = None
@@ -87,6 +94,8 @@ class StagedExtract:
         if not self.ok:
             raise DeliveryRefused(self.refusal())
         if self.unchanged:
+            for temporary, _ in self.staged:
+                temporary.unlink(missing_ok=True)
             return self
         status = "delivered"
         if self.send is not None:
@@ -236,6 +245,27 @@ def _stage_oneroster(
     return staged
 
 
+NOTHING_CHANGED = "nothing changed since the last delivery: not delivered again"
+FILES_STATE = "files"  # a file extract's delivery state: each member's content hash
+
+
+def unless_unchanged(staged: StagedExtract, bundle: Path, *, made_at_member: str | None = None) -> StagedExtract:
+    """`staged` marked unchanged when `bundle` holds what the last delivery held, member by
+    member (leaving out `made_at_member`, which says when it was made): a run whose extract
+    would repeat the last one delivers nothing. Its checks still run and must pass."""
+    with zipfile.ZipFile(bundle) as zf:
+        state = {
+            (info.filename, "content"): sha256_stream(zf.open(info))
+            for info in zf.infolist()
+            if info.filename != made_at_member
+        }
+    staged.new_state, staged.state_kind = state, FILES_STATE
+    if state == load_state(state_path(staged.data_dir, staged.recipient, FILES_STATE)):
+        staged.unchanged = True
+        staged.metadata["delivered"] = NOTHING_CHANGED
+    return staged
+
+
 def _nothing_changed(
     config: DistrictConfig,
     name: str,
@@ -247,7 +277,7 @@ def _nothing_changed(
     """A run whose roster is the one delivered last time: no bundle (a delta's files would all be
     header-only, which strict consumers refuse; a bulk would repeat the last), nothing in the
     delivery folder, the delivery state as it was."""
-    note = "nothing changed since the last delivery: no bundle delivered"
+    note = NOTHING_CHANGED
     return StagedExtract(
         recipient=name,
         settings=settings,

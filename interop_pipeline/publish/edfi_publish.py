@@ -34,7 +34,7 @@ from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.connectors.http import ApiClient, ClientCredentialsToken, HttpSettings
 from interop_pipeline.publish import edfi_writer
 from interop_pipeline.publish.audit import AuditEntry, sha256_of
-from interop_pipeline.publish.deliver import CheckOutcome, StagedExtract, work_file
+from interop_pipeline.publish.deliver import CheckOutcome, StagedExtract, unless_unchanged, work_file
 from interop_pipeline.publish.edfi import REFUSAL_COLUMNS, RESOURCES, Refusals, roster_documents
 from interop_pipeline.publish.roster import load_roster
 from interop_pipeline.publish.state import load_state, publish_dir, save_state, state_path
@@ -136,7 +136,7 @@ def stage_edfi_json(
         refused=len(refusals),
     )
     staged.checks = [check.outcome(len(refusals))]
-    return staged
+    return unless_unchanged(staged, temporary)
 
 
 def write_json_bundle(

@@ -225,7 +225,7 @@ def _csv(rows: list[Row]) -> bytes:
 def stage_research(
     config: DistrictConfig, name: str, settings: RecipientSettings, con: duckdb.DuckDBPyConnection, moment: datetime
 ):
-    from interop_pipeline.publish.deliver import StagedExtract, work_file
+    from interop_pipeline.publish.deliver import StagedExtract, unless_unchanged, work_file
 
     students, anonymity = anonymize_students(research_students(con, config, name, settings), settings)
     aggregates = research_aggregates(con, settings)
@@ -274,7 +274,7 @@ def stage_research(
         k_anonymity_check(temporary, anonymity),
         _suppression_check(aggregates, config.business_rules.suppression_min_n),
     ]
-    return staged
+    return unless_unchanged(staged, temporary, made_at_member="about.json")
 
 
 def _no_identifiers_check(students: list[Row]):

@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -235,3 +236,32 @@ def test_a_load_that_stops_midway_is_audited_as_interrupted(
     assert sum(n for name, n in answered.items() if name.endswith((":created", ":updated"))) == len(posted) == 25
     assert not list(in_progress_dir(config.data_dir).glob("*"))
     assert load_state(state_path(config.data_dir, "state_ods", "edfi_api")) is None  # sent again next time
+
+
+@pytest.mark.parametrize(
+    "recipient, format, change",
+    [
+        ("university_study", "research", "update mart_student_attendance set days_absent = days_absent + 30"),
+        ("state_ods", "edfi_json", "update dim_student set last_name = 'Renamed'"),
+    ],
+)
+def test_a_file_extract_goes_out_again_only_when_its_content_changed(
+    publish_config: DistrictConfig, recipient: str, format: str, change: str
+) -> None:
+    config = with_recipient(publish_config, recipient, format=format)
+    folder = config.delivery_folder(config.recipients[recipient])
+    first = publish_recipient(config, recipient, now=datetime(2025, 9, 1, tzinfo=UTC))
+    assert not first.unchanged
+    audited = read_audit_log(config.data_dir).num_rows
+
+    # A day later the same content: the checks pass, nothing is delivered or audited.
+    again = publish_recipient(config, recipient, now=datetime(2025, 9, 2, tzinfo=UTC))
+    assert again.unchanged and all(c.passed for c in again.checks)
+    assert sorted(folder.glob("*.zip")) == [Path(first.destination)]
+    assert read_audit_log(config.data_dir).num_rows == audited
+    assert not list((config.data_dir / "publish" / "work").rglob("*.partial"))  # its work file is gone
+
+    with duckdb.connect(str(config.build_warehouse_path)) as con:  # as the next dbt build would
+        con.execute(change)
+    changed = publish_recipient(config, recipient, now=datetime(2025, 9, 3, tzinfo=UTC))
+    assert not changed.unchanged and len(list(folder.glob("*.zip"))) == 2
