@@ -95,9 +95,9 @@ if TYPE_CHECKING:
 # Files (or zip members) from this size land vectorized when the engine is "auto"; smaller ones
 # are cheap row by row too, and keep the reference engine in daily use.
 MIN_BYTES = 1 << 20
-# The vectorized path holds a file's lines in memory (about three times its size at the peak);
-# beyond this the reference engine streams it.
-MAX_BYTES = 1 << 30
+# The vectorized path holds a file in memory as lines, values and landed columns (up to about
+# six times its size at the peak for a wide file); beyond this the reference engine streams it.
+MAX_BYTES = 512 << 20
 _BLOCK_BYTES = 8 << 20  # pyarrow's read block: also the longest line it can read
 # "Delimiters" that read each physical line whole: the first the file does not hold is used.
 _LINE_SPLITS = ("\x01", "\x02", "\x03", "\x04", "\x05", "\x06", "\x07", "\x08", "\x0e", "\x0f", "\x7f")
