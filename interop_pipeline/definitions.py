@@ -20,6 +20,7 @@ from dagster import (
     schedule,
 )
 
+import interop_pipeline.run_history  # noqa: F401  (run history without a disk flush per event)
 from interop_pipeline.assets.extract.api_sources import build_api_source_assets
 from interop_pipeline.assets.extract.conformed import build_conformed_assets
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets
