@@ -37,7 +37,14 @@ INDEPENDENT_CASES = {"test_source_matrix.py"}
 # The longest groups (whole pipeline runs, districts built once) are handed out first, in this
 # order, so neither worker is left with one of them at the end while the other idles (make test
 # passes --no-loadscope-reorder, which keeps this order instead of sorting groups by test count).
-LONGEST_FIRST = ("test_pipeline_e2e.py", "test_chaos.py", "warehouse", "publish", "test_hub_district_e2e.py")
+LONGEST_FIRST = (
+    "test_pipeline_e2e.py",
+    "test_chaos.py",
+    "test_dagster_ui.py",
+    "warehouse",
+    "publish",
+    "test_hub_district_e2e.py",
+)
 TESTS_DIR = Path(__file__).resolve().parent
 
 

@@ -4,11 +4,8 @@ real browser (headless Chromium) every chart draws, offline, without an error.""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,12 +23,10 @@ from interop_pipeline.publish.report import (
     report_path,
     write_report,
 )
+from tests.browser_tools import require_browser, run_browser_script
 from tests.conftest import write_config
 from tests.district_build import run_dbt
 from tests.publish.conftest import STUDENTS, release
-
-BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 
 
 class Tables(HTMLParser):
@@ -235,49 +230,12 @@ def test_the_asset_writes_the_report_beside_the_published_warehouse(published: P
     assert event.metadata["sections_without_data"].value == "none"
 
 
-def _browser_ready() -> str | None:
-    """Why the browser test cannot run here, or None. `make test` installs what it needs (the
-    Makefile's browser-test-deps); a missing piece is installed the same way first."""
-
-    def missing() -> list[str]:
-        return [
-            what
-            for what, ok in (
-                ("node", shutil.which("node") is not None),
-                (str(CHROMIUM), CHROMIUM.exists()),
-                (f"{BROWSER_DIR}/node_modules", (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
-            )
-            if not ok
-        ]
-
-    if not missing():
-        return None
-    make = subprocess.run(
-        ["make", "-C", str(BROWSER_DIR.parents[1]), "browser-test-deps"], capture_output=True, text=True
-    )
-    if not missing():
-        return None
-    return f"cannot install {', '.join(missing())} (make browser-test-deps: {(make.stdout + make.stderr)[-500:]})"
-
-
 def test_every_chart_renders_in_chromium_offline_without_errors(report) -> None:
     path, _ = report
-    reason = _browser_ready()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
     figures = path.read_text().count('<figure class="chart"')
     started = time.perf_counter()
-    run = subprocess.run(
-        ["node", str(BROWSER_DIR / "check_report.js"), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "CHROMIUM": str(CHROMIUM)},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    seen = json.loads(run.stdout)
+    seen = run_browser_script("check_report.js", str(path), timeout=120)
     assert len(seen["charts"]) == figures > 0
     for chart in seen["charts"]:
         assert chart["width"] > 0 and chart["height"] > 0, chart
