@@ -44,6 +44,7 @@ LONGEST_FIRST = (
     "warehouse",
     "publish",
     "test_hub_district_e2e.py",
+    "test_state.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 
