@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, DagsterInstance, MaterializeResult, asset, materialize
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    DagsterInstance,
+    MaterializeResult,
+    asset,
+    materialize,
+)
 
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.connectors.landing import LandingBatch, record_refusal, retire_batch
