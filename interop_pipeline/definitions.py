@@ -42,6 +42,14 @@ EXECUTOR = multiprocess_executor.configured({"start_method": {"forkserver": {}}}
 def build_definitions(config: DistrictConfig) -> Definitions:
     # Every launch first fails runs whose process is gone and sweeps what they left (recovery.py).
     recover_first = partial(recover_at_start, config)
+    refresh_job = define_asset_job(
+        REFRESH_JOB_NAME,
+        selection=AssetSelection.all(),
+        description=(
+            "Land every enabled source, build and test the warehouse with dbt, then release it "
+            "to analysts if every blocking check passed."
+        ),
+    )
     extract_assets, sensors = [], []
     for name, source in config.enabled_sources().items():
         if isinstance(source, ApiSource):
@@ -55,7 +63,13 @@ def build_definitions(config: DistrictConfig) -> Definitions:
         feeds = AssetSelection.assets(*landing.keys).downstream()
         sensors.append(
             build_drop_folder_sensor(
-                name, config.drop_folder(source), source.file_pattern, feeds, config.landing_dir, recover_first
+                name,
+                config.drop_folder(source),
+                source.file_pattern,
+                feeds,
+                config.landing_dir,
+                recover_first,
+                first_build=(refresh_job, config.published_warehouse_path),
             )
         )
     # The conformed tables every declared file feeds wait for every landing step.
@@ -67,15 +81,6 @@ def build_definitions(config: DistrictConfig) -> Definitions:
     # Extracts go out only after a build whose blocking checks passed (the release ran).
     publish = build_publish_assets(config, upstream=[release.key])
     from interop_pipeline.assets.publish.report import build_report_asset  # the report, after the release
-
-    refresh_job = define_asset_job(
-        REFRESH_JOB_NAME,
-        selection=AssetSelection.all(),
-        description=(
-            "Land every enabled source, build and test the warehouse with dbt, then release it "
-            "to analysts if every blocking check passed."
-        ),
-    )
 
     @schedule(
         name="daily_district_refresh",

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetSelection,
@@ -62,19 +63,24 @@ def build_drop_folder_sensor(
     selection: AssetSelection,
     landing_root: Path,
     before_run: Callable | None = None,
+    *,
+    first_build: tuple[Any, Path] | None = None,
 ):
     """`before_run(instance, say)` runs before a run is requested (the start-up recovery). Its
     runs are of a job named for the source (`<source>_delivery`), so the UI's run list says what
-    started them."""
+    started them. With `first_build` (the whole refresh job, the published warehouse), a
+    delivery that arrives before any warehouse was released runs the whole refresh instead: the
+    source's downstream models read models of other sources that have not been built yet."""
     job = define_asset_job(
         f"{source_name}_delivery",
         selection=selection,
         description=f"A new delivery of {source_name}: its landing and everything downstream of it.",
     )
+    whole_refresh, released = first_build if first_build else (None, None)
 
     @sensor(
         name=f"{source_name}_drop_folder",
-        job=job,
+        jobs=[job, whole_refresh] if whole_refresh else [job],
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Runs {source_name}'s landing and everything downstream when a new file appears in {folder}.",
@@ -94,7 +100,12 @@ def build_drop_folder_sensor(
         if before_run is not None:
             before_run(context.instance, context.log.info)
         run_key = hashlib.sha256("".join(sorted(new)).encode()).hexdigest()[:16]
-        return RunRequest(run_key=f"{source_name}-{run_key}", tags={"interop/drop_folder": source_name})
+        first = whole_refresh is not None and not released.exists()
+        return RunRequest(
+            run_key=f"{source_name}-{run_key}",
+            job_name=whole_refresh.name if first else job.name,
+            tags={"interop/drop_folder": source_name},
+        )
 
     return watch_drop_folder
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dagster import AssetSelection, DagsterInstance, Definitions, materialize
+from dagster import AssetSelection, DagsterInstance, Definitions, define_asset_job, materialize
 from dagster import build_sensor_context as build_context
 
 from interop_pipeline.assets.extract.file_drops import build_file_drop_assets, source_declarations
@@ -171,6 +171,32 @@ def test_sensor_runs_for_new_content_only(attendance):
         materialize([landing], instance=instance)
         fresh = sensor.evaluate_tick(build_sensor_context(instance=instance))
         assert not fresh.run_requests
+
+
+def test_a_delivery_before_the_first_release_runs_the_whole_refresh(attendance):
+    """A source's own job rebuilds only what its landing feeds, which reads other sources'
+    models: on a district never built, those do not exist yet, so the first delivery runs all."""
+    config, source, folder = attendance
+    landing = build_file_drop_assets(config, "sis_attendance", source)
+    whole = define_asset_job("district_refresh", selection=AssetSelection.all())
+    sensor = build_drop_folder_sensor(
+        "sis_attendance",
+        folder,
+        source.file_pattern,
+        AssetSelection.assets(*landing.keys),
+        config.landing_dir,
+        first_build=(whole, config.published_warehouse_path),
+    )
+    repository = Definitions(assets=[landing], sensors=[sensor]).get_repository_def()
+    _drop(folder, "attendance_2025-09.csv", HEADER + "1,2,09/02/2025,A,x,Absent,390\r\n")
+    with DagsterInstance.ephemeral() as instance:
+        first = sensor.evaluate_tick(build_context(repository_def=repository, instance=instance))
+        assert [r.job_name for r in first.run_requests] == ["district_refresh"]
+        config.published_warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        config.published_warehouse_path.write_bytes(b"")  # a release exists from here on
+        _drop(folder, "attendance_2025-10.csv", HEADER + "1,2,10/01/2025,T,x,Present,15\r\n")
+        later = sensor.evaluate_tick(build_context(repository_def=repository, instance=instance, cursor=first.cursor))
+        assert [r.job_name for r in later.run_requests] == ["sis_attendance_delivery"]
 
 
 def test_a_file_still_arriving_is_left_for_the_next_tick(tmp_path):
