@@ -41,6 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from interop_pipeline.simulators.vendor_files import ATTENDANCE_HEADER  # noqa: E402  (the SIS export's header)
 
 ENGINES = ("python", "vectorized")
 KINDS = ("attendance", "assessment")
@@ -48,15 +49,6 @@ EXTRACTED_AT = datetime(2026, 6, 1, 6, 0, 0, tzinfo=UTC)
 WIDTHS = (10, 9, 8, 7, 10, 11, 8)  # the table's number columns
 DEFECT_EVERY = 997  # about one row in a thousand carries a defect
 
-ATTENDANCE_HEADER = [
-    "Student_Number",
-    "School_ID",
-    "Att_Date",
-    "Att_Code",
-    "Description",
-    "Presence_Status_CD",
-    "Total_Minutes",
-]
 ATTENDANCE_CODES = [
     ("A", "Unexcused Absence", "Absent", "390"),
     ("E", "Excused Absence", "Absent", "390"),

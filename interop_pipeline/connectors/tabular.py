@@ -1823,6 +1823,13 @@ def _land_source(
         # Unknown columns at the header's end are what a header run on into a record looks like.
         unknown_last = bool(header) and header[-1] in plan.unknown
         _check_complete(tally, lines, rules.width, source.label, declaration, unknown_last=unknown_last)
+    return _entity_landing(declaration, source, header, plan, encoding, tally)
+
+
+def _entity_landing(
+    declaration: FileDeclaration, source: _Source, header: list[str], plan: _HeaderPlan, encoding: str, tally: _Tally
+) -> tuple[EntityLanding, dict]:
+    """What one entity's landing reports (either engine), and its batch details."""
     landed = EntityLanding(
         entity=declaration.entity,
         declaration=declaration.name,

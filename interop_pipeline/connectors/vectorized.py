@@ -76,7 +76,7 @@ from interop_pipeline.connectors.tabular import (
     _check_complete,
     _choose_encoding,
     _DeriveRule,
-    _entity_details,
+    _entity_landing,
     _FieldRule,
     _Lines,
     _plan_header,
@@ -503,22 +503,7 @@ def land_source(
         )
     if sink is not None:
         _feed(sink, landed.table, refs)
-    result = EntityLanding(
-        entity=declaration.entity,
-        declaration=declaration.name,
-        source=source.label,
-        header=header,
-        layout=plan.layout,
-        unknown_columns=plan.unknown,
-        missing_columns=plan.missing_optional,
-        nearest_columns=plan.nearest,
-        encoding=encoding,
-        mode=declaration.mode,
-        rows_landed=tally.landed,
-        rows_rejected=tally.rejected,
-        warnings=dict(sorted(tally.warnings.items())),
-    )
-    return result, _entity_details(result, source, declaration, tally)
+    return _entity_landing(declaration, source, header, plan, encoding, tally)
 
 
 @dataclass
