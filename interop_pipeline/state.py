@@ -34,7 +34,6 @@ SHARED_SCHEMAS = ("reference",)  # code crosswalks (dbt seeds): the same for eve
 @dataclass
 class StateBuild:
     districts: list[str]  # codes of the districts whose released warehouse was combined
-    not_released: list[str]  # districts with no released warehouse yet
     tables: dict[str, int] = field(default_factory=dict)  # state warehouse rows per table
 
 
@@ -71,10 +70,7 @@ def _staged(path: Path) -> Path:
 def build_state_warehouse(state: StateConfig) -> StateBuild:
     """Union every district's released warehouse into the state warehouse, replaced atomically."""
     released = [d for d in state.district_configs if d.published_warehouse_path.exists()]
-    build = StateBuild(
-        districts=[d.district.code for d in released],
-        not_released=[d.district.code for d in state.district_configs if d not in released],
-    )
+    build = StateBuild(districts=[d.district.code for d in released])
     if not released:
         raise RuntimeError(f"{state.config_path}: no district has released a warehouse yet")
     staged = _staged(state.warehouse_path)

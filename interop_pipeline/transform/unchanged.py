@@ -71,14 +71,9 @@ def landed_content(landing_dir: Path) -> str:
 
 def stale_sources(config: DistrictConfig, now: datetime) -> list[str]:
     """The enabled sources past their freshness limit now (as the warehouse's statuses report)."""
-    from interop_pipeline.assets.extract.source_health import newest_batch_at
+    from interop_pipeline.assets.extract.source_health import freshness
 
-    stale = []
-    for name, source in config.enabled_sources().items():
-        limit, newest = source.freshness_limit_hours, newest_batch_at(config, name)
-        if limit is not None and (newest is None or (now - newest).total_seconds() / 3600 > limit):
-            stale.append(name)
-    return stale
+    return [name for name, source in config.enabled_sources().items() if freshness(config, name, source, now)[2]]
 
 
 def build_inputs(config: DistrictConfig, now: datetime | None = None) -> dict[str, object]:

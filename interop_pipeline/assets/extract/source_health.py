@@ -84,9 +84,15 @@ def record_refusals(
     )
 
 
-def newest_batch_at(config: DistrictConfig, source_name: str) -> datetime | None:
-    """When the source's newest landed batch was extracted (None: nothing landed yet)."""
-    return max((r["extracted_at"] for r in read_batch_records(config.landing_dir, source_name)), default=None)
+def freshness(
+    config: DistrictConfig, source_name: str, source: SourceSettings, now: datetime
+) -> tuple[datetime | None, float | None, bool]:
+    """(newest batch's extraction time, its age in hours, stale): a source is stale when it has
+    a freshness limit and nothing landed within it (or nothing landed at all)."""
+    newest = max((r["extracted_at"] for r in read_batch_records(config.landing_dir, source_name)), default=None)
+    age_hours = (now - newest).total_seconds() / 3600 if newest else None
+    limit = source.freshness_limit_hours
+    return newest, age_hours, limit is not None and (age_hours is None or age_hours > limit)
 
 
 def source_health_results(
@@ -116,10 +122,8 @@ def source_health_results(
             ),
         },
     )
-    newest = newest_batch_at(config, source_name)
-    age_hours = ((now or datetime.now(UTC)) - newest).total_seconds() / 3600 if newest else None
+    newest, age_hours, stale = freshness(config, source_name, source, now or datetime.now(UTC))
     limit = source.freshness_limit_hours
-    stale = limit is not None and (age_hours is None or age_hours > limit)
     yield AssetCheckResult(
         asset_key=batches_key,
         check_name=FRESHNESS_CHECK,
