@@ -35,8 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
@@ -51,6 +50,7 @@ from interop_pipeline.config import (  # noqa: E402
     OneRosterCsvSource,
     load_config,
 )
+from interop_pipeline.simulators.apis import RECIPIENTS_ONLY, simulators_in_own_process  # noqa: E402
 
 LAND_API = "land_api:"  # then a REST source's name: one stage per enabled REST source
 PUBLISH = "publish:"  # then a recipient's name: one stage per enabled recipient
@@ -208,52 +208,6 @@ def run_stage(stage: str, config_path: Path, students: int, seed: int) -> None:
     print(json.dumps({"stage": stage, "seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}))
 
 
-# --- the simulators: their own process, serving the stages that need them -------------------------
-
-
-def serve(kind: str, config_path: Path) -> None:
-    """Run simulators until stdin closes: for "land_api:<source>", that REST source's (with the
-    recipients' ODS/API); for "recipients", an empty ODS/API per Ed-Fi API recipient and the
-    recipients' secrets. One source at a time: each holds its share of the district in memory.
-    The first line out is the environment the stages need (base URLs, credentials), the last
-    this process's peak memory."""
-    from interop_pipeline.simulators.apis import running_recipient_apis, running_simulators
-
-    config = load_config(config_path)
-    if kind.startswith(LAND_API):
-        name = kind.removeprefix(LAND_API)
-        sources = {n: s for n, s in config.sources.items() if n == name or not isinstance(s, ApiSource)}
-        serving = running_simulators(config.model_copy(update={"sources": sources}))
-    else:
-        serving = running_recipient_apis(config)
-    before = dict(os.environ)
-    started = time.perf_counter()
-    with serving:
-        env = {var: value for var, value in os.environ.items() if before.get(var) != value}
-        print(json.dumps({"env": env, "start_seconds": time.perf_counter() - started}), flush=True)
-        sys.stdin.read()
-    print(json.dumps({"peak_mb": _peak_mb()}), flush=True)
-
-
-@contextmanager
-def simulators(kind: str, config_path: Path) -> Iterator[dict]:
-    """`serve` in its own process while the block runs; yields its environment, start-up time and,
-    once the block has ended, peak memory."""
-    command = [sys.executable, __file__, "--serve", kind, "--config", str(config_path)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdin and process.stdout
-    line = process.stdout.readline()
-    if not line:
-        raise SystemExit(f"the simulators for {kind} did not start (exit {process.wait()})")
-    ready = json.loads(line)
-    try:
-        yield ready
-    finally:
-        process.stdin.close()
-        ready.update(json.loads(process.stdout.readline() or "{}"))
-        process.wait(timeout=60)
-
-
 def stages_of(config: DistrictConfig) -> list[tuple[str, str | None]]:
     """Every stage in order, with the simulators it needs (None: none)."""
     apis = [name for name, source in config.enabled_sources().items() if isinstance(source, ApiSource)]
@@ -262,7 +216,7 @@ def stages_of(config: DistrictConfig) -> list[tuple[str, str | None]]:
         ("land_files", None),
         *((LAND_API + name, LAND_API + name) for name in apis),
         *((stage, None) for stage in WAREHOUSE_STAGES),
-        *((PUBLISH + name, "recipients") for name in config.enabled_recipients()),
+        *((PUBLISH + name, RECIPIENTS_ONLY) for name in config.enabled_recipients()),
     ]
 
 
@@ -316,7 +270,8 @@ def bench_size(students: int, seed: int, workdir: Path, skip: frozenset[str] = f
                 running.close()
                 current = kind
                 if kind:
-                    served[kind] = running.enter_context(simulators(kind, config_path))
+                    only = kind.removeprefix(LAND_API)  # a source's name, or RECIPIENTS_ONLY
+                    served[kind] = running.enter_context(simulators_in_own_process(config_path, only))
             figures = _run_in_child(stage, config_path, students, seed, served[kind]["env"] if kind else {})
             _print_row(stage, figures["seconds"], figures["rows"], figures["peak_mb"])
             results.append(figures)
@@ -450,14 +405,10 @@ def main() -> None:
         "--skip", nargs="+", default=[], metavar="STAGE", help="stages not to run (e.g. publish:state_ods)"
     )
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # internal: run one stage
-    parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: simulators for a stage
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
         run_stage(args.stage, args.config, args.students[0], args.seed)
-        return
-    if args.serve:
-        serve(args.serve, args.config)
         return
 
     sizes = sorted(set(args.students))

@@ -11,11 +11,13 @@ interop-pipeline validate-config FILE
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from interop_pipeline.config import CONFIG_ENV_VAR, PROJECT_ROOT, ConfigError, DistrictConfig, load_config
@@ -195,8 +197,22 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _simulators_beside(config: DistrictConfig) -> Iterator[dict[str, str]]:
+    """The config's simulated APIs in a process of their own while the block runs (answering
+    from the other core), their base URLs and credentials in this process's environment. Yields
+    each simulator's URL by name."""
+    from interop_pipeline.simulators.apis import api_sources, simulators_in_own_process
+
+    if not api_sources(config) and not config.enabled_recipients():
+        yield {}
+        return
+    with simulators_in_own_process(config.config_path) as ready:
+        os.environ.update(ready["env"])
+        yield ready["urls"]
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from interop_pipeline.simulators.apis import running_simulators
     from interop_pipeline.simulators.generate import write_district
 
     config = load_config(args.config)
@@ -207,9 +223,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         + ", ".join(str(p) for p in generated.drops.values())
     )
     # The demo's REST sources are simulators on free ports, serving the generated district.
-    with running_simulators(config) as simulators:
+    with _simulators_beside(config) as simulators:
         if simulators:
-            print("Simulated APIs: " + ", ".join(f"{name} at {api.base_url}" for name, api in simulators.items()))
+            print("Simulated APIs: " + ", ".join(f"{name} at {url}" for name, url in simulators.items()))
         return _refresh_and_summarize(config, args.executor, args.verbose)
 
 
@@ -217,9 +233,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not args.simulate:
         return _refresh_and_summarize(config, args.executor, args.verbose, args.rebuild)
-    from interop_pipeline.simulators.apis import running_simulators
-
-    with running_simulators(config):
+    with _simulators_beside(config):
         return _refresh_and_summarize(config, args.executor, args.verbose, args.rebuild)
 
 
@@ -294,7 +308,6 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def _stop_group(process) -> None:
     """SIGINT to the process group (dagster dev stops its webserver, daemon and code server on
     it), then SIGKILL to whatever of the group is still there after 30 s."""
-    import contextlib
     import signal
     import subprocess
 

@@ -8,11 +8,16 @@ client ids to secrets the simulator accepts.
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
 import os
 import secrets
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +29,7 @@ from interop_pipeline.config import (
     DistrictConfig,
     RecipientSettings,
     api_base_url_env,
+    load_config,
     recipient_base_url_env,
 )
 from interop_pipeline.simulators.http_server import Faults, SimulatedApi
@@ -145,3 +151,68 @@ def running_recipient_apis(
                 os.environ[recipient_base_url_env(name)] = api.base_url + configured.path.rstrip("/")
             running[name] = api
         yield running
+
+
+# -- the simulators in a process of their own -------------------------------------------------------
+# A run calling simulators in its own process shares one interpreter lock with them: the client and
+# the server of every request take turns on one core. In their own process they answer from the
+# other core (the demo's Ed-Fi load and REST walks), and their memory is not the run's.
+RECIPIENTS_ONLY = "recipients"  # `only=`: an empty ODS/API per Ed-Fi API recipient, no source
+
+
+def _peak_mb() -> float:
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024  # KiB
+
+
+def serve_until_stdin_closes(config_path: Path, only: str | None = None) -> None:
+    """The simulators' process: every enabled API source's simulator and the recipients' ODS/APIs
+    (`only`: one source's with the recipients', or RECIPIENTS_ONLY), on free ports, until stdin
+    closes. Its first line out is what the run needs: the environment (base URLs, credentials)
+    and each simulator's URL; its last, this process's peak memory."""
+    config = load_config(config_path)
+    if only == RECIPIENTS_ONLY:
+        serving = running_recipient_apis(config)
+    else:
+        sources = {n: s for n, s in config.sources.items() if only in (None, n) or not isinstance(s, ApiSource)}
+        serving = running_simulators(config.model_copy(update={"sources": sources}))
+    before = dict(os.environ)
+    started = time.perf_counter()
+    with serving as running, suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole group
+        env = {var: value for var, value in os.environ.items() if before.get(var) != value}
+        urls = {name: api.base_url for name, api in running.items()}
+        print(json.dumps({"env": env, "urls": urls, "start_seconds": time.perf_counter() - started}), flush=True)
+        sys.stdin.read()
+    print(json.dumps({"peak_mb": _peak_mb()}), flush=True)
+
+
+@contextmanager
+def simulators_in_own_process(config_path: Path, only: str | None = None) -> Iterator[dict]:
+    """`serve_until_stdin_closes` in a child process while the block runs. Yields its first line
+    (`env`, `urls`, `start_seconds`), with `peak_mb` added once the block has ended. The caller
+    applies `env` where its run reads it (os.environ, or a child's environment)."""
+    command = [sys.executable, "-m", __name__, "--config", str(config_path)] + (["--only", only] if only else [])
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdin and process.stdout
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the simulators for {config_path} did not start (exit {process.wait()}; see above)")
+    ready = json.loads(line)
+    try:
+        yield ready
+    finally:
+        process.stdin.close()
+        ready.update(json.loads(process.stdout.readline() or "{}"))
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=serve_until_stdin_closes.__doc__)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--only", help=f"one API source's name, or {RECIPIENTS_ONLY}")
+    arguments = parser.parse_args()
+    serve_until_stdin_closes(arguments.config, arguments.only)
