@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from interop_pipeline.connectors.http import (
@@ -61,3 +64,53 @@ def test_unknown_path_is_an_api_error_not_a_stack_trace():
     with NumbersApi() as api:
         with pytest.raises(ApiError, match=r"Numbers /nowhere page 1: HTTP 404"):
             _client(api).get_json("/nowhere", page=1)
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A forward proxy that answers every request itself and remembers what it was asked."""
+
+    seen: list[str] = []
+
+    def do_GET(self):
+        _Proxy.seen.append(self.path)  # a proxy is asked for the absolute URL
+        body = b'{"n": 7}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_environment_is_read_once_per_client_proxies_and_no_proxy_honoured(monkeypatch):
+    for var in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with NumbersApi() as api:
+            base_url = api.base_url
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_port}")
+            through_proxy = ApiClient("Numbers", api.base_url, settings=FAST)
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            direct = _client(api)
+            monkeypatch.delenv("HTTP_PROXY")  # read when each client was made, not per request
+            assert through_proxy.get_json("/numbers/1").body == {"n": 7}
+            assert direct.get_json("/numbers/2").body == {"n": 2}
+    finally:
+        proxy.shutdown()
+    assert _Proxy.seen == [f"{base_url}/numbers/1"]
+
+
+def test_a_netrc_entry_for_the_host_does_not_replace_the_bearer_token(tmp_path, monkeypatch):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-the-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with NumbersApi() as api:
+        client = _client(api)
+        assert client.get_json("/numbers/3").body == {"n": 3}
+    assert client.auth.fetched == 1  # the bearer token went out and was accepted the first time
