@@ -34,7 +34,14 @@ from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
 from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
-from interop_pipeline.transform.unchanged import build_inputs, reason_to_rebuild, record_build_inputs
+from interop_pipeline.transform.unchanged import (
+    build_inputs,
+    decide_build_mode,
+    note_selected_build,
+    reason_to_rebuild,
+    record_build_inputs,
+    recorded_build_mode,
+)
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -241,6 +248,13 @@ def with_table_metadata(events: list, manifest: Mapping[str, Any], warehouse: Pa
             yield event.with_metadata({**event.metadata, **table})
 
 
+def full_refresh_args(config: DistrictConfig, run_id: str) -> list[str]:
+    """`--full-refresh` unless this run's first dbt step chose an incremental build (its record,
+    transform/unchanged.py): incremental models are then rebuilt whole. Both steps pass it; the
+    one incremental model, the attendance fact, is built by the first."""
+    return [] if recorded_build_mode(config, run_id).incremental else ["--full-refresh"]
+
+
 # Identity resolution runs between the two dbt steps: it reads the person records the first
 # builds, and everything that reads its crosswalk (the `identity` source) is built by the second.
 AFTER_IDENTITY = "source:identity+"
@@ -251,7 +265,12 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
     everything before identity resolution, then everything downstream of its crosswalk."""
 
     def build(context: AssetExecutionContext, dbt: DbtCliResource, first: bool = False) -> Iterator:
-        if first and context.selected_asset_keys == context.assets_def.keys:
+        if first and context.selected_asset_keys != context.assets_def.keys:
+            # Selected assets (a source's delivery): always built, incrementally on the same terms.
+            mode = decide_build_mode(config, build_inputs(config), context.instance, context.run.tags)
+            context.log.info(f"Building the selected assets. {mode.sentence()}")
+            note_selected_build(config, context.run_id, mode)
+        elif first:
             # A whole refresh: nothing downstream runs when nothing it reads has changed.
             inputs = build_inputs(config)
             reason = reason_to_rebuild(config, inputs, context.instance, context.run.tags)
@@ -263,7 +282,9 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
                 )
                 return
             context.log.info(f"Building the warehouse: {reason}.")
-            record_build_inputs(config, inputs, context.run_id)
+            mode = decide_build_mode(config, inputs, context.instance, context.run.tags)
+            context.log.info(mode.sentence())
+            record_build_inputs(config, inputs, context.run_id, mode)
         empty = prepare_dbt_build(config)
         unused = sorted(set(empty) - set(config.enabled_sources()) - {CONFORMED_SOURCE})
         if unused:
@@ -273,7 +294,8 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
             context.log.warning(f"Configured but nothing landed yet, built empty: {', '.join(waiting)}")
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
-        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(config))], context=context)
+        args = ["build", *full_refresh_args(config, context.run_id), "--vars", json.dumps(dbt_vars(config))]
+        invocation = dbt.cli(args, context=context)
         # Held until dbt ends: only then may this process open the build file (one writer at a
         # time) to count each model's rows and read its columns for the UI.
         built = []

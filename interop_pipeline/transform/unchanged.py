@@ -13,6 +13,13 @@ The inputs compared are content, never batch ids or times: a REST walk that brin
 records lands a new batch but the same content digest. The only time-dependent input is which
 sources are past their freshness limit, so the warehouse's source statuses change the day a
 source goes stale.
+
+When a build is needed, it is also decided here whether the attendance fact may be updated
+incrementally (`choose_build_mode`): only when the last build's run ended well and the only
+difference from what it read is new batches of the SIS attendance file's daily events. Then
+the fact recomputes just the student-days those batches hold; anything else, or any doubt, is a
+full refresh of every model. The record keeps each source's batches one by one so the
+difference can be told.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +43,13 @@ IDENTITY_SYSTEM = "identity"  # landed by the run itself, between the two dbt st
 RECORD_NAME = "build_inputs.json"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests")
+LANDED = "landed data"
+# 2: landed data kept per source, batch by batch (1: one digest of everything landed).
+RECORD_FORMAT = 2
+# The one change a build may apply incrementally: new batches of this entity of this source
+# (fct_student_daily_attendance recomputes the student-days they hold).
+INCREMENTAL_SYSTEM = "sis_attendance"
+INCREMENTAL_ENTITY = "daily_attendance"
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -48,25 +64,33 @@ def _files_digest(paths: Iterable[Path], root: Path) -> str:
     return _digest(f"{p.relative_to(root)}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in paths if p.is_file())
 
 
-def landed_content(landing_dir: Path) -> str:
-    """Every landed batch and refusal, by content: a file's sha256, a walk's order-free digest.
-    Walks that brought nothing add no rows and are left out."""
-    parts = []
+def _batch_part(batch: dict) -> str | None:
+    """One committed batch, by content: a walk's order-free digest (None for a walk that brought
+    nothing: it adds no rows), a file's sha256 with the entities it landed."""
+    details = batch["details"] if isinstance(batch["details"], dict) else json.loads(batch["details"] or "{}")
+    if "content_digest" in details:
+        if not details.get("records"):
+            return None
+        return f"walk {details.get('entity')}/{details.get('mode')} {details['content_digest']}"
+    entities = sorted(set(batch["rows_landed"] or {}) | set(details.get("entities") or {}))
+    return f"batch {'+'.join(entities)} {batch['fingerprint_sha256']}"
+
+
+def landed_content(landing_dir: Path) -> dict[str, list[str]]:
+    """Every landed batch and refusal, by content, per source system: a file's sha256, a walk's
+    order-free digest. Walks that brought nothing add no rows and are left out."""
+    content: dict[str, list[str]] = {}
     for system_dir in sorted(p for p in landing_dir.iterdir() if p.is_dir()) if landing_dir.is_dir() else []:
         system = system_dir.name
         if system == IDENTITY_SYSTEM:
             continue
-        for batch in read_batch_records(landing_dir, system):
-            details = batch["details"] if isinstance(batch["details"], dict) else json.loads(batch["details"] or "{}")
-            if "content_digest" in details:
-                if details.get("records"):
-                    parts.append(f"{system}/{details.get('entity')}/{details.get('mode')}:{details['content_digest']}")
-            else:
-                parts.append(f"{system}:{batch['fingerprint_sha256']}")
+        parts = [part for batch in read_batch_records(landing_dir, system) if (part := _batch_part(batch))]
         for refusal in read_refusals(landing_dir, system):
             refused = refusal.get("fingerprint") or refusal.get("subject")
-            parts.append(f"{system} refused {refused}: {refusal['reason']}")
-    return _digest(parts)
+            parts.append(f"refused {refused}: {refusal['reason']}")
+        if parts:
+            content[system] = sorted(parts)
+    return content
 
 
 def stale_sources(config: DistrictConfig, now: datetime) -> list[str]:
@@ -86,7 +110,7 @@ def build_inputs(config: DistrictConfig, now: datetime | None = None) -> dict[st
         for path in config.declaration_paths(source)
     ]
     return {
-        "landed data": landed_content(config.landing_dir),
+        LANDED: landed_content(config.landing_dir),
         "stale sources": stale_sources(config, now or datetime.now(UTC)),
         "district config": _digest([config.model_dump_json()]),
         "declarations": _files_digest(declarations, Path("/")),
@@ -102,41 +126,176 @@ def _record_path(config: DistrictConfig) -> Path:
     return config.build_warehouse_path.with_name(RECORD_NAME)
 
 
-def record_build_inputs(config: DistrictConfig, inputs: dict[str, object], run_id: str) -> None:
-    """Note what this run's build reads, before it builds (a run that then fails is not trusted)."""
+@dataclass(frozen=True)
+class BuildMode:
+    """How this run builds the warehouse: incrementally (the attendance fact recomputes only
+    the student-days of new attendance batches) or in full, and why."""
+
+    incremental: bool
+    reason: str
+
+    def sentence(self) -> str:
+        if self.incremental:
+            return f"The attendance fact is updated incrementally: {self.reason}."
+        return f"The warehouse is built in full (every model refreshed): {self.reason}."
+
+
+def record_build_inputs(
+    config: DistrictConfig, inputs: dict[str, object], run_id: str, mode: BuildMode | None = None
+) -> None:
+    """Note what this run's build reads, before it builds (a run that then fails is not trusted),
+    and how it builds (the second dbt step reads that back)."""
+    mode = mode or BuildMode(False, "no build mode was chosen")
     path = _record_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.partial")
-    staged.write_text(json.dumps({"run_id": run_id, "inputs": inputs}, indent=1))
+    record = {
+        "format": RECORD_FORMAT,
+        "run_id": run_id,
+        "build": {"incremental": mode.incremental, "reason": mode.reason},
+        "inputs": inputs,
+    }
+    staged.write_text(json.dumps(record, indent=1))
     os.replace(staged, path)
+
+
+def _read_record(config: DistrictConfig) -> dict | None:
+    try:
+        record = json.loads(_record_path(config).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def note_selected_build(config: DistrictConfig, run_id: str, mode: BuildMode) -> None:
+    """Note how a run of selected assets (a source's delivery, a selection in the UI) builds,
+    for its second dbt step; the last whole build's record stays the one compared with. A
+    selection built in full may have rebuilt the attendance fact from other inputs than that
+    record's, so no later build is incremental until the next whole one."""
+    record = _read_record(config) or {"format": RECORD_FORMAT}
+    record["selected_run"] = {"run_id": run_id, "build": {"incremental": mode.incremental, "reason": mode.reason}}
+    if not mode.incremental:
+        record["incremental_base"] = False
+    path = _record_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.partial")
+    staged.write_text(json.dumps(record, indent=1))
+    os.replace(staged, path)
+
+
+def recorded_build_mode(config: DistrictConfig, run_id: str) -> BuildMode:
+    """How the first dbt step of this run chose to build; in full unless its record says
+    incremental (no record of this run: a step run on its own, a re-execution)."""
+    record = _read_record(config) or {}
+    selected = record.get("selected_run") or {}
+    if record.get("run_id") == run_id:
+        build = record.get("build") or {}
+    elif selected.get("run_id") == run_id:
+        build = selected.get("build") or {}
+    else:
+        return BuildMode(False, "this run's first dbt step left no record of how to build")
+    return BuildMode(build.get("incremental") is True, str(build.get("reason") or ""))
+
+
+def last_run_trouble(instance, run_id: str) -> str | None:
+    """Why the run that built from a record cannot be trusted (it did not succeed, or an ERROR
+    check of it failed), or None when it ended well."""
+    from dagster import DagsterRunStatus
+
+    from interop_pipeline.assets.release import check_evaluations
+
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.status != DagsterRunStatus.SUCCESS:
+        return f"the last build's run ({run_id[:8]}) did not succeed"
+    failed = [
+        f"{e.asset_key.to_user_string()} {e.check_name}"
+        for e in check_evaluations(instance, run_id)
+        if not e.passed and e.severity.value == "ERROR"
+    ]
+    if failed:
+        return f"the last build's run ({run_id[:8]}) had failed checks: {', '.join(failed[:3])}"
+    return None
 
 
 def reason_to_rebuild(config: DistrictConfig, inputs: dict[str, object], instance, run_tags: dict) -> str | None:
     """Why this run must build (a sentence), or None when the last run built from these same
     inputs and ended well, so building again would change nothing."""
-    from dagster import DagsterRunStatus
-
-    from interop_pipeline.assets.release import check_evaluations
-
     if run_tags.get(REBUILD_TAG) == "true":
         return f"a rebuild was asked for (run tag {REBUILD_TAG})"
     if not config.published_warehouse_path.exists() or not config.build_warehouse_path.exists():
         return "no warehouse has been built and released yet"
-    try:
-        previous = json.loads(_record_path(config).read_text())
-    except (FileNotFoundError, ValueError):
+    previous = _read_record(config)
+    if previous is None or not isinstance(previous.get("inputs"), dict) or "run_id" not in previous:
         return "no record of what the last build read"
     changed = [name for name, value in inputs.items() if previous["inputs"].get(name) != value]
     if changed:
         return f"changed since the last build: {', '.join(changed)}"
-    run = instance.get_run_by_id(previous["run_id"])
-    if run is None or run.status != DagsterRunStatus.SUCCESS:
-        return f"the last build's run ({previous['run_id'][:8]}) did not succeed"
-    failed = [
-        f"{e.asset_key.to_user_string()} {e.check_name}"
-        for e in check_evaluations(instance, previous["run_id"])
-        if not e.passed and e.severity.value == "ERROR"
-    ]
-    if failed:
-        return f"the last build's run ({previous['run_id'][:8]}) had failed checks: {', '.join(failed[:3])}"
-    return None
+    return last_run_trouble(instance, previous["run_id"])
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 'es' if word.endswith('ch') else 's'}"
+
+
+def attendance_only_change(previous: dict[str, object], inputs: dict[str, object]) -> BuildMode:
+    """Incremental when the only difference between the inputs a build read (`previous`) and
+    now is added batches of the SIS attendance file's daily events, each landing that entity
+    alone; in full, saying why, on any other difference."""
+    changed = sorted(name for name in set(previous) | set(inputs) if previous.get(name) != inputs.get(name))
+    others = [name for name in changed if name != LANDED]
+    if others:
+        return BuildMode(False, f"changed since the last build besides landed data: {', '.join(others)}")
+    before, now = previous.get(LANDED), inputs.get(LANDED)
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return BuildMode(False, "the last build's record does not list landed batches one by one")
+    systems = sorted(s for s in set(before) | set(now) if before.get(s) != now.get(s))
+    if systems != [INCREMENTAL_SYSTEM]:
+        if not systems:
+            return BuildMode(False, "no new attendance batch to add")
+        return BuildMode(False, f"landed data changed in {', '.join(systems)}")
+    old, new = Counter(before.get(INCREMENTAL_SYSTEM) or []), Counter(now.get(INCREMENTAL_SYSTEM) or [])
+    if old - new:
+        return BuildMode(False, f"{INCREMENTAL_SYSTEM} batches were removed or replaced")
+    added = list((new - old).elements())
+    wanted = f"batch {INCREMENTAL_ENTITY} "
+    other = [part for part in added if not part.startswith(wanted)]
+    if other:
+        kinds = sorted({"refused" if p.startswith("refused") else (p.split(" ")[1] or "no rows") for p in other})
+        what = ", ".join(kinds)
+        return BuildMode(False, f"new {INCREMENTAL_SYSTEM} data other than {INCREMENTAL_ENTITY} alone: {what}")
+    return BuildMode(
+        True,
+        f"the only change since the last build, which ended well, is {_plural(len(added), 'new batch')} "
+        f"of {INCREMENTAL_SYSTEM} {INCREMENTAL_ENTITY}",
+    )
+
+
+def choose_build_mode(
+    previous: dict | None, inputs: dict[str, object], *, rebuild_asked: bool, last_run_trouble: str | None
+) -> BuildMode:
+    """Incremental or full, from the last build's record (None: none readable), this run's inputs,
+    whether a rebuild was asked for and why the last build's run is not trusted (None: it ended
+    well). Every doubt is a full build."""
+    if rebuild_asked:
+        return BuildMode(False, f"a rebuild was asked for (run tag {REBUILD_TAG})")
+    if previous is None or not isinstance(previous.get("inputs"), dict):
+        return BuildMode(False, "no record of what the last build read")
+    if previous.get("format") != RECORD_FORMAT:
+        return BuildMode(False, "the record of the last build is of an older format")
+    if previous.get("incremental_base") is False:
+        return BuildMode(False, "a run of selected assets has built in full since the last build")
+    if last_run_trouble is not None:
+        return BuildMode(False, last_run_trouble)
+    return attendance_only_change(previous["inputs"], inputs)
+
+
+def decide_build_mode(config: DistrictConfig, inputs: dict[str, object], instance, run_tags: dict) -> BuildMode:
+    """choose_build_mode for this run: the record on disk, the last build's run in the instance."""
+    rebuild_asked = run_tags.get(REBUILD_TAG) == "true"
+    if not rebuild_asked and not config.build_warehouse_path.exists():
+        return BuildMode(False, "no warehouse has been built yet")
+    previous = _read_record(config)
+    trouble = None
+    if not rebuild_asked and previous is not None and isinstance(previous.get("run_id"), str):
+        trouble = last_run_trouble(instance, previous["run_id"])
+    return choose_build_mode(previous, inputs, rebuild_asked=rebuild_asked, last_run_trouble=trouble)

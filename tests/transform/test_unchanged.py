@@ -1,8 +1,12 @@
 """A refresh that would change nothing is skipped: what counts as a change, and which past run
-may be trusted (transform/unchanged.py). The whole-run behaviour is in test_pipeline_e2e."""
+may be trusted (transform/unchanged.py); a build whose only change is new daily attendance is
+incremental, any other is full. The whole-run behaviour is in test_pipeline_e2e; the
+incremental build's rows against a full refresh in test_incremental_attendance."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,12 +22,20 @@ from dagster import (
 
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.connectors.landing import LandingBatch, record_refusal, retire_batch
+from interop_pipeline.transform.dbt import full_refresh_args
 from interop_pipeline.transform.unchanged import (
+    LANDED,
     REBUILD_TAG,
+    RECORD_FORMAT,
+    BuildMode,
     build_inputs,
+    choose_build_mode,
+    decide_build_mode,
     landed_content,
+    note_selected_build,
     reason_to_rebuild,
     record_build_inputs,
+    recorded_build_mode,
     stale_sources,
 )
 
@@ -130,3 +142,151 @@ def test_only_a_run_that_ended_well_with_the_same_inputs_is_trusted(built_before
 
         config.published_warehouse_path.unlink()
         assert "no warehouse" in reason_to_rebuild(config, inputs, instance, {})
+
+
+def attendance_file(config: DistrictConfig, fingerprint: str, entities=("daily_attendance",), at=AT) -> str:
+    """A landed SIS attendance file as the file-drop landing records it (vendor_file details, one
+    writer per entity)."""
+    details = {"kind": "vendor_file", "entities": {entity: {} for entity in entities}, "files_not_ingested": []}
+    with LandingBatch(
+        config.landing_dir, "sis_attendance", config.district.code, fingerprint, "attendance.csv", at, details=details
+    ) as batch:
+        for entity in entities:
+            batch.entity_writer(entity, ["id"]).append(["1"], "attendance.csv:2")
+        return batch.commit()
+
+
+def test_only_new_daily_attendance_batches_are_built_incrementally(built_before: DistrictConfig) -> None:
+    config = built_before
+    walk(config, "2:aaaa", 2, AT)
+    first_file = attendance_file(config, "a" * 64)
+    attendance_file(config, "b" * 64, entities=("calendar_days",))
+    before = build_inputs(config, AT)
+    record = {"format": RECORD_FORMAT, "run_id": "r", "inputs": before}
+
+    def mode(inputs=None, previous=record, **kw) -> BuildMode:
+        kw = {"rebuild_asked": False, "last_run_trouble": None, **kw}
+        return choose_build_mode(previous, inputs or build_inputs(config, AT), **kw)
+
+    # Nothing new: nothing to add (such a run is skipped before the mode is chosen anyway).
+    assert not mode().incremental
+
+    # One, then two new daily attendance files: incremental.
+    attendance_file(config, "c" * 64)
+    one = build_inputs(config, AT)
+    assert mode(one) == BuildMode(
+        True,
+        "the only change since the last build, which ended well, is 1 new batch of sis_attendance daily_attendance",
+    )
+    assert mode(one).sentence().startswith("The attendance fact is updated incrementally: the only change")
+    attendance_file(config, "d" * 64)
+    assert mode().incremental and "2 new batches" in mode().reason
+
+    # Any doubt is a full build.
+    assert "rebuild was asked for" in mode(rebuild_asked=True).reason
+    assert "did not succeed" in mode(last_run_trouble="the last build's run (r) did not succeed").reason
+    assert "no record" in mode(previous=None).reason
+    old_format = {"run_id": "r", "inputs": {**before, LANDED: "9f" * 32}}
+    assert "older format" in mode(previous=old_format).reason
+    assert "does not list landed batches" in mode(previous={**record, "inputs": {**before, LANDED: "9f" * 32}}).reason
+    others = ("stale sources", "district config", "declarations", "identity decisions", "dbt project", "pipeline code")
+    for name in others:
+        changed = {**build_inputs(config, AT), name: "something else"}
+        assert mode(changed) == BuildMode(False, f"changed since the last build besides landed data: {name}")
+        assert mode(changed).sentence().startswith("The warehouse is built in full (every model refreshed): ")
+
+    # Other data of the attendance source, or of another source, is a full build too.
+    with_calendar = attendance_file(config, "e" * 64, entities=("calendar_days",))
+    assert mode().reason == "new sis_attendance data other than daily_attendance alone: calendar_days"
+    retire_batch(config.landing_dir, "sis_attendance", with_calendar)
+    assert mode().incremental
+    both = attendance_file(config, "f" * 64, entities=("calendar_days", "daily_attendance"))
+    assert "other than daily_attendance alone: calendar_days+daily_attendance" in mode().reason
+    retire_batch(config.landing_dir, "sis_attendance", both)
+    record_refusal(
+        config.landing_dir, "sis_attendance", district_code="x", kind="file", subject="a.csv",
+        reason="a.csv: header lacks Att_Date", fingerprint="0" * 64,
+    )  # fmt: skip
+    assert "other than daily_attendance alone: refused" in mode().reason
+    shutil.rmtree(config.landing_dir / "sis_attendance" / "_refusals")
+    assert mode().incremental
+    walk(config, "3:bbbb", 3, AT + timedelta(days=1))
+    assert mode().reason == "landed data changed in canvas, sis_attendance"
+    record["inputs"] = {**before, LANDED: {**before[LANDED], "canvas": build_inputs(config, AT)[LANDED]["canvas"]}}
+    assert mode().incremental
+
+    # A batch of the last build removed (or replaced by another content): full.
+    retire_batch(config.landing_dir, "sis_attendance", first_file)
+    assert mode().reason == "sis_attendance batches were removed or replaced"
+
+
+def test_the_run_records_its_build_mode_for_its_second_step(built_before: DistrictConfig) -> None:
+    config = built_before
+    attendance_file(config, "a" * 64)
+    inputs = build_inputs(config)
+    with DagsterInstance.ephemeral() as instance:
+        # No record yet: full; the second step of the run reads back what the first chose.
+        mode = decide_build_mode(config, inputs, instance, {})
+        assert mode == BuildMode(False, "no record of what the last build read")
+        ended_well = _run(instance, check_passes=True)
+        record_build_inputs(config, inputs, ended_well, mode)
+        assert recorded_build_mode(config, ended_well) == mode
+        assert full_refresh_args(config, ended_well) == ["--full-refresh"]
+
+        attendance_file(config, "b" * 64)
+        now = build_inputs(config)
+        mode = decide_build_mode(config, now, instance, {})
+        assert mode.incremental
+        record_build_inputs(config, now, "next-run", mode)
+        assert recorded_build_mode(config, "next-run") == mode
+        assert full_refresh_args(config, "next-run") == []
+        # Another run (a step run on its own, a re-execution) did not choose: full.
+        assert full_refresh_args(config, "another-run") == ["--full-refresh"]
+        record_build_inputs(config, inputs, ended_well, BuildMode(False, "first"))
+
+        # The last build's run must have ended well; a rebuild asked for is full.
+        assert decide_build_mode(config, now, instance, {}).incremental
+        assert not decide_build_mode(config, now, instance, {REBUILD_TAG: "true"}).incremental
+        failed_check = _run(instance, check_passes=False)
+        record_build_inputs(config, inputs, failed_check, BuildMode(False, "first"))
+        assert "had failed checks: built holds" in decide_build_mode(config, now, instance, {}).reason
+        failed = _run(instance, check_passes=True, fails=True)
+        record_build_inputs(config, inputs, failed, BuildMode(False, "first"))
+        assert "did not succeed" in decide_build_mode(config, now, instance, {}).reason
+
+        # A record written before batches were listed one by one: full.
+        path = config.build_warehouse_path.with_name("build_inputs.json")
+        path.write_text(json.dumps({"run_id": ended_well, "inputs": {**inputs, LANDED: "9f" * 32}}))
+        assert "older format" in decide_build_mode(config, now, instance, {}).reason
+        config.build_warehouse_path.unlink()
+        assert "no warehouse" in decide_build_mode(config, now, instance, {}).reason
+
+
+def test_a_run_of_selected_assets_building_in_full_ends_incremental_builds(built_before: DistrictConfig) -> None:
+    config = built_before
+    attendance_file(config, "a" * 64)
+    inputs = build_inputs(config)
+    with DagsterInstance.ephemeral() as instance:
+        whole = _run(instance, check_passes=True)
+        record_build_inputs(config, inputs, whole, BuildMode(False, "first"))
+        attendance_file(config, "b" * 64)
+        now = build_inputs(config)
+
+        # A delivery run with only new attendance: incremental, noted for its own second step;
+        # the whole build's record stays the one compared with (and the one the skip reads).
+        delivery = decide_build_mode(config, now, instance, {})
+        assert delivery.incremental
+        note_selected_build(config, "delivery", delivery)
+        assert full_refresh_args(config, "delivery") == []
+        assert full_refresh_args(config, whole) == ["--full-refresh"]
+        assert decide_build_mode(config, now, instance, {}).incremental
+        assert reason_to_rebuild(config, inputs, instance, {}) is None
+
+        # One that builds in full (asked to): the next builds are full until a whole one.
+        note_selected_build(config, "selected", decide_build_mode(config, now, instance, {REBUILD_TAG: "true"}))
+        assert full_refresh_args(config, "selected") == ["--full-refresh"]
+        assert decide_build_mode(config, now, instance, {}) == BuildMode(
+            False, "a run of selected assets has built in full since the last build"
+        )
+        record_build_inputs(config, inputs, whole, BuildMode(False, "again"))
+        assert decide_build_mode(config, now, instance, {}).incremental
