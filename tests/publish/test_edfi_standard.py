@@ -112,3 +112,42 @@ def test_a_non_default_race_and_a_date_only_administration_date_are_refused_and_
         # (the keys are warehouse hashes, whose hex digits may by chance spell a local id)
         reasons = "\n".join(r["message"].replace(r["record_key"], "") for r in refused)
         assert_no_personal_value(publish_config, reasons)
+
+
+# What the mutations put in place of a value: wrong types, a string past every maxLength, dates
+# that look right but are not (February 30th, month 13, a time where a date goes), empties.
+BAD_VALUES = (None, 7, 7.5, True, "", "x" * 300, "2026-02-30", "2026-13-01", "2026-01-01T25:00:00Z", [], {}, ["a"])
+
+
+def _mutations(value: Any) -> Iterator[Any]:
+    """Every document one change away from `value`: each value anywhere replaced by each bad one,
+    each property dropped, an unknown property added, each list emptied or its first item twice."""
+    yield from BAD_VALUES
+    if isinstance(value, dict):
+        yield {**value, "notInTheStandard": 1}
+        for key, inner in value.items():
+            yield {k: v for k, v in value.items() if k != key}
+            for changed in _mutations(inner):
+                yield {**value, key: changed}
+    elif isinstance(value, list) and value:
+        yield [value[0], *value]
+        for changed in _mutations(value[0]):
+            yield [changed, *value[1:]]
+
+
+def test_the_fast_check_and_jsonschema_agree_on_every_document_and_every_broken_one(
+    publish_config: DistrictConfig,
+) -> None:
+    """`is_valid` (fastjsonschema) decides alone for valid documents, so it must never accept what
+    jsonschema, the reference, refuses, nor refuse what it accepts: held to it over each
+    resource's published documents and every one-change mutation of them."""
+    staged = publish_recipient(edfi_json(publish_config), "state_ods", now=FIRST)
+    compared = refused = 0
+    for resource, docs in jsonl(staged.staged[0][1]).items():
+        fast, reference = edfi_standard.is_valid(resource), edfi_standard.validator(resource)
+        for document in docs[:3]:
+            for variant in [document, *_mutations(document)]:
+                assert fast(variant) == reference.is_valid(variant), (resource, variant)
+                compared += 1
+                refused += not fast(variant)
+    assert compared > 5_000 and refused > compared // 2  # mostly broken ones, as meant
