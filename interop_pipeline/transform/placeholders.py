@@ -17,6 +17,8 @@ meta in its `_<source>__sources.yml`:
 
 from __future__ import annotations
 
+import argparse
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,7 +26,13 @@ import yaml
 
 from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
 from interop_pipeline.connectors.conformance import CONFORMED_COLUMNS
-from interop_pipeline.connectors.landing import BATCHES_DIR, REFUSALS_DIR, REJECTS_DIR, ensure_placeholders
+from interop_pipeline.connectors.landing import (
+    BATCHES_DIR,
+    PLACEHOLDER_NAME,
+    REFUSALS_DIR,
+    REJECTS_DIR,
+    ensure_placeholders,
+)
 from interop_pipeline.connectors.oneroster_csv import CANONICAL_COLUMNS, DEFAULT_EXTENSION_COLUMNS
 from interop_pipeline.connectors.tabular import FileDeclaration, builtin_declarations
 
@@ -108,3 +116,25 @@ def ensure_source_placeholders(
         if not any(p for p in batches.glob("*.parquet") if not p.name.startswith("_")):
             empty.append(source["name"])
     return empty
+
+
+def spark_placeholders(landing_dir: Path, spark_dir: Path) -> int:
+    """Copies of the zero-row files for the `spark` target, which skips files whose names start
+    with an underscore: each as empty.parquet in the same relative folder under
+    <spark_dir>/landing_placeholders (macros/spark_sources.sql reads them there). Returns how many."""
+    copied = 0
+    for placeholder in Path(landing_dir).rglob(PLACEHOLDER_NAME):
+        copy = Path(spark_dir) / "landing_placeholders" / placeholder.parent.relative_to(landing_dir) / "empty.parquet"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(placeholder, copy)
+        copied += 1
+    return copied
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=spark_placeholders.__doc__.split(":")[0])
+    parser.add_argument("landing_dir", type=Path)
+    parser.add_argument("spark_dir", type=Path)
+    arguments = parser.parse_args()
+    count = spark_placeholders(arguments.landing_dir, arguments.spark_dir)
+    print(f"{count} zero-row files copied under {arguments.spark_dir / 'landing_placeholders'}")

@@ -15,13 +15,16 @@ column is a Spark TIMESTAMP holding the same instant). No column is left out."""
 
 from __future__ import annotations
 
-import shutil
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from interop_pipeline.connectors.landing import PLACEHOLDER_NAME
+from interop_pipeline.transform.placeholders import spark_placeholders
 from tests.district_build import run_dbt
 
 SNAPSHOT_BASED = ("dim_student_history", "fct_program_participation")
@@ -49,16 +52,6 @@ COMPARED = (
     "student_identity_xwalk",
     "staff_identity_xwalk",
 )
-
-
-def spark_placeholders(landing_dir: Path, spark_dir: Path) -> None:
-    """Spark skips files whose names start with an underscore, the zero-row placeholders among them;
-    the spark target reads a copy of each, named empty.parquet, from the same relative folder under
-    <spark_dir>/landing_placeholders (macros/spark_sources.sql)."""
-    for placeholder in landing_dir.rglob(PLACEHOLDER_NAME):
-        copy = spark_dir / "landing_placeholders" / placeholder.parent.relative_to(landing_dir) / "empty.parquet"
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(placeholder, copy)
 
 
 def build_on_spark(built_district, spark_dir: Path) -> Path:
@@ -126,3 +119,23 @@ def test_core_marts_built_on_spark_equal_duckdbs(built_district, tmp_path):
         con.execute(f"attach '{built_district.warehouse}' as duck (read_only)")
         found = [difference for table in COMPARED for difference in differences(con, table, spark_tables)]
     assert not found, "\n".join(found)
+
+
+def test_the_readmes_spark_commands_are_the_ones_tested(tmp_path):
+    """The README's lines: the placeholder copy runs as written (in a folder with a landing zone
+    of one zero-row file), and its dbt build selects and excludes what this file's build does."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("### The warehouse on Spark", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = block.replace("\\\n", " ").splitlines()
+    copy = next(line for line in lines if "interop_pipeline.transform.placeholders" in line)
+    placeholder = tmp_path / "data" / "landing" / "canvas" / "users" / PLACEHOLDER_NAME
+    placeholder.parent.mkdir(parents=True)
+    placeholder.write_bytes(b"PAR1")
+    done = subprocess.run(
+        [sys.executable, *shlex.split(copy)[1:]], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert "1 zero-row files copied" in done.stdout
+    assert (tmp_path / "data/spark/landing_placeholders/canvas/users/empty.parquet").read_bytes() == b"PAR1"
+    build = shlex.split(next(line for line in lines if "dbt build" in line))
+    selected = build[build.index("--select") + 1 : build.index("--exclude")]
+    assert tuple(selected) == SPARK_SELECTION and tuple(build[build.index("--exclude") + 1 :]) == SPARK_EXCLUDE
