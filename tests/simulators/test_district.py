@@ -1,15 +1,19 @@
 """The synthetic district is deterministic, coherent and drawn at the configured rates."""
 
+import shutil
 from datetime import date
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from interop_pipeline.config import GeneratorRates
+from interop_pipeline import cli
+from interop_pipeline.config import ConfigError, GeneratorRates, load_config
+from interop_pipeline.connectors.landing import BATCHES_DIR
 from interop_pipeline.simulators.calendar import build_calendar, us_school_holidays
 from interop_pipeline.simulators.district import GRADES, LEVELS, generate_district
 from interop_pipeline.simulators.generate import write_district
+from tests.conftest import write_config
 
 YEAR = {"year_start": date(2025, 8, 18), "year_end": date(2026, 6, 5)}
 
@@ -127,3 +131,21 @@ def test_schools_sized_by_level_and_sections_balanced_with_a_teacher_of_the_scho
     for row in district.section_enrollments.slice(0, 3000).to_pylist():
         spell = spell_dates[(row["person_id"], row["school_sourced_id"])]
         assert row["begin_date"] == spell["entry_date"] and row["end_date"] == spell["exit_date"]
+
+
+def test_a_different_district_is_not_generated_over_one_already_landed(tmp_path, capsys):
+    """Regenerating the same district is fine; another size or seed over landed data is refused
+    with the fix, by the command too, and goes through once the data is removed."""
+    config_path = write_config(tmp_path, students=40)
+    config = load_config(config_path)
+    write_district(config, students=40, seed=3)
+    landed = config.landing_dir / "sis_attendance" / BATCHES_DIR / "batch-1.parquet"
+    landed.parent.mkdir(parents=True)
+    landed.write_bytes(b"PAR1")
+    write_district(config, students=40, seed=3)  # the same one again: nothing to mix
+    with pytest.raises(ConfigError, match=r"40 students \(seed 3\), landed and built; generating 60 students"):
+        write_district(config, students=60, seed=3)
+    assert cli.main(["generate", "--config", str(config_path), "--students", "40", "--seed", "4"]) == 2
+    assert "make clean" in capsys.readouterr().err
+    shutil.rmtree(config.landing_dir)
+    write_district(config, students=60, seed=3)
