@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import sqlalchemy
-from dagster import DagsterInstance
+import os
+import shutil
+from pathlib import Path
 
-import interop_pipeline.run_history  # noqa: F401
+import sqlalchemy
+from dagster import AssetKey, DagsterInstance, asset, materialize
+from sqlalchemy import create_engine
+
+from interop_pipeline import run_history
+from interop_pipeline.cli import DAGSTER_YAML_TEMPLATE
+from interop_pipeline.run_history import PooledSqliteEventLogStorage
 
 NORMAL = 1  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL (SQLite's default)
 
@@ -15,3 +22,61 @@ def test_the_instances_sqlite_storage_commits_with_synchronous_normal_in_wal_mod
         with instance.event_log_storage.index_connection() as connection:
             assert connection.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == NORMAL
             assert connection.execute(sqlalchemy.text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def _instance_home(tmp_path: Path) -> Path:
+    """A Dagster home with the project's dagster.yaml, as the CLI gives each district."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(DAGSTER_YAML_TEMPLATE, home / "dagster.yaml")
+    return home
+
+
+@asset
+def numbers() -> int:
+    return 7
+
+
+@asset
+def doubled(numbers: int) -> int:
+    return numbers * 2
+
+
+def test_the_event_log_keeps_a_connection_per_database_where_dagster_keeps_its_files(tmp_path, monkeypatch):
+    """Events go where Dagster's default puts them and read back whole from a fresh instance;
+    the run's database and the index are each opened through one engine, however many events."""
+    home = _instance_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        opened = []
+        monkeypatch.setattr(run_history, "create_engine", lambda *a, **k: opened.append(a[0]) or create_engine(*a, **k))
+        result = materialize([numbers, doubled], instance=instance)
+        assert result.success
+        run_id = result.run_id
+        names = [url.rsplit("/", 1)[1] for url in opened]
+        assert f"{run_id}.db" in names and set(names) <= {f"{run_id}.db", "index.db"}
+        assert len(names) == len(set(names))  # one engine per database, not one per event
+    assert (home / "history" / "runs" / f"{run_id}.db").exists()
+    with DagsterInstance.get() as reader:
+        events = reader.all_logs(run_id)
+        assert len(events) > 20 and reader.get_latest_materialization_event(AssetKey("doubled")) is not None
+
+
+def test_a_forked_process_opens_its_own_connections(tmp_path, monkeypatch):
+    home = _instance_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        assert materialize([numbers], instance=instance).success
+        parents = dict(instance.event_log_storage._engines)
+        child = os.fork()
+        if child == 0:  # the child stores a run of its own, then leaves without cleanup
+            ok = materialize([numbers], instance=instance).success
+            mine = instance.event_log_storage._engines
+            os._exit(0 if ok and not set(mine.values()) & set(parents.values()) else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert materialize([numbers], instance=instance).success  # the parent's connections still work
+    with DagsterInstance.get() as reader:
+        assert len(reader.get_run_records()) == 3
