@@ -284,6 +284,10 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Set here, not inherited: started in the background of a script, this process would have
+    # SIGINT ignored, and so would `dagster dev` (a handled signal is reset to the default in the
+    # programs it starts; an ignored one stays ignored).
+    signal.signal(signal.SIGINT, stop)
     with running_simulators(config, fixed_ports=True) as simulators:
         for name, api in simulators.items():
             print(f"{name}: simulator at {api.base_url}", flush=True)
