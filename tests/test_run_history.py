@@ -1,4 +1,5 @@
-"""Dagster's run history commits without a disk flush per event (interop_pipeline/run_history.py)."""
+"""Dagster's run history commits without a disk flush per event (interop_pipeline/run_history.py) and
+keeps a connection per database (interop_pipeline/event_log.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import sqlalchemy
 from dagster import AssetKey, DagsterInstance, asset, materialize
 from sqlalchemy import create_engine
 
-from interop_pipeline import run_history
+import interop_pipeline.run_history  # noqa: F401
+from interop_pipeline import event_log
 from interop_pipeline.cli import DAGSTER_YAML_TEMPLATE
-from interop_pipeline.run_history import PooledSqliteEventLogStorage
+from interop_pipeline.event_log import PooledSqliteEventLogStorage
 
 NORMAL = 1  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL (SQLite's default)
 
@@ -51,7 +53,7 @@ def test_the_event_log_keeps_a_connection_per_database_where_dagster_keeps_its_f
         storage = instance.event_log_storage
         assert isinstance(storage, PooledSqliteEventLogStorage)
         opened = []
-        monkeypatch.setattr(run_history, "create_engine", lambda *a, **k: opened.append(a[0]) or create_engine(*a, **k))
+        monkeypatch.setattr(event_log, "create_engine", lambda *a, **k: opened.append(a[0]) or create_engine(*a, **k))
         result = materialize([numbers, doubled], instance=instance)
         assert result.success
         run_id = result.run_id
