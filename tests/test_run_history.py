@@ -9,12 +9,13 @@ from pathlib import Path
 
 import sqlalchemy
 from dagster import AssetKey, DagsterInstance, asset, materialize
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from sqlalchemy import create_engine
 
-import interop_pipeline.run_history  # noqa: F401
+import interop_pipeline.run_history  # noqa: F401  (installs both)
 from interop_pipeline import event_log
 from interop_pipeline.cli import DAGSTER_YAML_TEMPLATE
-from interop_pipeline.event_log import PooledSqliteEventLogStorage
 
 NORMAL = 1  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL (SQLite's default)
 
@@ -34,6 +35,10 @@ def _instance_home(tmp_path: Path) -> Path:
     return home
 
 
+def _open(home: Path) -> DagsterInstance:
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
 @asset
 def numbers() -> int:
     return 7
@@ -45,13 +50,13 @@ def doubled(numbers: int) -> int:
 
 
 def test_the_event_log_keeps_a_connection_per_database_where_dagster_keeps_its_files(tmp_path, monkeypatch):
-    """Events go where Dagster's default puts them and read back whole from a fresh instance;
-    the run's database and the index are each opened through one engine, however many events."""
+    """Dagster's own storage, opened by folder (no DAGSTER_HOME needed): events go where they
+    always went and read back whole from a fresh instance; the run's database and the index are
+    each opened through one engine, however many events."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = _instance_home(tmp_path)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as instance:
-        storage = instance.event_log_storage
-        assert isinstance(storage, PooledSqliteEventLogStorage)
+    with _open(home) as instance:
+        assert type(instance.event_log_storage) is SqliteEventLogStorage
         opened = []
         monkeypatch.setattr(event_log, "create_engine", lambda *a, **k: opened.append(a[0]) or create_engine(*a, **k))
         result = materialize([numbers, doubled], instance=instance)
@@ -61,24 +66,23 @@ def test_the_event_log_keeps_a_connection_per_database_where_dagster_keeps_its_f
         assert f"{run_id}.db" in names and set(names) <= {f"{run_id}.db", "index.db"}
         assert len(names) == len(set(names))  # one engine per database, not one per event
     assert (home / "history" / "runs" / f"{run_id}.db").exists()
-    with DagsterInstance.get() as reader:
+    with _open(home) as reader:
         events = reader.all_logs(run_id)
         assert len(events) > 20 and reader.get_latest_materialization_event(AssetKey("doubled")) is not None
 
 
-def test_a_forked_process_opens_its_own_connections(tmp_path, monkeypatch):
+def test_a_forked_process_opens_its_own_connections(tmp_path):
     home = _instance_home(tmp_path)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as instance:
+    with _open(home) as instance:
         assert materialize([numbers], instance=instance).success
-        parents = dict(instance.event_log_storage._engines)
+        parents = dict(instance.event_log_storage._kept_engines)
         child = os.fork()
         if child == 0:  # the child stores a run of its own, then leaves without cleanup
             ok = materialize([numbers], instance=instance).success
-            mine = instance.event_log_storage._engines
+            mine = instance.event_log_storage._kept_engines
             os._exit(0 if ok and not set(mine.values()) & set(parents.values()) else 1)
         _, status = os.waitpid(child, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert materialize([numbers], instance=instance).success  # the parent's connections still work
-    with DagsterInstance.get() as reader:
+    with _open(home) as reader:
         assert len(reader.get_run_records()) == 3
