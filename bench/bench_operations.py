@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import shutil
 import statistics
@@ -30,7 +29,7 @@ from bench_pipeline import write_bench_config
 
 from interop_pipeline.config import load_config
 from interop_pipeline.simulators.apis import simulators_in_own_process
-from interop_pipeline.transform.unchanged import RECORD_NAME, BuildMode
+from interop_pipeline.transform.unchanged import BuildMode, read_build_record
 
 CORRECTED_RUN = "daily run, one row corrected"
 # Wall-time targets in seconds, and the size each is set at.
@@ -52,17 +51,14 @@ def _timed(command: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def _build_record(config_path: Path) -> dict:
-    config = load_config(config_path)
-    path = config.build_warehouse_path.with_name(RECORD_NAME)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_build_record(load_config(config_path)) or {}
 
 
 def how_it_built(before: dict, after: dict) -> str:
     """How a run built the warehouse, from the build record before and after it."""
     if after.get("run_id") == before.get("run_id"):
         return "not rebuilt: nothing it reads had changed"
-    build = after.get("build", {})
-    return BuildMode(build.get("incremental", False), build.get("reason", "not recorded")).sentence()
+    return BuildMode.from_record(after.get("build") or {}).sentence()
 
 
 def correct_one_attendance_row(config_path: Path) -> Path:

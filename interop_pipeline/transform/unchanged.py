@@ -134,6 +134,13 @@ class BuildMode:
     incremental: bool
     reason: str
 
+    def recorded(self) -> dict:
+        return {"incremental": self.incremental, "reason": self.reason}
+
+    @classmethod
+    def from_record(cls, build: dict) -> BuildMode:
+        return cls(build.get("incremental") is True, str(build.get("reason") or "not recorded"))
+
     def sentence(self) -> str:
         if self.incremental:
             return f"The attendance fact is updated incrementally: {self.reason}."
@@ -146,20 +153,19 @@ def record_build_inputs(
     """Note what this run's build reads, before it builds (a run that then fails is not trusted),
     and how it builds (the second dbt step reads that back)."""
     mode = mode or BuildMode(False, "no build mode was chosen")
+    _write_record(config, {"format": RECORD_FORMAT, "run_id": run_id, "build": mode.recorded(), "inputs": inputs})
+
+
+def _write_record(config: DistrictConfig, record: dict) -> None:
     path = _record_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.partial")
-    record = {
-        "format": RECORD_FORMAT,
-        "run_id": run_id,
-        "build": {"incremental": mode.incremental, "reason": mode.reason},
-        "inputs": inputs,
-    }
     staged.write_text(json.dumps(record, indent=1))
-    os.replace(staged, path)
+    os.replace(staged, path)  # whole or not at all
 
 
-def _read_record(config: DistrictConfig) -> dict | None:
+def read_build_record(config: DistrictConfig) -> dict | None:
+    """The last build's record (what it read, how it built), or None when there is none readable."""
     try:
         record = json.loads(_record_path(config).read_text())
     except (FileNotFoundError, ValueError):
@@ -172,21 +178,17 @@ def note_selected_build(config: DistrictConfig, run_id: str, mode: BuildMode) ->
     for its second dbt step; the last whole build's record stays the one compared with. A
     selection built in full may have rebuilt the attendance fact from other inputs than that
     record's, so no later build is incremental until the next whole one."""
-    record = _read_record(config) or {"format": RECORD_FORMAT}
-    record["selected_run"] = {"run_id": run_id, "build": {"incremental": mode.incremental, "reason": mode.reason}}
+    record = read_build_record(config) or {"format": RECORD_FORMAT}
+    record["selected_run"] = {"run_id": run_id, "build": mode.recorded()}
     if not mode.incremental:
         record["incremental_base"] = False
-    path = _record_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.partial")
-    staged.write_text(json.dumps(record, indent=1))
-    os.replace(staged, path)
+    _write_record(config, record)
 
 
 def recorded_build_mode(config: DistrictConfig, run_id: str) -> BuildMode:
     """How the first dbt step of this run chose to build; in full unless its record says
     incremental (no record of this run: a step run on its own, a re-execution)."""
-    record = _read_record(config) or {}
+    record = read_build_record(config) or {}
     selected = record.get("selected_run") or {}
     if record.get("run_id") == run_id:
         build = record.get("build") or {}
@@ -194,7 +196,7 @@ def recorded_build_mode(config: DistrictConfig, run_id: str) -> BuildMode:
         build = selected.get("build") or {}
     else:
         return BuildMode(False, "this run's first dbt step left no record of how to build")
-    return BuildMode(build.get("incremental") is True, str(build.get("reason") or ""))
+    return BuildMode.from_record(build)
 
 
 def last_run_trouble(instance, run_id: str) -> str | None:
@@ -224,7 +226,7 @@ def reason_to_rebuild(config: DistrictConfig, inputs: dict[str, object], instanc
         return f"a rebuild was asked for (run tag {REBUILD_TAG})"
     if not config.published_warehouse_path.exists() or not config.build_warehouse_path.exists():
         return "no warehouse has been built and released yet"
-    previous = _read_record(config)
+    previous = read_build_record(config)
     if previous is None or not isinstance(previous.get("inputs"), dict) or "run_id" not in previous:
         return "no record of what the last build read"
     changed = [name for name, value in inputs.items() if previous["inputs"].get(name) != value]
@@ -294,7 +296,7 @@ def decide_build_mode(config: DistrictConfig, inputs: dict[str, object], instanc
     rebuild_asked = run_tags.get(REBUILD_TAG) == "true"
     if not rebuild_asked and not config.build_warehouse_path.exists():
         return BuildMode(False, "no warehouse has been built yet")
-    previous = _read_record(config)
+    previous = read_build_record(config)
     trouble = None
     if not rebuild_asked and previous is not None and isinstance(previous.get("run_id"), str):
         trouble = last_run_trouble(instance, previous["run_id"])
