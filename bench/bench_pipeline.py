@@ -118,12 +118,13 @@ def _land_api(config: DistrictConfig, name: str) -> int:
 def _dbt_build(config: DistrictConfig, *selection: str) -> int:
     """One of the two dbt steps (transform/dbt.py); returns the rows of the tables it built."""
     from interop_pipeline.transform.dbt import DBT_PROJECT_DIR, dbt_environment, dbt_vars, prepare_dbt_build
+    from interop_pipeline.transform.dbt_command import DBT_COMMAND
 
     prepare_dbt_build(config)
     target = config.data_dir / "dbt_target"  # kept between steps and sizes: dbt's partial parse
     subprocess.run(
         [
-            str(Path(sys.executable).parent / "dbt"),
+            str(DBT_COMMAND),
             "build",
             "--quiet",
             *selection,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from interop_pipeline.assets.extract.file_drops import land_file, source_declarations
@@ -15,7 +14,6 @@ from interop_pipeline.assets.extract.sis_roster import land_bundle
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource, OneRosterCsvSource
 from interop_pipeline.connectors.landing import pending_files
 
-DBT = Path(sys.executable).parent / "dbt"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"  # as transform/dbt.py has it, without importing Dagster
 
 
@@ -76,9 +74,10 @@ def resolve_identities(config: DistrictConfig) -> None:
 
 def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.CompletedProcess:
     from interop_pipeline.transform.dbt import dbt_environment, dbt_vars
+    from interop_pipeline.transform.dbt_command import DBT_COMMAND
 
     command = [
-        str(DBT),
+        str(DBT_COMMAND),
         *args,
         "--vars",
         json.dumps(dbt_vars(config)),

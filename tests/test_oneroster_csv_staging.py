@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,12 +25,12 @@ from interop_pipeline.connectors.oneroster_csv import land_oneroster_bundle
 from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file, load_declaration
 from interop_pipeline.identity.records import RECORD_COLUMNS
 from interop_pipeline.identity.resolve import resolve
+from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from tests.connectors.test_oneroster_csv import CHANGED, ROWS, bundle, csv_text, delta_bundle
 from tests.hub_fixture import build_nwea_map_cdf, build_oneroster_bundle, copy_iready_exports
 
 SYSTEM = "oneroster_csv"
-DBT = Path(sys.executable).parent / "dbt"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"  # as transform/dbt.py has it, without importing Dagster
 
 
@@ -73,7 +72,7 @@ def dbt_build(tmp_path: Path, target: Path, *select: str, exclude: tuple[str, ..
         str(target / "logs"),
     ]
     run = subprocess.run(
-        [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+        [str(DBT_COMMAND), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
         capture_output=True,
         text=True,
         env=env,

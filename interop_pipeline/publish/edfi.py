@@ -778,6 +778,7 @@ def _attendance_events(con: duckdb.DuckDBPyConnection, log: Refusals, built: _Bu
 
 BATCH_ROWS = 50_000  # rows per record batch read from the warehouse
 
+
 def streamed_rows(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[Any, ...]]:
     """The query's rows, one Arrow record batch at a time (never the whole result in memory)."""
     for batch in con.sql(sql).to_arrow_reader(batch_rows):
@@ -854,12 +855,15 @@ def _assessment_definitions(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[st
     for (identifier, namespace, objective), rows in sorted(reporting.items(), key=lambda kv: str(kv[0])):
         if objective is None:
             continue
-        yield "objectiveAssessments", {
-            "identificationCode": objective_code(objective),
-            "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
-            "description": objective,
-            **_reported(rows),
-        }
+        yield (
+            "objectiveAssessments",
+            {
+                "identificationCode": objective_code(objective),
+                "assessmentReference": {"assessmentIdentifier": identifier, "namespace": namespace},
+                "description": objective,
+                **_reported(rows),
+            },
+        )
 
 
 def objective_code(objective: str) -> str:

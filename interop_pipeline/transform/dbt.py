@@ -7,7 +7,6 @@ the instance's dagster.yaml), as does every later step that opens the DuckDB fil
 import json
 import os
 import shutil
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
+from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from interop_pipeline.transform.unchanged import (
@@ -51,11 +51,7 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 def dbt_resource() -> DbtCliResource:
-    # The dbt installed beside this interpreter, so runs work without the venv on PATH.
-    beside_python = Path(sys.executable).parent / "dbt"
-    return DbtCliResource(
-        project_dir=dbt_project, dbt_executable=str(beside_python) if beside_python.exists() else "dbt"
-    )
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_COMMAND) if DBT_COMMAND.exists() else "dbt")
 
 
 def ensure_dbt_manifest(project: DbtProject = dbt_project) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -28,12 +27,12 @@ from interop_pipeline.simulators.district import generate_district
 from interop_pipeline.simulators.edfi_api import EdfiApi, build_simulator
 from interop_pipeline.simulators.edfi_model import DESCRIPTOR_TYPES, descriptor_resource, descriptor_uri
 from interop_pipeline.simulators.http_server import Faults
+from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from tests.api.support import landed_current_records
 
 SOURCE = "edfi"
 FAST = HttpSettings(read_timeout=0.25, backoff_seconds=0.01, max_retries=8)
 CLIENTS = {"district-key": "district-secret"}
-DBT = Path(sys.executable).parent / "dbt"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 
@@ -309,7 +308,7 @@ def test_dbt_staging_types_every_landed_resource(tmp_path, truth, config):
     env = {**os.environ, "INTEROP_LANDING_DIR": str(landing), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
     target = tmp_path / "dbt_target"
     run = subprocess.run(
-        [str(DBT), "build", "--select", "staging.edfi", "--target-path", str(target), "--log-path", str(target)]
+        [str(DBT_COMMAND), "build", "--select", "staging.edfi", "--target-path", str(target), "--log-path", str(target)]
         + ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
         capture_output=True,
         text=True,

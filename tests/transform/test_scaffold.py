@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 
 from interop_pipeline.config import DEFAULT_CONFIG_PATH, load_config
 from interop_pipeline.connectors.tabular import builtin_declarations, land_vendor_file, load_declaration
 from interop_pipeline.transform.dbt import DBT_PROJECT_DIR
+from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from interop_pipeline.transform.scaffold import scaffold_staging, staging_sql
 
 ROSTER = """name: vendor_roster
@@ -64,7 +63,7 @@ def test_a_scaffolded_snapshot_model_builds_and_keeps_only_the_newest_file(tmp_p
         land_vendor_file(tmp_path / name, [declaration], landing, district_code="d", max_uncompressed_bytes=2**20)
 
     warehouse = tmp_path / "warehouse.duckdb"
-    dbt = Path(sys.executable).parent / "dbt"
+    dbt = DBT_COMMAND
     env = {**os.environ, "INTEROP_LANDING_DIR": str(landing), "INTEROP_WAREHOUSE_PATH": str(warehouse)}
     result = subprocess.run(
         [

@@ -7,7 +7,6 @@ that reads them across systems waits for all of them, and it reports what they h
 (counts from Parquet footers, no values, no DuckDB connection).
 """
 
-
 from collections.abc import Iterator
 from pathlib import Path
 
