@@ -21,7 +21,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import requests
+import urllib3
 from requests.utils import parse_header_links
 
 from interop_pipeline.config import ApiSource
@@ -35,9 +35,9 @@ COURSE_STATES = ("created", "claimed", "available", "completed", "deleted")
 ENROLLMENT_STATES = ("active", "invited", "creation_pending", "deleted", "rejected", "completed", "inactive")
 
 
-def is_rate_limited(response: requests.Response) -> bool:
+def is_rate_limited(response: urllib3.BaseHTTPResponse) -> bool:
     """Canvas's throttle answer: 403 with "403 Forbidden (Rate Limit Exceeded)"."""
-    return response.status_code == 403 and b"Rate Limit Exceeded" in response.content
+    return response.status == 403 and b"Rate Limit Exceeded" in response.data
 
 
 def follow_links(

@@ -1,12 +1,16 @@
 """The one HTTP client every REST connector uses.
 
-A requests Session whose urllib3 Retry handles what the transport can: connection errors, read
-timeouts, and 429/5xx answers (honouring Retry-After). On top of it, :meth:`ApiClient.get_json`
-handles what only the application can see: an expired token (401 → fetch a new one, up to
-`token_renewals` times per request), a vendor's own throttling answer (Canvas sends 403), and a
-body that arrives cut short or is not JSON (fetched again a few times, then a
+A urllib3 connection pool whose Retry handles what the transport can: connection errors, read
+timeouts, a body that arrives cut short, and 429/5xx answers (honouring Retry-After). On top of
+it, :meth:`ApiClient.get_json` handles what only the application can see: an expired token
+(401 → fetch a new one, up to `token_renewals` times per request), a vendor's own throttling
+answer (Canvas sends 403), and a body that is not JSON (fetched again a few times, then a
 :class:`ContractError` naming system, endpoint and page). Bodies are never logged or put in
 messages: they carry student data.
+
+urllib3 rather than a requests Session: an Ed-Fi load is tens of thousands of single-record
+POSTs, and requests' own work per request (merging settings, cookies, hooks, a CA-bundle stat)
+was a third of the client's CPU for each one.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+import certifi
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -116,7 +122,7 @@ class HttpSettings:
     max_retries: int = 6
     backoff_seconds: float = 0.5  # first retry waits this long, then doubles (capped)
     backoff_max_seconds: float = 30.0
-    body_attempts: int = 4  # fetches of one page whose body arrived cut short or malformed
+    body_attempts: int = 4  # fetches of one page whose body is not JSON
     # 401 → new token → same request, at most this often per request: parallel requests share one
     # token, and another request's renewal can use up a use-limited token before this one is sent.
     token_renewals: int = 3
@@ -124,7 +130,7 @@ class HttpSettings:
 
 @dataclass
 class JsonResponse:
-    """A decoded page: its JSON body, headers, and the URL that answered."""
+    """A decoded page: its JSON body, headers, and the whole URL asked (its query included)."""
 
     body: Any
     headers: Mapping[str, str]
@@ -155,7 +161,7 @@ class ApiClient:
         *,
         auth: TokenSource | None = None,
         settings: HttpSettings | None = None,
-        is_throttled: Callable[[requests.Response], bool] | None = None,
+        is_throttled: Callable[[urllib3.BaseHTTPResponse], bool] | None = None,
         user_agent: str = "interop-pipeline",
     ):
         self.system = system
@@ -179,11 +185,9 @@ class ApiClient:
             raise_on_status=False,
         )
         retry.on_retry = self._count_retry
-        self.session = _session_for(self.base_url)
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+        timeout = urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout)
+        self.pool = _pool_for(self.base_url, retries=retry, timeout=timeout, maxsize=16)
+        self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": user_agent}
 
     def _count_retry(self) -> None:
         with self._lock:
@@ -219,14 +223,14 @@ class ApiClient:
     ) -> JsonResponse:
         """One JSON request, surviving the faults vendors produce; an answer outside
         `ok_statuses` after every retry raises ApiError (or ContractError for a bad body)."""
-        url = self.url(path_or_url)
+        url = _with_query(self.url(path_or_url), params)
         endpoint = urlsplit(url).path
         renewals = 0
         body_failures = 0
         throttle_waits = 0
         while True:
-            response = self._send(method, url, params, json_body, headers, endpoint, page)
-            if response.status_code == 401 and self.auth is not None and renewals < self.settings.token_renewals:
+            response = self._send(method, url, json_body, headers, endpoint, page)
+            if response.status == 401 and self.auth is not None and renewals < self.settings.token_renewals:
                 # Tokens expire mid-walk; fetch a new one and repeat this request (a bounded number
                 # of times: a refused secret still fails, at the token endpoint or here).
                 self.auth.invalidate()
@@ -240,10 +244,10 @@ class ApiClient:
                 self._count_retry()
                 time.sleep(self._throttle_wait(response, throttle_waits))
                 continue
-            if response.status_code not in ok_statuses:
+            if response.status not in ok_statuses:
                 raise ApiError(self.system, endpoint, page, _status_problem(response))
             try:
-                body = json.loads(response.content) if response.content else None
+                body = json.loads(response.data) if response.data else None
             except ValueError as error:
                 body_failures += 1
                 if body_failures >= self.settings.body_attempts:
@@ -252,47 +256,37 @@ class ApiClient:
                     ) from None
                 self._count_retry()
                 continue
-            return JsonResponse(body=body, headers=response.headers, url=response.url, status=response.status_code)
+            return JsonResponse(body=body, headers=response.headers, url=url, status=response.status)
 
     def _send(
         self,
         method: str,
         url: str,
-        params: Any,
         json_body: Any,
         headers: Mapping[str, str] | None,
         endpoint: str,
         page: str | int | None,
-    ) -> requests.Response:
-        """One request, transport retries included. A body cut short (the connection closed
-        before Content-Length bytes arrived) is fetched again, a bounded number of times."""
-        settings = self.settings
-        for attempt in range(1, settings.body_attempts + 1):
-            all_headers = dict(headers or {})
-            if self.auth is not None:
-                all_headers["Authorization"] = f"Bearer {self.auth.token()}"
-            with self._lock:
-                self.requests += 1
-            try:
-                return self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=all_headers,
-                    timeout=(settings.connect_timeout, settings.read_timeout),
-                )
-            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
-                if attempt == settings.body_attempts:
-                    problem = f"response body cut short ({type(error).__name__})"
-                    raise ApiError(self.system, endpoint, page, problem) from None
-                self._count_retry()
-            except requests.exceptions.RequestException as error:
-                # Transport retries are spent: name the failure without the URL's query string.
-                raise ApiError(self.system, endpoint, page, f"{type(error).__name__} after retries") from None
-        raise AssertionError("unreachable")
+    ) -> urllib3.BaseHTTPResponse:
+        """One request, transport retries included (a body cut short is one: urllib3 reads it
+        whole inside its retry loop)."""
+        all_headers = {**self._headers, **(headers or {})}
+        if self.auth is not None:
+            all_headers["Authorization"] = f"Bearer {self.auth.token()}"
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode("utf-8")
+            all_headers["Content-Type"] = "application/json"
+        with self._lock:
+            self.requests += 1
+        try:
+            return self.pool.request(method, url, body=body, headers=all_headers)
+        except urllib3.exceptions.MaxRetryError as error:
+            # Transport retries are spent: name the failure without the URL's query string.
+            raise ApiError(self.system, endpoint, page, f"{type(error.reason).__name__} after retries") from None
+        except urllib3.exceptions.HTTPError as error:
+            raise ApiError(self.system, endpoint, page, f"{type(error).__name__}") from None
 
-    def _throttle_wait(self, response: requests.Response, attempt: int) -> float:
+    def _throttle_wait(self, response: urllib3.BaseHTTPResponse, attempt: int) -> float:
         retry_after = response.headers.get("Retry-After")
         if retry_after is not None:
             try:
@@ -302,23 +296,40 @@ class ApiClient:
         return min(self.settings.backoff_seconds * 2 ** (attempt - 1), self.settings.backoff_max_seconds)
 
     def close(self) -> None:
-        self.session.close()
+        self.pool.clear()
 
 
-def _session_for(base_url: str) -> requests.Session:
-    """A Session that reads the environment (proxies, NO_PROXY, a CA bundle) once, for the API's
-    host. requests would read it on every call, and look up ~/.netrc as well: about a fifth of a
-    request's CPU against a fast API, and a ~/.netrc entry for the host would replace the bearer
-    token with Basic credentials."""
-    session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))  # empty where NO_PROXY says
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
-    return session
+def _pool_for(base_url: str, **options: Any) -> urllib3.PoolManager:
+    """Connections to the API's host, with the environment (a proxy unless NO_PROXY says
+    otherwise, a CA bundle) read once. No ~/.netrc lookup: an entry for the vendor's host would
+    replace the bearer token with Basic credentials."""
+    options["ca_certs"] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+    proxies = get_environ_proxies(base_url)  # empty where NO_PROXY says
+    proxy = proxies.get(urlsplit(base_url).scheme) or proxies.get("all")
+    if not proxy:
+        return urllib3.PoolManager(**options)
+    credentials = urllib3.util.parse_url(proxy).auth
+    proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials) if credentials else None
+    return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
 
 
-def _status_problem(response: requests.Response) -> str:
+def _with_query(url: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None) -> str:
+    """The URL with `params` appended to any query it has, as requests encodes them: a list value
+    repeats its key, a None value is left out."""
+    if not params:
+        return url
+    items = params.items() if isinstance(params, Mapping) else params
+    pairs = [
+        (key, value)
+        for key, values in items
+        for value in (values if isinstance(values, list | tuple) else [values])
+        if value is not None
+    ]
+    if not pairs:
+        return url
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(pairs)}"
+
+
+def _status_problem(response: urllib3.BaseHTTPResponse) -> str:
     """HTTP status and, where the API gives one, its short error code: never the whole body."""
-    return f"HTTP {response.status_code} {response.reason or ''}".strip()
+    return f"HTTP {response.status} {response.reason or ''}".strip()

@@ -47,6 +47,18 @@ def test_every_fault_is_survived_and_every_answer_is_right():
     assert client.auth.fetched >= 2  # the token expired mid-walk and was renewed
 
 
+def test_params_are_appended_to_the_query_and_the_answer_names_the_whole_url():
+    """Paging builds the next URL from the answered one (OneRoster's X-Total-Count paging), so
+    it must be absolute, with the query as sent: a list repeats its key, None is left out."""
+    with NumbersApi() as api:
+        client, base_url = _client(api), api.base_url
+        first = client.get_json("/numbers/4", {"fields": ["id", "name"], "filter": None, "limit": 2})
+        link = client.get_json(f"{base_url}/numbers/5?offset=2", [("limit", 2)])
+    assert first.body == {"n": 4} and link.body == {"n": 5}
+    assert first.url == f"{base_url}/numbers/4?fields=id&fields=name&limit=2"
+    assert link.url == f"{base_url}/numbers/5?offset=2&limit=2"
+
+
 def test_malformed_json_that_never_heals_names_system_endpoint_and_page():
     with NumbersApi() as api:
         with pytest.raises(ContractError, match=r"Numbers /broken page 3: malformed JSON"):
