@@ -6,14 +6,10 @@ DuckDB connection (the webserver and every run worker load it).
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the collector is paused before the imports it would slow down)
-import gc
+# ruff: noqa: E402  (the cycle collector is paused before the imports it would slow down)
+from interop_pipeline import collector
 
-# Loading makes over half a million long-lived objects (Dagster's, dbt's and the parsed dbt
-# manifest), and Python's cycle collector would walk them again and again as they are made: a
-# third of the load's CPU. It is paused while loading, and what loading made is then frozen out
-# of every later collection (the run's steps, and step processes forked from a loaded server).
-gc.disable()
+collector.pause()  # while loading; see collector.py
 
 from functools import partial
 
@@ -118,11 +114,12 @@ def build_definitions(config: DistrictConfig) -> Definitions:
     )
 
 
+loaded = False
 try:
     defs = build_definitions(load_config())
-    gc.freeze()
+    loaded = True
 finally:
-    gc.enable()
+    collector.resume(loaded=loaded)
 
 
 def refresh_job() -> JobDefinition:
