@@ -76,27 +76,25 @@ def _source(kind: str, base_url: str, config) -> ApiSource:
     )
 
 
-class RecordingSession(requests.Session):
-    """Remembers every answered request (method, URL with query, body) so the floor can replay them."""
+def record_gets(client) -> list[str]:
+    """The URL (query included) of every GET the client sends that is answered 200, so the
+    floor can replay exactly those."""
+    log: list[str] = []
+    send = client.pool.request
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.log: list[tuple[str, str, object]] = []
-
-    def send(self, request, **kwargs):
-        response = super().send(request, **kwargs)
-        if response.status_code == 200 and request.method == "GET":
-            self.log.append((request.method, request.url, None))
+    def recording(method, url, **kwargs):
+        response = send(method, url, **kwargs)
+        if response.status == 200 and method == "GET":
+            log.append(url)
         return response
+
+    client.pool.request = recording
+    return log
 
 
 def bench_entity(connector, walk, base_url: str, source: ApiSource, credentials: Credentials, scratch: Path) -> dict:
     client = connector.make_client(base_url, source, credentials, http_settings(source))
-    recording = RecordingSession()
-    for prefix, adapter in client.session.adapters.items():
-        recording.mount(prefix, adapter)
-    recording.headers.update(client.session.headers)
-    client.session = recording
+    recorded = record_gets(client)
     landing = scratch / "throughput"
     started = time.perf_counter()
     result = land_entity_walk(client, walk, landing_root=landing, source_system=source.kind, district_code="bench-usd")
@@ -106,7 +104,7 @@ def bench_entity(connector, walk, base_url: str, source: ApiSource, credentials:
     floor = requests.Session()
     headers = {"Authorization": f"Bearer {client.auth.token()}"} if client.auth else {}
     started = time.perf_counter()
-    for _, url, _ in recording.log:
+    for url in recorded:
         json.loads(floor.get(url, headers=headers, timeout=60).content)
     floor_seconds = time.perf_counter() - started
 
@@ -123,7 +121,7 @@ def bench_entity(connector, walk, base_url: str, source: ApiSource, credentials:
     return {
         "records": result.records,
         "pages": result.pages,
-        "requests": len(recording.log),
+        "requests": len(recorded),
         "connector_rps": round(connector_rps),
         "floor_rps": round(floor_rps),
         "ratio": round(connector_rps / floor_rps, 2),

@@ -39,6 +39,14 @@ def test_febrl_bench_prints_precision_recall_and_the_queue():
     assert "review queue" in out
 
 
+def test_api_bench_walks_every_system_next_to_the_floor():
+    out = _run("bench/bench_api.py", "--students", "200", "--entities", "users", "courses")
+    assert "failed" not in out, out[-3000:]  # the bench reports one entity's failure and goes on
+    rows = re.findall(r"^(\w+)\s+(users|courses)\s+([\d,]+)\s+([\d,]+)\s+[\d,]+\s+[\d,]+\s+[\d.]+\s+[\d.]+$", out, re.M)
+    assert {row[0] for row in rows} == {"oneroster_api", "edfi_api", "canvas", "google_classroom"}, out
+    assert all(int(row[2].replace(",", "")) > 0 and int(row[3].replace(",", "")) > 0 for row in rows), rows
+
+
 def test_operations_bench_times_the_definitions_the_demo_and_two_daily_runs(tmp_path):
     """The quiet run skips the build; the one-row correction updates the attendance fact
     incrementally (as the runs' build records say)."""
