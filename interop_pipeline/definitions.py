@@ -114,12 +114,12 @@ def build_definitions(config: DistrictConfig) -> Definitions:
     )
 
 
-loaded = False
+_loaded = False
 try:
     defs = build_definitions(load_config())
-    loaded = True
+    _loaded = True
 finally:
-    collector.resume(loaded=loaded)
+    collector.resume(loaded=_loaded)
 
 
 def refresh_job() -> JobDefinition:
