@@ -98,10 +98,9 @@ def is_valid(resource: str) -> Callable[[Any], bool]:
     """The same insert schema compiled to Python code by fastjsonschema: it only says whether a
     document is valid, much sooner than `validator` on the valid documents that are nearly all of
     them (each Ed-Fi load, and every record the simulated ODS stores: its start at 10,000 students
-    took half the CPU with this check first). The schemas
-    use no keyword whose meaning changed after draft 7 (which fastjsonschema knows), and the
-    formats are jsonschema's own checks, so the two agree; tests/publish/test_edfi_standard.py
-    holds them to it."""
+    took half the CPU with this check first). The schemas use no keyword whose meaning changed
+    after draft 7 (which fastjsonschema knows), and the formats are jsonschema's own checks, so
+    the two agree; tests/publish/test_edfi_standard.py holds them to it."""
     schema = {**_schema_file()["resources"][resource]["jsonSchemaForInsert"], "$schema": DRAFT_7}
     checker = FormatChecker()
     formats = {name: functools.partial(checker.conforms, format=name) for name in SCHEMA_FORMATS}
