@@ -19,7 +19,6 @@ get past the recovery and everything before its own point. The last run goes thr
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -29,7 +28,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from interop_pipeline.chaos import PAUSE_ENV_VAR, POINTS
@@ -37,12 +35,9 @@ from interop_pipeline.config import DistrictConfig, load_config
 from interop_pipeline.publish.audit import in_progress_dir, read_audit_log
 from interop_pipeline.publish.state import load_state, publish_dir, state_path
 from tests.hub_fixture import HUB_DISTRICT, write_hub_drops
+from tests.warehouse_fingerprint import fingerprint
 
 pytestmark = pytest.mark.e2e
-
-# Left out of the comparison: what differs between two runs of the same data by the clock alone.
-# dbt_scd_id is dbt's own hash of a snapshot row's key and timestamp.
-CLOCK_COLUMNS = ("batch_id", "dbt_scd_id", "_age_hours")
 
 
 def _district(folder: Path) -> Path:
@@ -59,29 +54,6 @@ def _command(config_path: Path) -> list[str]:
 def _env(config_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV_VAR}
     return {**env, "INTEROP_DISTRICT_CONFIG": str(config_path), **extra}
-
-
-def fingerprint(database: Path) -> dict[str, tuple[int, str]]:
-    """Every table of the warehouse: its row count and a hash of its rows, without the columns
-    that differ by the clock alone (timestamps, batch ids, ages)."""
-    tables = {}
-    with duckdb.connect(str(database), read_only=True) as con:
-        names = con.execute("select table_schema, table_name from information_schema.tables order by all").fetchall()
-        for schema, table in names:
-            columns = con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            kept = [
-                f'"{name}"'
-                for name, kind in columns
-                if not kind.startswith("TIMESTAMP") and not any(c in name for c in CLOCK_COLUMNS)
-            ]
-            rows = con.execute(f'select {", ".join(kept) or "1"} from "{schema}"."{table}"').fetchall()
-            digest = hashlib.sha256("\n".join(sorted(map(repr, rows))).encode()).hexdigest()
-            tables[f"{schema}.{table}"] = (len(rows), digest)
-    return tables
 
 
 def delivered(config: DistrictConfig) -> dict[str, object]:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from dagster import (
 )
 from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from dagster_dbt.core.dbt_cli_invocation import PARTIAL_PARSE_FILE_NAME
 from dagster_dbt.dbt_project import run_with_concurrent_update_guard
 from packaging import version
@@ -36,10 +38,18 @@ from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
 from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
+from interop_pipeline.transform.partial import (
+    IDENTITY_SOURCE,
+    exclusion_args,
+    in_graph_order,
+    nodes_to_rebuild,
+    step_nodes,
+)
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from interop_pipeline.transform.unchanged import (
     build_inputs,
     decide_build_mode,
+    identity_resolved_again,
     note_selected_build,
     reason_to_rebuild,
     record_build_inputs,
@@ -278,6 +288,11 @@ def full_refresh_args(config: DistrictConfig, run_id: str) -> list[str]:
 AFTER_IDENTITY = "source:identity+"
 
 
+def context_manifest(context: AssetExecutionContext) -> Mapping[str, Any]:
+    """The parsed dbt manifest the step's assets were defined from."""
+    return get_manifest_and_translator_from_dbt_assets([context.assets_def])[0]
+
+
 def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
     """The dbt build (seeds, models, tests as asset checks) for this district, in two steps:
     everything before identity resolution, then everything downstream of its crosswalk."""
@@ -286,6 +301,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         if first and context.selected_asset_keys != context.assets_def.keys:
             # Selected assets (a source's delivery): always built, incrementally on the same terms.
             mode = decide_build_mode(config, build_inputs(config), context.instance, context.run.tags)
+            mode = replace(mode, systems=None)  # what is selected is built, whatever changed
             context.log.info(f"Building the selected assets. {mode.sentence()}")
             note_selected_build(config, context.run_id, mode)
         elif first:
@@ -310,12 +326,22 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         waiting = sorted(set(empty) & set(config.enabled_sources()))
         if waiting:
             context.log.warning(f"Configured but nothing landed yet, built empty: {', '.join(waiting)}")
+        manifest = context_manifest(context)
+        to_build, left_alone, unchanged = partial_build(context, manifest, first)
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
         args = ["build", *full_refresh_args(config, context.run_id), "--vars", json.dumps(dbt_vars(config))]
+        built: list = []
+        if to_build:
+            built = yield from run_dbt(context, dbt, [*args, *exclusion_args(manifest, left_alone)])
+        # Dagster takes a step's assets upstream first: what was left alone is never downstream
+        # of what was rebuilt.
+        yield from with_table_metadata([*unchanged, *built], manifest, config.build_warehouse_path)
+
+    def run_dbt(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str]):
+        """dbt's events, once it has ended: only then may this process open the build file (one
+        writer at a time) to count each model's rows and read its columns for the UI."""
         invocation = dbt.cli(args, context=context)
-        # Held until dbt ends: only then may this process open the build file (one writer at a
-        # time) to count each model's rows and read its columns for the UI.
         built = []
         try:
             for event in invocation.stream():
@@ -326,7 +352,37 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
             raise
         finally:
             keep_parse_state(invocation.target_path, dbt_target_dir(config))
-        yield from with_table_metadata(built, invocation.manifest, config.build_warehouse_path)
+        return built
+
+    def partial_build(
+        context: AssetExecutionContext, manifest: Mapping[str, Any], first: bool
+    ) -> tuple[bool, set[str], list[Output]]:
+        """Whether this step runs dbt, the nodes it leaves alone (a partial build,
+        transform/partial.py; none otherwise), and an output for each of its assets among them:
+        each stands as the last build left it and is handed on to the steps after it."""
+        mode = recorded_build_mode(config, context.run_id)
+        if mode.systems is None:
+            return True, set(), []
+        systems = set(mode.systems)
+        if not first and identity_resolved_again(config, context.run_id):
+            systems.add(IDENTITY_SOURCE)
+        step = step_nodes(manifest, after_identity=not first)
+        left_alone = step - nodes_to_rebuild(manifest, systems, config.landing_dir)
+        translator = WarehouseTranslator()
+        unchanged = []
+        for unique_id in in_graph_order(manifest, left_alone):
+            node = manifest["nodes"].get(unique_id)
+            key = translator.get_asset_key(node) if node else None
+            if key is None or key not in context.selected_asset_keys:
+                continue  # a test, or a node of no asset
+            metadata = {"unique_id": unique_id, "rebuilt": False}
+            unchanged.append(Output(None, context.assets_def.get_output_name_for_asset_key(key), metadata=metadata))
+        context.log.info(
+            f"{len(unchanged)} of this step's {len(context.selected_asset_keys)} tables, and their tests, read "
+            f"nothing that changed: left as the last build left them. Rebuilt: {len(step - left_alone)} models "
+            "and tests."
+        )
+        return bool(step - left_alone), left_alone, unchanged
 
     @dbt_assets(
         manifest=ensure_dbt_manifest(),

@@ -14,12 +14,14 @@ records lands a new batch but the same content digest. The only time-dependent i
 sources are past their freshness limit, so the warehouse's source statuses change the day a
 source goes stale.
 
-When a build is needed, it is also decided here whether the attendance fact may be updated
-incrementally (`choose_build_mode`): only when the last build's run ended well and the only
-difference from what it read is new batches of the SIS attendance file's daily events. Then
-the fact recomputes just the student-days those batches hold; anything else, or any doubt, is a
-full refresh of every model. The record keeps each source's batches one by one so the
-difference can be told.
+When a build is needed, it is also decided here how much of it (`choose_build_mode`). When the
+last build's run ended well and the only difference from what it read is landed data, only what
+reads the changed sources' data is rebuilt (`BuildMode.systems`; which dbt nodes that is:
+transform/partial.py); the rest stands as that build left it. And when that difference is only
+new batches of the SIS attendance file's daily events, the attendance fact is updated
+incrementally: it recomputes just the student-days those batches hold. Anything else, or any
+doubt, is a full refresh of every model. The record keeps each source's batches one by one so
+the difference can be told.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,21 +78,37 @@ def _batch_part(batch: dict) -> str | None:
     return f"batch {'+'.join(entities)} {batch['fingerprint_sha256']}"
 
 
+def _landed_systems(landing_dir: Path) -> Iterator[tuple[str, list[dict]]]:
+    """Each source system with a landing folder, and its committed batches."""
+    for system_dir in sorted(p for p in landing_dir.iterdir() if p.is_dir()) if landing_dir.is_dir() else []:
+        if system_dir.name != IDENTITY_SYSTEM:
+            yield system_dir.name, read_batch_records(landing_dir, system_dir.name)
+
+
 def landed_content(landing_dir: Path) -> dict[str, list[str]]:
     """Every landed batch and refusal, by content, per source system: a file's sha256, a walk's
     order-free digest. Walks that brought nothing add no rows and are left out."""
     content: dict[str, list[str]] = {}
-    for system_dir in sorted(p for p in landing_dir.iterdir() if p.is_dir()) if landing_dir.is_dir() else []:
-        system = system_dir.name
-        if system == IDENTITY_SYSTEM:
-            continue
-        parts = [part for batch in read_batch_records(landing_dir, system) if (part := _batch_part(batch))]
+    for system, batches in _landed_systems(landing_dir):
+        parts = [part for batch in batches if (part := _batch_part(batch))]
         for refusal in read_refusals(landing_dir, system):
             refused = refusal.get("fingerprint") or refusal.get("subject")
             parts.append(f"refused {refused}: {refusal['reason']}")
         if parts:
             content[system] = sorted(parts)
     return content
+
+
+def landed_batch_ids(landing_dir: Path) -> dict[str, list[str]]:
+    """Per source system, the ids of its committed batches that hold rows. Not content: a REST
+    walk that brings the same records again replaces its twin batch, so the content is the same
+    but the rows' batch is another one, and a model that reads batches (the landing bookkeeping)
+    must not be rebuilt beside one still pointing at the replaced batch."""
+    return {
+        system: ids
+        for system, batches in _landed_systems(landing_dir)
+        if (ids := sorted(batch["batch_id"] for batch in batches if _batch_part(batch)))
+    }
 
 
 def stale_sources(config: DistrictConfig, now: datetime) -> list[str]:
@@ -128,23 +146,40 @@ def _record_path(config: DistrictConfig) -> Path:
 
 @dataclass(frozen=True)
 class BuildMode:
-    """How this run builds the warehouse: incrementally (the attendance fact recomputes only
-    the student-days of new attendance batches) or in full, and why."""
+    """How this run builds the warehouse, and why: the attendance fact incrementally (only the
+    student-days of new attendance batches) or in full; and everything, or only what reads the
+    landed data of `systems` (the only sources whose data changed since the last build)."""
 
     incremental: bool
     reason: str
+    systems: tuple[str, ...] | None = None
 
     def recorded(self) -> dict:
-        return {"incremental": self.incremental, "reason": self.reason}
+        systems = list(self.systems) if self.systems is not None else None
+        return {"incremental": self.incremental, "reason": self.reason, "systems": systems}
 
     @classmethod
     def from_record(cls, build: dict) -> BuildMode:
-        return cls(build.get("incremental") is True, str(build.get("reason") or "not recorded"))
+        systems = build.get("systems")
+        return cls(
+            build.get("incremental") is True,
+            str(build.get("reason") or "not recorded"),
+            tuple(systems) if isinstance(systems, list) else None,
+        )
 
     def sentence(self) -> str:
         if self.incremental:
-            return f"The attendance fact is updated incrementally: {self.reason}."
-        return f"The warehouse is built in full (every model refreshed): {self.reason}."
+            how = f"The attendance fact is updated incrementally: {self.reason}."
+        elif self.systems is None:
+            return f"The warehouse is built in full (every model refreshed): {self.reason}."
+        else:
+            how = f"Nothing is updated incrementally: {self.reason}."
+        if self.systems is None:
+            return how
+        return (
+            f"Only what reads the landed data of {', '.join(self.systems)} is rebuilt (the only sources changed "
+            f"since the last build, which ended well); the rest stands as that build left it. {how}"
+        )
 
 
 def record_build_inputs(
@@ -153,7 +188,8 @@ def record_build_inputs(
     """Note what this run's build reads, before it builds (a run that then fails is not trusted),
     and how it builds (the second dbt step reads that back)."""
     mode = mode or BuildMode(False, "no build mode was chosen")
-    _write_record(config, {"format": RECORD_FORMAT, "run_id": run_id, "build": mode.recorded(), "inputs": inputs})
+    record = {"format": RECORD_FORMAT, "run_id": run_id, "build": mode.recorded(), "inputs": inputs}
+    _write_record(config, {**record, "batches": landed_batch_ids(config.landing_dir)})
 
 
 def _write_record(config: DistrictConfig, record: dict) -> None:
@@ -199,6 +235,20 @@ def recorded_build_mode(config: DistrictConfig, run_id: str) -> BuildMode:
     return BuildMode.from_record(build)
 
 
+def note_identity_resolution(config: DistrictConfig, run_id: str, resolved: bool) -> None:
+    """Note whether identity resolution ran again in this run (it does not when every person
+    record is as its last resolution read it), for the second dbt step."""
+    record = read_build_record(config) or {"format": RECORD_FORMAT}
+    record["identity"] = {"run_id": run_id, "resolved": resolved}
+    _write_record(config, record)
+
+
+def identity_resolved_again(config: DistrictConfig, run_id: str) -> bool:
+    """Whether this run's identity resolution landed new crosswalks; yes unless it noted otherwise."""
+    noted = (read_build_record(config) or {}).get("identity") or {}
+    return not (noted.get("run_id") == run_id and noted.get("resolved") is False)
+
+
 def last_run_trouble(instance, run_id: str) -> str | None:
     """Why the run that built from a record cannot be trusted (it did not succeed, or an ERROR
     check of it failed), or None when it ended well."""
@@ -239,22 +289,45 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 'es' if word.endswith('ch') else 's'}"
 
 
+def _changed_besides_landed(previous: dict[str, object], inputs: dict[str, object]) -> list[str]:
+    return sorted(
+        name for name in set(previous) | set(inputs) if name != LANDED and previous.get(name) != inputs.get(name)
+    )
+
+
+def changed_systems(
+    previous: dict[str, object], inputs: dict[str, object], batches: tuple[dict, dict] | None = None
+) -> tuple[str, ...] | None:
+    """The source systems whose landed data differs between the inputs a build read (`previous`)
+    and now, when landed data is all that differs; None when anything else differs too (or the
+    record does not list landed batches per source), so everything is rebuilt. With `batches`
+    (the batch ids that build read, and now's: landed_batch_ids), also those whose rows now come
+    from other batches."""
+    before, now = previous.get(LANDED), inputs.get(LANDED)
+    if _changed_besides_landed(previous, inputs) or not isinstance(before, dict) or not isinstance(now, dict):
+        return None
+    changed = {s for s in set(before) | set(now) if before.get(s) != now.get(s)}
+    if batches is not None:
+        then, today = batches
+        changed |= {s for s in set(then) | set(today) if then.get(s) != today.get(s)}
+    return tuple(sorted(changed))
+
+
 def attendance_only_change(previous: dict[str, object], inputs: dict[str, object]) -> BuildMode:
     """Incremental when the only difference between the inputs a build read (`previous`) and
     now is added batches of the SIS attendance file's daily events, each landing that entity
     alone; in full, saying why, on any other difference."""
-    changed = sorted(name for name in set(previous) | set(inputs) if previous.get(name) != inputs.get(name))
-    others = [name for name in changed if name != LANDED]
+    others = _changed_besides_landed(previous, inputs)
     if others:
         return BuildMode(False, f"changed since the last build besides landed data: {', '.join(others)}")
-    before, now = previous.get(LANDED), inputs.get(LANDED)
-    if not isinstance(before, dict) or not isinstance(now, dict):
+    systems = changed_systems(previous, inputs)
+    if systems is None:
         return BuildMode(False, "the last build's record does not list landed batches one by one")
-    systems = sorted(s for s in set(before) | set(now) if before.get(s) != now.get(s))
-    if systems != [INCREMENTAL_SYSTEM]:
+    if systems != (INCREMENTAL_SYSTEM,):
         if not systems:
             return BuildMode(False, "no new attendance batch to add")
         return BuildMode(False, f"landed data changed in {', '.join(systems)}")
+    before, now = previous[LANDED], inputs[LANDED]
     old, new = Counter(before.get(INCREMENTAL_SYSTEM) or []), Counter(now.get(INCREMENTAL_SYSTEM) or [])
     if old - new:
         return BuildMode(False, f"{INCREMENTAL_SYSTEM} batches were removed or replaced")
@@ -273,22 +346,33 @@ def attendance_only_change(previous: dict[str, object], inputs: dict[str, object
 
 
 def choose_build_mode(
-    previous: dict | None, inputs: dict[str, object], *, rebuild_asked: bool, last_run_trouble: str | None
+    previous: dict | None,
+    inputs: dict[str, object],
+    *,
+    rebuild_asked: bool,
+    last_run_trouble: str | None,
+    batches: dict[str, list[str]] | None = None,
 ) -> BuildMode:
-    """Incremental or full, from the last build's record (None: none readable), this run's inputs,
-    whether a rebuild was asked for and why the last build's run is not trusted (None: it ended
-    well). Every doubt is a full build."""
+    """Incremental or full, and everything or only what reads the sources whose landed data
+    changed, from the last build's record (None: none readable), this run's inputs, whether a
+    rebuild was asked for and why the last build's run is not trusted (None: it ended well).
+    Every doubt is a full build of everything."""
     if rebuild_asked:
         return BuildMode(False, f"a rebuild was asked for (run tag {REBUILD_TAG})")
     if previous is None or not isinstance(previous.get("inputs"), dict):
         return BuildMode(False, "no record of what the last build read")
     if previous.get("format") != RECORD_FORMAT:
         return BuildMode(False, "the record of the last build is of an older format")
+    # A run of selected assets since rebuilt what it selected from the landed data as it then
+    # was: the rest is still as the last build left it, and what it rebuilt reads changed data.
+    systems = None
+    if last_run_trouble is None and batches is not None and isinstance(previous.get("batches"), dict):
+        systems = changed_systems(previous["inputs"], inputs, (previous["batches"], batches))
     if previous.get("incremental_base") is False:
-        return BuildMode(False, "a run of selected assets has built in full since the last build")
+        return BuildMode(False, "a run of selected assets has built in full since the last build", systems)
     if last_run_trouble is not None:
         return BuildMode(False, last_run_trouble)
-    return attendance_only_change(previous["inputs"], inputs)
+    return replace(attendance_only_change(previous["inputs"], inputs), systems=systems)
 
 
 def decide_build_mode(config: DistrictConfig, inputs: dict[str, object], instance, run_tags: dict) -> BuildMode:
@@ -300,4 +384,10 @@ def decide_build_mode(config: DistrictConfig, inputs: dict[str, object], instanc
     trouble = None
     if not rebuild_asked and previous is not None and isinstance(previous.get("run_id"), str):
         trouble = last_run_trouble(instance, previous["run_id"])
-    return choose_build_mode(previous, inputs, rebuild_asked=rebuild_asked, last_run_trouble=trouble)
+    return choose_build_mode(
+        previous,
+        inputs,
+        rebuild_asked=rebuild_asked,
+        last_run_trouble=trouble,
+        batches=landed_batch_ids(config.landing_dir),
+    )

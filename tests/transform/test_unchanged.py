@@ -31,6 +31,7 @@ from interop_pipeline.transform.unchanged import (
     build_inputs,
     choose_build_mode,
     decide_build_mode,
+    landed_batch_ids,
     landed_content,
     note_selected_build,
     reason_to_rebuild,
@@ -162,10 +163,10 @@ def test_only_new_daily_attendance_batches_are_built_incrementally(built_before:
     first_file = attendance_file(config, "a" * 64)
     attendance_file(config, "b" * 64, entities=("calendar_days",))
     before = build_inputs(config, AT)
-    record = {"format": RECORD_FORMAT, "run_id": "r", "inputs": before}
+    record = {"format": RECORD_FORMAT, "run_id": "r", "inputs": before, "batches": landed_batch_ids(config.landing_dir)}
 
     def mode(inputs=None, previous=record, **kw) -> BuildMode:
-        kw = {"rebuild_asked": False, "last_run_trouble": None, **kw}
+        kw = {"rebuild_asked": False, "last_run_trouble": None, "batches": landed_batch_ids(config.landing_dir), **kw}
         return choose_build_mode(previous, inputs or build_inputs(config, AT), **kw)
 
     # Nothing new: nothing to add (such a run is skipped before the mode is chosen anyway).
@@ -177,14 +178,20 @@ def test_only_new_daily_attendance_batches_are_built_incrementally(built_before:
     assert mode(one) == BuildMode(
         True,
         "the only change since the last build, which ended well, is 1 new batch of sis_attendance daily_attendance",
+        systems=("sis_attendance",),
     )
-    assert mode(one).sentence().startswith("The attendance fact is updated incrementally: the only change")
+    assert mode(one).sentence().startswith("Only what reads the landed data of sis_attendance is rebuilt")
+    assert "The attendance fact is updated incrementally: the only change" in mode(one).sentence()
     attendance_file(config, "d" * 64)
     assert mode().incremental and "2 new batches" in mode().reason
 
-    # Any doubt is a full build.
+    # Any doubt is a full build of everything.
     assert "rebuild was asked for" in mode(rebuild_asked=True).reason
-    assert "did not succeed" in mode(last_run_trouble="the last build's run (r) did not succeed").reason
+    assert mode(rebuild_asked=True).systems is None
+    assert mode(batches=None).systems is None  # the batches landed now not known
+    assert mode(previous={k: v for k, v in record.items() if k != "batches"}).systems is None
+    untrusted = mode(last_run_trouble="the last build's run (r) did not succeed")
+    assert "did not succeed" in untrusted.reason and untrusted.systems is None
     assert "no record" in mode(previous=None).reason
     old_format = {"run_id": "r", "inputs": {**before, LANDED: "9f" * 32}}
     assert "older format" in mode(previous=old_format).reason
@@ -192,7 +199,7 @@ def test_only_new_daily_attendance_batches_are_built_incrementally(built_before:
     others = ("stale sources", "district config", "declarations", "identity decisions", "dbt project", "pipeline code")
     for name in others:
         changed = {**build_inputs(config, AT), name: "something else"}
-        assert mode(changed) == BuildMode(False, f"changed since the last build besides landed data: {name}")
+        assert mode(changed) == BuildMode(False, f"changed since the last build besides landed data: {name}", None)
         assert mode(changed).sentence().startswith("The warehouse is built in full (every model refreshed): ")
 
     # Other data of the attendance source, or of another source, is a full build too.
@@ -212,8 +219,18 @@ def test_only_new_daily_attendance_batches_are_built_incrementally(built_before:
     assert mode().incremental
     walk(config, "3:bbbb", 3, AT + timedelta(days=1))
     assert mode().reason == "landed data changed in canvas, sis_attendance"
+    assert mode().systems == ("canvas", "sis_attendance")  # only what reads those two is rebuilt
     record["inputs"] = {**before, LANDED: {**before[LANDED], "canvas": build_inputs(config, AT)[LANDED]["canvas"]}}
     assert mode().incremental
+
+    # A walk bringing the same records again replaces its twin: the same content, but what
+    # reads the canvas batches is rebuilt (the rows' batch is another one).
+    record["inputs"], record["batches"] = build_inputs(config, AT), landed_batch_ids(config.landing_dir)
+    assert mode().systems == ()
+    twin = walk(config, "3:bbbb", 3, AT + timedelta(days=2))
+    retire_batch(config.landing_dir, "canvas", twin_of := landed_batch_ids(config.landing_dir)["canvas"][-2])
+    assert twin_of != twin and build_inputs(config, AT) == record["inputs"]
+    assert mode().systems == ("canvas",)
 
     # A batch of the last build removed (or replaced by another content): full.
     retire_batch(config.landing_dir, "sis_attendance", first_file)
@@ -286,7 +303,7 @@ def test_a_run_of_selected_assets_building_in_full_ends_incremental_builds(built
         note_selected_build(config, "selected", decide_build_mode(config, now, instance, {REBUILD_TAG: "true"}))
         assert full_refresh_args(config, "selected") == ["--full-refresh"]
         assert decide_build_mode(config, now, instance, {}) == BuildMode(
-            False, "a run of selected assets has built in full since the last build"
+            False, "a run of selected assets has built in full since the last build", ("sis_attendance",)
         )
         record_build_inputs(config, inputs, whole, BuildMode(False, "again"))
         assert decide_build_mode(config, now, instance, {}).incremental

@@ -90,6 +90,58 @@ def read_person_records(warehouse: Path) -> dict[str, pa.Table]:
         }
 
 
+def person_records_digest(records: dict[str, pa.Table]) -> str:
+    """An order-free digest of every person record: equal when the same records are read again,
+    in whatever order the build wrote them."""
+    parts = []
+    with duckdb.connect() as con:
+        for person_type, table in sorted(records.items()):
+            con.register("person_records", table)
+            count, total = con.execute(
+                "select count(*), sum(hash(person_records)::hugeint) from person_records"
+            ).fetchall()[0]
+            parts.append(f"{person_type} {count} {total}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def last_resolution(landing_root: Path) -> tuple[str, str | None] | None:
+    """The newest committed identity batch: its id and the digest of the person records it
+    resolved (None when it was landed before digests were kept); None before the first run."""
+    records = read_batch_records(landing_root, SOURCE_SYSTEM)
+    if not records:
+        return None
+    newest = records[-1]
+    details = newest["details"] if isinstance(newest["details"], dict) else json.loads(newest["details"] or "{}")
+    return newest["batch_id"], details.get("records_digest")
+
+
+QUALITY_COUNTS = ("records", "linked", "queued", "unlinked", "linked_probabilistic", "twin_merges")
+
+
+def standing_outputs(landing_root: Path, batch_id: str) -> IdentityOutputs:
+    """A committed identity batch read back as the outputs that landed it: the crosswalks and
+    the review queue as landed (text), the quality rows with their counts and rates as numbers."""
+    folder = Path(landing_root) / SOURCE_SYSTEM
+
+    def rows(entity: str) -> list[dict]:
+        return pq.read_table(folder / entity / f"{batch_id}.parquet", columns=ENTITY_COLUMNS[entity]).to_pylist()
+
+    def numbers(row: dict) -> dict:
+        counts = {k: int(row[k]) for k in QUALITY_COUNTS if row[k] is not None}
+        rates = {k: float(row[k]) for k in ("precision", "recall") if row[k] is not None}
+        return {**row, **counts, **rates}
+
+    return IdentityOutputs(
+        crosswalks={
+            person_type: pq.read_table(folder / entity / f"{batch_id}.parquet", columns=XWALK_COLUMNS)
+            for person_type, entity in PERSON_TYPES.items()
+        },
+        review_queue=rows("review_queue"),
+        quality=[numbers(row) for row in rows("match_quality")],
+        models={row["person_type"]: json.loads(row["model_json"]) for row in rows("model_parameters")},
+    )
+
+
 def previous_crosswalks(landing_root: Path) -> dict[str, pa.Table | None]:
     """Each crosswalk of the newest committed identity batch (None before the first run)."""
     records = read_batch_records(landing_root, SOURCE_SYSTEM)
@@ -196,8 +248,11 @@ def _fingerprint(outputs: IdentityOutputs) -> str:
     return digest.hexdigest()
 
 
-def land_identity_batch(landing_root: Path, district_code: str, outputs: IdentityOutputs, resolved_at: datetime) -> str:
-    """Write the run's outputs as one committed batch; returns its batch id."""
+def land_identity_batch(
+    landing_root: Path, district_code: str, outputs: IdentityOutputs, resolved_at: datetime, records_digest: str
+) -> str:
+    """Write the run's outputs as one committed batch, with the digest of the person records it
+    resolved; returns its batch id."""
     ensure_identity_placeholders(landing_root)
     with LandingBatch(
         landing_root,
@@ -206,7 +261,7 @@ def land_identity_batch(landing_root: Path, district_code: str, outputs: Identit
         _fingerprint(outputs),
         "identity resolution",
         resolved_at,
-        details={"person_types": sorted(outputs.crosswalks)},
+        details={"person_types": sorted(outputs.crosswalks), "records_digest": records_digest},
     ) as batch:
         for person_type, entity in PERSON_TYPES.items():
             writer = batch.entity_writer(entity, XWALK_COLUMNS)

@@ -1,0 +1,83 @@
+"""Which dbt nodes a partial build rebuilds, on the project's own manifest."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from interop_pipeline.transform.dbt import dbt_project, ensure_dbt_manifest
+from interop_pipeline.transform.partial import (
+    exclusion_args,
+    in_graph_order,
+    nodes_to_rebuild,
+    source_tables_of,
+    step_nodes,
+)
+
+MODEL = "model.interop_warehouse."
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    ensure_dbt_manifest()
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+def test_the_two_steps_split_every_built_node(manifest: dict) -> None:
+    first, second = step_nodes(manifest, after_identity=False), step_nodes(manifest, after_identity=True)
+    assert not first & second
+    built = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] in {"model", "seed", "snapshot", "test"}}
+    assert first | second == built | set(manifest["unit_tests"])
+    assert f"{MODEL}int_person_records__students" in first and f"{MODEL}fct_lms_submission" in second
+
+
+def test_new_attendance_rebuilds_what_reads_it_and_nothing_else(manifest: dict, tmp_path: Path) -> None:
+    rebuilt = nodes_to_rebuild(manifest, ["sis_attendance"], tmp_path)
+    assert f"{MODEL}fct_student_daily_attendance" in rebuilt and f"{MODEL}mart_chronic_absenteeism" in rebuilt
+    assert f"{MODEL}stg_canvas__submissions" not in rebuilt and f"{MODEL}dim_school" not in rebuilt
+    # A test joining a rebuilt model to one left alone runs (dbt's eager selection would, too).
+    joins = [uid for uid in rebuilt if uid.startswith("test.") and f"{MODEL}dim_school" in manifest["parent_map"][uid]]
+    assert joins
+    # Seeds read no landed data.
+    assert not any(uid.startswith("seed.") for uid in rebuilt)
+
+
+def test_the_cross_system_source_counts_where_the_system_has_its_folder(manifest: dict, tmp_path: Path) -> None:
+    """Every system's bookkeeping is read through the cross-system source; its conformed
+    assessment results only where the system has them."""
+    tables = {manifest["sources"][uid]["name"] for uid in source_tables_of(manifest, ["nwea_map"], tmp_path)}
+    assert "system_batches" not in tables  # no folder yet
+    for folder in ("_batches", "_assessment_results"):
+        (tmp_path / "nwea_map" / folder).mkdir(parents=True)
+    tables = {
+        (manifest["sources"][uid]["source_name"], manifest["sources"][uid]["name"])
+        for uid in source_tables_of(manifest, ["nwea_map"], tmp_path)
+    }
+    assert ("declared", "system_batches") in tables and ("declared", "assessment_results") in tables
+    assert ("declared", "student_records") not in tables
+    assert {name for source, name in tables if source == "nwea_map"}
+
+
+def test_what_is_left_alone_is_named_without_ambiguity(manifest: dict, tmp_path: Path) -> None:
+    """dbt is told what to leave out by name: no two built nodes share one."""
+    first = step_nodes(manifest, after_identity=False)
+    nodes = {**manifest["nodes"], **manifest["unit_tests"]}
+    names = Counter(nodes[uid]["name"] for uid in first | step_nodes(manifest, after_identity=True))
+    assert [name for name, count in names.items() if count > 1] == []
+    left = first - nodes_to_rebuild(manifest, ["sis_attendance"], tmp_path)
+    args = exclusion_args(manifest, left)
+    assert args[:3] == ["--indirect-selection", "empty", "--exclude"]
+    assert set(args[3].split()) == {nodes[uid]["name"] for uid in left}
+    assert exclusion_args(manifest, set()) == []
+
+
+def test_left_alone_tables_are_handed_on_upstream_first(manifest: dict) -> None:
+    nodes = step_nodes(manifest, after_identity=False)
+    order = in_graph_order(manifest, nodes)
+    position = {uid: i for i, uid in enumerate(order)}
+    assert set(order) == nodes
+    for uid in nodes:
+        assert all(position[p] < position[uid] for p in manifest["parent_map"].get(uid, ()) if p in position)
