@@ -117,7 +117,13 @@ def _land_api(config: DistrictConfig, name: str) -> int:
 
 def _dbt_build(config: DistrictConfig, *selection: str) -> int:
     """One of the two dbt steps (transform/dbt.py); returns the rows of the tables it built."""
-    from interop_pipeline.transform.dbt import DBT_PROJECT_DIR, dbt_environment, dbt_vars, prepare_dbt_build
+    from interop_pipeline.transform.dbt import (
+        DBT_PROJECT_DIR,
+        PRODUCTION_ARGS,
+        dbt_environment,
+        dbt_vars,
+        prepare_dbt_build,
+    )
     from interop_pipeline.transform.dbt_command import DBT_COMMAND
 
     prepare_dbt_build(config)
@@ -127,6 +133,7 @@ def _dbt_build(config: DistrictConfig, *selection: str) -> int:
             str(DBT_COMMAND),
             "build",
             "--quiet",
+            *PRODUCTION_ARGS,
             *selection,
             "--vars",
             json.dumps(dbt_vars(config)),

@@ -23,7 +23,7 @@ from typing import Any
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
 
 IDENTITY_SOURCE = "identity"  # landed by identity resolution, between the two dbt steps
-BUILT_TYPES = {"model", "seed", "snapshot", "test", "unit_test"}
+BUILT_TYPES = {"model", "seed", "snapshot", "test"}  # a refresh runs no unit test (dbt.PRODUCTION_ARGS)
 
 
 def source_tables_of(manifest: Mapping[str, Any], systems: Iterable[str], landing_dir: Path) -> set[str]:
@@ -42,7 +42,7 @@ def source_tables_of(manifest: Mapping[str, Any], systems: Iterable[str], landin
 
 
 def descendants(manifest: Mapping[str, Any], roots: Iterable[str]) -> set[str]:
-    """Every node downstream of `roots` in dbt's graph (tests and unit tests included)."""
+    """Every node downstream of `roots` in dbt's graph (tests included)."""
     children = manifest["child_map"]
     seen: set[str] = set()
     stack = list(roots)
@@ -63,8 +63,7 @@ def in_graph_order(manifest: Mapping[str, Any], nodes: Iterable[str]) -> list[st
 
 
 def _built_nodes(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
-    return {unique_id: node for unique_id, node in nodes.items() if node["resource_type"] in BUILT_TYPES}
+    return {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] in BUILT_TYPES}
 
 
 def step_nodes(manifest: Mapping[str, Any], *, after_identity: bool) -> set[str]:
@@ -77,8 +76,8 @@ def step_nodes(manifest: Mapping[str, Any], *, after_identity: bool) -> set[str]
 
 
 def nodes_to_rebuild(manifest: Mapping[str, Any], systems: Iterable[str], landing_dir: Path) -> set[str]:
-    """Every node that reads, directly or not, the landed data of `systems`."""
-    return descendants(manifest, source_tables_of(manifest, systems, landing_dir))
+    """Every node a refresh builds that reads, directly or not, the landed data of `systems`."""
+    return descendants(manifest, source_tables_of(manifest, systems, landing_dir)) & set(_built_nodes(manifest))
 
 
 def exclusion_args(manifest: Mapping[str, Any], left_alone: Iterable[str]) -> list[str]:

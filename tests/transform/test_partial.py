@@ -30,7 +30,7 @@ def test_the_two_steps_split_every_built_node(manifest: dict) -> None:
     first, second = step_nodes(manifest, after_identity=False), step_nodes(manifest, after_identity=True)
     assert not first & second
     built = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] in {"model", "seed", "snapshot", "test"}}
-    assert first | second == built | set(manifest["unit_tests"])
+    assert first | second == built
     assert f"{MODEL}int_person_records__students" in first and f"{MODEL}fct_lms_submission" in second
 
 
@@ -64,7 +64,7 @@ def test_the_cross_system_source_counts_where_the_system_has_its_folder(manifest
 def test_what_is_left_alone_is_named_without_ambiguity(manifest: dict, tmp_path: Path) -> None:
     """dbt is told what to leave out by name: no two built nodes share one."""
     first = step_nodes(manifest, after_identity=False)
-    nodes = {**manifest["nodes"], **manifest["unit_tests"]}
+    nodes = manifest["nodes"]
     names = Counter(nodes[uid]["name"] for uid in first | step_nodes(manifest, after_identity=True))
     assert [name for name, count in names.items() if count > 1] == []
     left = first - nodes_to_rebuild(manifest, ["sis_attendance"], tmp_path)
