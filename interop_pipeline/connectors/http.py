@@ -49,7 +49,7 @@ class ContractError(ApiError):
 class TokenSource(Protocol):
     def token(self) -> str: ...
 
-    def invalidate(self) -> None: ...
+    def invalidate(self, rejected: str) -> None: ...
 
 
 @dataclass
@@ -61,7 +61,7 @@ class StaticToken:
     def token(self) -> str:
         return self.value
 
-    def invalidate(self) -> None:  # nothing to refresh: a 401 after this is fatal
+    def invalidate(self, rejected: str) -> None:  # nothing to refresh: a 401 after this is fatal
         pass
 
 
@@ -89,9 +89,13 @@ class ClientCredentialsToken:
             assert self._value is not None
             return self._value
 
-    def invalidate(self) -> None:
+    def invalidate(self, rejected: str) -> None:
+        """Forget the token the API rejected, unless another request has already replaced it
+        (requests in parallel get the same 401s; each dropping the newest token would have them
+        renew over and over)."""
         with self._lock:
-            self._value = None
+            if self._value == rejected:
+                self._value = None
 
     def _fetch(self) -> None:
         data = {"grant_type": "client_credentials"}
@@ -229,11 +233,12 @@ class ApiClient:
         body_failures = 0
         throttle_waits = 0
         while True:
-            response = self._send(method, url, json_body, headers, endpoint, page)
-            if response.status == 401 and self.auth is not None and renewals < self.settings.token_renewals:
+            token = self.auth.token() if self.auth is not None else None
+            response = self._send(method, url, json_body, headers, endpoint, page, token)
+            if response.status == 401 and token is not None and renewals < self.settings.token_renewals:
                 # Tokens expire mid-walk; fetch a new one and repeat this request (a bounded number
                 # of times: a refused secret still fails, at the token endpoint or here).
-                self.auth.invalidate()
+                self.auth.invalidate(token)
                 renewals += 1
                 self._count_retry()
                 continue
@@ -266,12 +271,13 @@ class ApiClient:
         headers: Mapping[str, str] | None,
         endpoint: str,
         page: str | int | None,
+        token: str | None,
     ) -> urllib3.BaseHTTPResponse:
-        """One request, transport retries included (a body cut short is one: urllib3 reads it
-        whole inside its retry loop)."""
+        """One request with this bearer token, transport retries included (a body cut short is
+        one: urllib3 reads it whole inside its retry loop)."""
         all_headers = {**self._headers, **(headers or {})}
-        if self.auth is not None:
-            all_headers["Authorization"] = f"Bearer {self.auth.token()}"
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
         body = None
         if json_body is not None:
             body = json.dumps(json_body).encode("utf-8")

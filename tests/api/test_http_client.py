@@ -47,6 +47,21 @@ def test_every_fault_is_survived_and_every_answer_is_right():
     assert client.auth.fetched >= 2  # the token expired mid-walk and was renewed
 
 
+def test_a_late_401_for_a_replaced_token_does_not_drop_the_new_one():
+    """Parallel requests sent with one expired token all get a 401: the first renews it, and
+    the others' 401s must not throw the new token away (each would renew again, and a request
+    could run out of renewals while the ODS kept accepting the current token)."""
+    with NumbersApi() as api:
+        token = ClientCredentialsToken(f"{api.base_url}/oauth/token", "district", "s3cret", timeout=(1, 1))
+        expired = token.token()
+        token.invalidate(expired)
+        renewed = token.token()
+        token.invalidate(expired)  # another request's 401, for the token already replaced
+        assert token.token() == renewed and renewed != expired and token.fetched == 2
+        token.invalidate(renewed)
+        assert token.token() not in (expired, renewed) and token.fetched == 3
+
+
 def test_params_are_appended_to_the_query_and_the_answer_names_the_whole_url():
     """Paging builds the next URL from the answered one (OneRoster's X-Total-Count paging), so
     it must be absolute, with the query as sent: a list repeats its key, None is left out."""
