@@ -3,7 +3,7 @@
 A urllib3 connection pool whose Retry handles what the transport can: connection errors, read
 timeouts, a body that arrives cut short, and 429/5xx answers (honouring Retry-After). On top of
 it, :meth:`ApiClient.get_json` handles what only the application can see: an expired token
-(401 → fetch a new one, up to `token_renewals` times per request), a vendor's own throttling
+(401 → fetch a new one and repeat; see `token_renewals`), a vendor's own throttling
 answer (Canvas sends 403), and a body that is not JSON (fetched again a few times, then a
 :class:`ContractError` naming system, endpoint and page). Bodies are never logged or put in
 messages: they carry student data.
@@ -117,6 +117,10 @@ class ClientCredentialsToken:
         self.fetched += 1
 
 
+# 401s for tokens the API had accepted before (expired ones), retried with a new token per request.
+EXPIRED_TOKEN_RETRIES = 20
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     """Timeouts and retry budget; the district config's API source settings fill these in."""
@@ -127,8 +131,9 @@ class HttpSettings:
     backoff_seconds: float = 0.5  # first retry waits this long, then doubles (capped)
     backoff_max_seconds: float = 30.0
     body_attempts: int = 4  # fetches of one page whose body is not JSON
-    # 401 → new token → same request, at most this often per request: parallel requests share one
-    # token, and another request's renewal can use up a use-limited token before this one is sent.
+    # 401 → new token → same request, at most this often per request for tokens the API never
+    # accepted (a refused secret, a revoked client); an expired token (one it accepted before) is
+    # renewed up to EXPIRED_TOKEN_RETRIES times per request.
     token_renewals: int = 3
 
 
@@ -174,6 +179,7 @@ class ApiClient:
         self.settings = settings or HttpSettings()
         self.is_throttled = is_throttled
         self.retries = 0  # transport and application retries of this client, for asset metadata
+        self._accepted_tokens: set[str] = set()  # bearer tokens the API has answered past its auth
         self.requests = 0
         self._lock = threading.Lock()
         retry = _CountingRetry(
@@ -229,19 +235,27 @@ class ApiClient:
         `ok_statuses` after every retry raises ApiError (or ContractError for a bad body)."""
         url = _with_query(self.url(path_or_url), params)
         endpoint = urlsplit(url).path
-        renewals = 0
+        renewals = expiries = 0
         body_failures = 0
         throttle_waits = 0
         while True:
             token = self.auth.token() if self.auth is not None else None
             response = self._send(method, url, json_body, headers, endpoint, page, token)
-            if response.status == 401 and token is not None and renewals < self.settings.token_renewals:
-                # Tokens expire mid-walk; fetch a new one and repeat this request (a bounded number
-                # of times: a refused secret still fails, at the token endpoint or here).
+            if response.status == 401 and token is not None:
+                # Tokens expire mid-walk; fetch a new one and repeat this request. A token the API
+                # took before has expired: renewing always helps, up to a generous bound (requests
+                # in parallel can use up a use-limited token before this one is sent). A token it
+                # never took counts against a small bound: a refused secret still fails.
                 self.auth.invalidate(token)
-                renewals += 1
-                self._count_retry()
-                continue
+                if token in self._accepted_tokens:
+                    expiries += 1
+                else:
+                    renewals += 1
+                if renewals <= self.settings.token_renewals and expiries <= EXPIRED_TOKEN_RETRIES:
+                    self._count_retry()
+                    continue
+            elif token is not None and response.status < 500 and response.status not in (403, 429):
+                self._accepted_tokens.add(token)
             if self.is_throttled is not None and self.is_throttled(response):
                 throttle_waits += 1
                 if throttle_waits > self.settings.max_retries:

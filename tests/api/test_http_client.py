@@ -62,6 +62,28 @@ def test_a_late_401_for_a_replaced_token_does_not_drop_the_new_one():
         assert token.token() not in (expired, renewed) and token.fetched == 3
 
 
+def test_tokens_used_up_by_parallel_requests_cost_no_record():
+    """Tokens of three uses, eight requests in flight: most requests are sent with a token that
+    others have already used up, some again and again. Every one is answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with NumbersApi(faults=Faults(expire_token_after=3)) as api:
+        client = _client(api)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: client.get_json(f"/numbers/{i}").body["n"], range(400)))
+    assert answers == list(range(400))
+    assert client.auth.fetched > 400 / 3
+
+
+def test_a_token_the_api_never_accepts_fails_after_a_few_renewals():
+    with NumbersApi() as api:
+        client = _client(api)
+        api.tokens.check = lambda request: False  # every token refused, as for a revoked client
+        with pytest.raises(ApiError, match="401"):
+            client.get_json("/numbers/1")
+    assert client.auth.fetched == 1 + FAST.token_renewals
+
+
 def test_params_are_appended_to_the_query_and_the_answer_names_the_whole_url():
     """Paging builds the next URL from the answered one (OneRoster's X-Total-Count paging), so
     it must be absolute, with the query as sent: a list repeats its key, None is left out."""
