@@ -73,12 +73,17 @@ def resolve_identities(config: DistrictConfig) -> None:
 
 
 def run_dbt(config: DistrictConfig, target: Path, *args: str) -> subprocess.CompletedProcess:
-    from interop_pipeline.transform.dbt import dbt_environment, dbt_vars
+    """dbt for this district. A build leaves out what a refresh's does (PRODUCTION_ARGS: the unit
+    tests, which tests/warehouse/test_dbt_unit_tests.py runs, and dbt's debug log file); any
+    other command leaves out the debug log file."""
+    from interop_pipeline.transform.dbt import PRODUCTION_ARGS, dbt_environment, dbt_vars
     from interop_pipeline.transform.dbt_command import DBT_COMMAND
 
+    leave_out = PRODUCTION_ARGS if args[0] == "build" else ["--log-level-file", "none"]
     command = [
         str(DBT_COMMAND),
         *args,
+        *leave_out,
         "--vars",
         json.dumps(dbt_vars(config)),
         "--target-path",
