@@ -208,6 +208,14 @@ def stage_edfi_api(
     config: DistrictConfig, name: str, settings: RecipientSettings, con: duckdb.DuckDBPyConnection, moment: datetime
 ) -> StagedExtract:
     previous = load_state(state_path(config.data_dir, name, "edfi_api")) or {}
+    lost: list[str] = []
+    if previous:  # what the ODS has lost since (a reset, a restore) goes out again whole
+        client = api_client(config, name, settings)
+        try:
+            lost = edfi_writer.resources_short_in_ods(client, previous)
+        finally:
+            client.close()
+        previous = {key: digest for key, digest in previous.items() if key[0] not in lost}
     ids_path = state_path(config.data_dir, name, "edfi_api_ids")
     refs_path = state_path(config.data_dir, name, "edfi_api_refs")  # natural key → warehouse reference
     previous_refs = load_state(refs_path) or {}
@@ -241,6 +249,7 @@ def stage_edfi_api(
         "unchanged": plan.unchanged,
         **_refusal_metadata(refusals),
         "kept_refused": len(plan.kept),  # delivered before, refused now: left in the ODS
+        "sent_again_ods_short": ", ".join(lost) or "none",  # resources the ODS held fewer of than were sent
     }
 
     results_path = publish_dir(config.data_dir) / "results" / name / f"{staged.delivery_id}.csv"

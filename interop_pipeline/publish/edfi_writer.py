@@ -157,6 +157,22 @@ def _post(client: ApiClient, record: PlannedRecord) -> RecordResult:
     return RecordResult(record.resource, record.record_key, "failed", response.status, _problem(response.body))
 
 
+def resources_short_in_ods(client: ApiClient, delivered: Iterable[StateKey]) -> list[str]:
+    """The resources of which the ODS holds fewer records than were delivered to it (an ODS reset,
+    or restored from an older copy): their records must all go out again, not only the changed
+    ones. One count per resource (`totalCount`); an ODS that holds more, from other systems,
+    cannot be told apart from one that holds ours."""
+    delivered_counts = Counter(resource for resource, _ in delivered)
+    short = []
+    for resource in RESOURCES:
+        if delivered_counts[resource]:
+            response = client.get_json(f"{DATA_PATH}/{resource}", {"limit": 1, "totalCount": "true"})
+            held = response.headers.get("Total-Count")
+            if held is not None and int(held) < delivered_counts[resource]:
+                short.append(resource)
+    return short
+
+
 def _find_id(client: ApiClient, resource: str, record_key: str) -> str | None:
     """The ODS id of a record known only by its natural key (query by example on the key)."""
     values = json.loads(record_key)

@@ -209,6 +209,24 @@ def with_recipient(config: DistrictConfig, name: str, **changes) -> DistrictConf
     return changed
 
 
+def test_an_ods_that_lost_what_was_delivered_gets_it_all_again(publish_config: DistrictConfig) -> None:
+    """The ODS is reset (an empty one answers, as after a restore from an old copy or a restarted
+    simulator): the next load finds it holds fewer records than were delivered and sends every
+    record again, not only the changed ones (there are none), and none of them fails for a
+    missing parent. With the ODS intact, the load after that sends nothing."""
+    config = with_recipient(publish_config, "state_ods", schools=["org-101"])
+    with running_recipient_apis(config):
+        first = publish_recipient(config, "state_ods", now=datetime(2025, 9, 1, tzinfo=UTC))
+    assert first.metadata["failed"] == 0 and first.metadata["to_send"] > 0
+    with running_recipient_apis(config) as apis:
+        again = publish_recipient(config, "state_ods", now=datetime(2025, 9, 2, tzinfo=UTC))
+        assert again.metadata["failed"] == 0 and "students" in again.metadata["sent_again_ods_short"]
+        assert again.metadata["to_send"] == first.metadata["to_send"]
+        assert len(apis["state_ods"].store.records("students")) > 0
+        third = publish_recipient(config, "state_ods", now=datetime(2025, 9, 3, tzinfo=UTC))
+        assert third.metadata["to_send"] == 0 and third.metadata["sent_again_ods_short"] == "none"
+
+
 def test_a_load_that_stops_midway_is_audited_as_interrupted(
     publish_config: DistrictConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
