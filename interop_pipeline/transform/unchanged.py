@@ -171,7 +171,7 @@ class BuildMode:
         if self.incremental:
             how = f"The attendance fact is updated incrementally: {self.reason}."
         elif self.systems is None:
-            return f"The warehouse is built in full (every model refreshed): {self.reason}."
+            how = f"The warehouse is built in full (every model refreshed): {self.reason}."
         else:
             how = f"Nothing is updated incrementally: {self.reason}."
         if self.systems is None:

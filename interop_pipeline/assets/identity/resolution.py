@@ -75,11 +75,14 @@ def thresholds_from(config: DistrictConfig) -> "Thresholds":
 
 
 def resolve_and_land(
-    config: DistrictConfig, log: Callable[[str], object] = print, records: dict[str, "pa.Table"] | None = None
+    config: DistrictConfig,
+    log: Callable[[str], object] = print,
+    records: dict[str, "pa.Table"] | None = None,
+    digest: str | None = None,
 ) -> tuple[IdentityOutputs, str]:
-    """Link the person records the first dbt step built (`records`, when already read) and land
-    the results as one identity batch (the asset's work, also used by the benchmark); returns
-    them and the batch id."""
+    """Link the person records the first dbt step built (`records` and their `digest`, when
+    already read) and land the results as one identity batch (the asset's work, also used by
+    the benchmark); returns them and the batch id."""
     from interop_pipeline.identity.resolve import resolve  # splink loads in the run, not with definitions
 
     resolved_at = datetime.now(UTC)
@@ -104,7 +107,7 @@ def resolve_and_land(
         outputs.models[person_type] = resolution.model
         log(f"{person_type}: {records[person_type].num_rows} records resolved")
         pause_point("identity")
-    digest = person_records_digest(records)
+    digest = digest or person_records_digest(records)
     return outputs, land_identity_batch(config.landing_dir, config.district.code, outputs, resolved_at, digest)
 
 
@@ -154,16 +157,14 @@ def build_identity_assets(config: DistrictConfig):
     def resolve_identities(context: AssetExecutionContext) -> Iterator:
         started = time.perf_counter()
         records = read_person_records(config.build_warehouse_path)
+        digest = person_records_digest(records)
         last = last_resolution(config.landing_dir)
         # Only landed data changed (not the decisions, the thresholds or the code) and no person
         # record with it: resolving again would link the same records the same way.
-        again = not (
-            recorded_build_mode(config, context.run_id).systems is not None
-            and last is not None
-            and last[1] == person_records_digest(records)
-        )
+        only_landed = recorded_build_mode(config, context.run_id).systems is not None
+        again = not (only_landed and last is not None and last[1] == digest)
         if again:
-            outputs, batch_id = resolve_and_land(config, context.log.info, records)
+            outputs, batch_id = resolve_and_land(config, context.log.info, records, digest)
         else:  # the standing batch, its checks evaluated again
             batch_id = last[0]
             outputs = standing_outputs(config.landing_dir, batch_id)
