@@ -232,15 +232,19 @@ class ApiClient:
         ok_statuses: tuple[int, ...] = (200,),
     ) -> JsonResponse:
         """One JSON request, surviving the faults vendors produce; an answer outside
-        `ok_statuses` after every retry raises ApiError (or ContractError for a bad body)."""
+        `ok_statuses` after every retry raises ApiError (or ContractError for a bad body).
+        `json_body` is encoded to JSON once, unless it is bytes: JSON already encoded."""
         url = _with_query(self.url(path_or_url), params)
+        payload = json_body
+        if json_body is not None and not isinstance(json_body, bytes):
+            payload = json.dumps(json_body).encode("utf-8")
         endpoint = urlsplit(url).path
         renewals = expiries = 0
         body_failures = 0
         throttle_waits = 0
         while True:
             token = self.auth.token() if self.auth is not None else None
-            response = self._send(method, url, json_body, headers, endpoint, page, token)
+            response = self._send(method, url, payload, headers, endpoint, page, token)
             if response.status == 401 and token is not None:
                 # Tokens expire mid-walk; fetch a new one and repeat this request. A token the API
                 # took before has expired: renewing always helps, up to a generous bound (requests
@@ -281,7 +285,7 @@ class ApiClient:
         self,
         method: str,
         url: str,
-        json_body: Any,
+        body: bytes | None,
         headers: Mapping[str, str] | None,
         endpoint: str,
         page: str | int | None,
@@ -292,9 +296,7 @@ class ApiClient:
         all_headers = {**self._headers, **(headers or {})}
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body).encode("utf-8")
+        if body is not None:
             all_headers["Content-Type"] = "application/json"
         with self._lock:
             self.requests += 1

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.connectors.http import ApiClient, ApiError
 from interop_pipeline.publish.edfi import NATURAL_KEYS, RESOURCES, Refusal, Refusals, natural_key
-from interop_pipeline.publish.state import StateKey, content_hash, restrict_to_owner
+from interop_pipeline.publish.state import StateKey, canonical_json, restrict_to_owner, text_hash
 
 DATA_PATH = "data/v3/ed-fi"
 _ANSWERED = (200, 201, 400, 403, 404, 409, 412, 422)
@@ -67,12 +67,12 @@ class PlannedRecord:
     resource: str
     record_key: str
     content_hash: str
-    document: dict[str, Any]
+    body: bytes  # the document as its canonical JSON, encoded once when it was planned
 
 
 @dataclass
 class LoadPlan:
-    spool: Path  # JSON lines [resource, key, hash, document] of the records to send, in order
+    spool: Path  # lines `[resource, key, hash]<TAB>document` (JSON) of the records to send, in order
     to_send: int
     unchanged: int
     current: dict[StateKey, str]  # every record the warehouse holds for the recipient now
@@ -109,12 +109,13 @@ def plan_load(
     with spool.open("w", encoding="utf-8") as out:
         for resource, document in documents:
             key = natural_key(resource, document)
-            digest = content_hash(document)
+            text = canonical_json(document)  # hashed, and sent as it is
+            digest = text_hash(text)
             current[(resource, key)] = digest
             if previous.get((resource, key)) == digest:
                 unchanged += 1
                 continue
-            out.write(json.dumps([resource, key, digest, document], separators=(",", ":"), default=str) + "\n")
+            out.write(json.dumps([resource, key, digest], separators=(",", ":")) + "\t" + text + "\n")
             to_send += 1
     order = {resource: position for position, resource in enumerate(RESOURCES)}
     gone = [k for k in previous if k not in current and k[0] in order]
@@ -145,7 +146,7 @@ def _problem(body: Any) -> str:
 def _post(client: ApiClient, record: PlannedRecord) -> RecordResult:
     try:
         response = client.request(
-            "POST", f"{DATA_PATH}/{record.resource}", json_body=record.document, ok_statuses=_ANSWERED
+            "POST", f"{DATA_PATH}/{record.resource}", json_body=record.body, ok_statuses=_ANSWERED
         )
     except ApiError as error:
         return RecordResult(record.resource, record.record_key, "failed", None, error.problem)
@@ -212,9 +213,12 @@ def _rounds(items: Iterable[_T], resource_of: Callable[[_T], str]) -> Iterator[l
 
 
 def _spooled(spool: Path) -> Iterator[PlannedRecord]:
+    """The spooled records, each document left as the JSON it is sent as (compact JSON escapes
+    every tab and newline inside strings, so the first tab ends the header)."""
     with spool.open(encoding="utf-8") as lines:
         for line in lines:
-            yield PlannedRecord(*json.loads(line))
+            header, document = line.rstrip("\n").split("\t", 1)
+            yield PlannedRecord(*json.loads(header), document.encode("utf-8"))
 
 
 def load(

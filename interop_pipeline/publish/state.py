@@ -37,9 +37,17 @@ def state_path(data_dir: Path, recipient: str, kind: str) -> Path:
     return publish_dir(data_dir) / "state" / recipient / f"{kind}.parquet"
 
 
+def canonical_json(record: Mapping[str, Any]) -> str:
+    """The record as JSON, the same text every run: keys sorted, dates as ISO text."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def content_hash(record: Mapping[str, Any]) -> str:
-    """Stable across runs: keys sorted, dates as ISO text."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return text_hash(canonical_json(record))
+
+
+def text_hash(text: str) -> str:
+    """The content hash of a record's canonical_json."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
