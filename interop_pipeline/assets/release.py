@@ -146,8 +146,8 @@ def build_release_asset(config: DistrictConfig, upstream: list[AssetKey]):
     )
     def published_warehouse(context: AssetExecutionContext) -> Iterator[MaterializeResult | AssetCheckResult]:
         started = time.perf_counter()
-        counts = publish_warehouse(config.build_warehouse_path, config.published_warehouse_path, context.run_id)
-        passed, failed, warned = checks_of_run(context.instance, context.run_id)
+        counts = publish_warehouse(config.build_warehouse_path, config.published_warehouse_path, context.run.run_id)
+        passed, failed, warned = checks_of_run(context.instance, context.run.run_id)
         statuses = source_statuses(config.published_warehouse_path)
         behind = [(name, status, subject, reason) for name, status, subject, reason in statuses if status != "current"]
         yield MaterializeResult(

@@ -310,7 +310,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
             mode = decide_build_mode(config, build_inputs(config), context.instance, context.run.tags)
             mode = replace(mode, systems=None)  # what is selected is built, whatever changed
             context.log.info(f"Building the selected assets. {mode.sentence()}")
-            note_selected_build(config, context.run_id, mode)
+            note_selected_build(config, context.run.run_id, mode)
         elif first:
             # A whole refresh: nothing downstream runs when nothing it reads has changed.
             inputs = build_inputs(config)
@@ -325,7 +325,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
             context.log.info(f"Building the warehouse: {reason}.")
             mode = decide_build_mode(config, inputs, context.instance, context.run.tags)
             context.log.info(mode.sentence())
-            record_build_inputs(config, inputs, context.run_id, mode)
+            record_build_inputs(config, inputs, context.run.run_id, mode)
         empty = prepare_dbt_build(config)
         unused = sorted(set(empty) - set(config.enabled_sources()) - {CONFORMED_SOURCE})
         if unused:
@@ -337,7 +337,7 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         to_build, left_alone, unchanged = partial_build(context, manifest, first)
         # dagster-dbt passes this process's environment to dbt.
         os.environ.update(dbt_environment(config))
-        args = ["build", *PRODUCTION_ARGS, *full_refresh_args(config, context.run_id)]
+        args = ["build", *PRODUCTION_ARGS, *full_refresh_args(config, context.run.run_id)]
         args += ["--vars", json.dumps(dbt_vars(config))]
         built: list = []
         if to_build:
@@ -368,11 +368,11 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         """Whether this step runs dbt, the nodes it leaves alone (a partial build,
         transform/partial.py; none otherwise), and an output for each of its assets among them:
         each stands as the last build left it and is handed on to the steps after it."""
-        mode = recorded_build_mode(config, context.run_id)
+        mode = recorded_build_mode(config, context.run.run_id)
         if mode.systems is None:
             return True, set(), []
         systems = set(mode.systems)
-        if not first and identity_resolved_again(config, context.run_id):
+        if not first and identity_resolved_again(config, context.run.run_id):
             systems.add(IDENTITY_SOURCE)
         step = step_nodes(manifest, after_identity=not first)
         left_alone = step - nodes_to_rebuild(manifest, systems, config.landing_dir)

@@ -161,14 +161,14 @@ def build_identity_assets(config: DistrictConfig):
         last = last_resolution(config.landing_dir)
         # Only landed data changed (not the decisions, the thresholds or the code) and no person
         # record with it: resolving again would link the same records the same way.
-        only_landed = recorded_build_mode(config, context.run_id).systems is not None
+        only_landed = recorded_build_mode(config, context.run.run_id).systems is not None
         again = not (only_landed and last is not None and last[1] == digest)
         if again:
             outputs, batch_id = resolve_and_land(config, context.log.info, records, digest)
         else:  # the standing batch, its checks evaluated again
             batch_id = last[0]
             outputs = standing_outputs(config.landing_dir, batch_id)
-            note_identity_resolution(config, context.run_id, resolved=False)
+            note_identity_resolution(config, context.run.run_id, resolved=False)
             context.log.info(
                 "Every person record is as the last resolution read it, and only landed data changed since: "
                 f"not resolved again. Its crosswalks (batch {batch_id}) stand."
