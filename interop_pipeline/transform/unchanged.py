@@ -46,6 +46,7 @@ RECORD_NAME = "build_inputs.json"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests")
 LANDED = "landed data"
+LANDING_ASSETS = "landing"  # the first part of every landed table's asset key: landing/<system>/<entity>
 # 2: landed data kept per source, batch by batch (1: one digest of everything landed).
 RECORD_FORMAT = 2
 # The one change a build may apply incrementally: new batches of this entity of this source
@@ -250,16 +251,26 @@ def identity_resolved_again(config: DistrictConfig, run_id: str) -> bool:
 
 
 def last_run_trouble(instance, run_id: str) -> str | None:
-    """Why the run that built from a record cannot be trusted (it did not succeed), or None when
-    it ended well. A blocking check that fails stops its run, so a run that succeeded had none;
-    a failed check that blocks nothing (a refused delivery, which quarantines its source while
-    the release goes on) judged the landed data, which the build's inputs already hold: the same
-    refused file sitting in its drop folder does not make every later run build again."""
+    """Why the run that built from a record cannot be trusted (it did not succeed, or an ERROR
+    check of it failed, so that what it refused, an extract's record the recipient refused among
+    them, is tried again), or None when it ended well. A failed check of a landing asset is left
+    out: it judged the landed data (a refused file, a reject rate), which the build's inputs
+    already hold, so the same refused file in its drop folder does not make every later run
+    build again; a corrected file changes the inputs."""
     from dagster import DagsterRunStatus
+
+    from interop_pipeline.assets.release import check_evaluations
 
     run = instance.get_run_by_id(run_id)
     if run is None or run.status != DagsterRunStatus.SUCCESS:
         return f"the last build's run ({run_id[:8]}) did not succeed"
+    failed = [
+        f"{e.asset_key.to_user_string()} {e.check_name}"
+        for e in check_evaluations(instance, run_id)
+        if not e.passed and e.severity.value == "ERROR" and e.asset_key.path[0] != LANDING_ASSETS
+    ]
+    if failed:
+        return f"the last build's run ({run_id[:8]}) had failed checks: {', '.join(failed[:3])}"
     return None
 
 

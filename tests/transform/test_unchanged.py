@@ -14,6 +14,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetKey,
     DagsterInstance,
     MaterializeResult,
     asset,
@@ -100,8 +101,10 @@ def test_a_source_going_stale_is_a_change(district_config: DistrictConfig) -> No
     assert build_inputs(district_config, within) != build_inputs(district_config, past)
 
 
-def _run(instance: DagsterInstance, *, check_passes: bool, fails: bool = False, blocking: bool = True) -> str:
-    @asset(check_specs=[AssetCheckSpec("holds", asset="built", blocking=blocking)])
+def _run(instance: DagsterInstance, *, check_passes: bool, fails: bool = False, key: str = "built") -> str:
+    asset_key = AssetKey.from_user_string(key)
+
+    @asset(key=asset_key, check_specs=[AssetCheckSpec("holds", asset=asset_key)])
     def built():
         if fails:
             raise RuntimeError("the run fails")
@@ -136,14 +139,13 @@ def test_only_a_run_that_ended_well_with_the_same_inputs_is_trusted(built_before
             "changed since the last build: landed data"
         )
 
-        # A failed blocking check stops its run.
         record_build_inputs(config, inputs, _run(instance, check_passes=False))
-        assert "did not succeed" in reason_to_rebuild(config, inputs, instance, {})
+        assert "had failed checks: built holds" in reason_to_rebuild(config, inputs, instance, {})
         record_build_inputs(config, inputs, _run(instance, check_passes=True, fails=True))
         assert "did not succeed" in reason_to_rebuild(config, inputs, instance, {})
-        # A failed check that held nothing back (a refused delivery: the release went on) judged
-        # the landed data, which the inputs hold: the same inputs again need no build.
-        record_build_inputs(config, inputs, _run(instance, check_passes=False, blocking=False))
+        # A failed check of a landing asset (a refused file) judged the landed data, which the
+        # inputs hold: the same inputs again need no build.
+        record_build_inputs(config, inputs, _run(instance, check_passes=False, key="landing/nwea_map/batches"))
         assert reason_to_rebuild(config, inputs, instance, {}) is None
 
         config.published_warehouse_path.unlink()
@@ -271,7 +273,7 @@ def test_the_run_records_its_build_mode_for_its_second_step(built_before: Distri
         assert not decide_build_mode(config, now, instance, {REBUILD_TAG: "true"}).incremental
         failed_check = _run(instance, check_passes=False)
         record_build_inputs(config, inputs, failed_check, BuildMode(False, "first"))
-        assert "did not succeed" in decide_build_mode(config, now, instance, {}).reason
+        assert "had failed checks: built holds" in decide_build_mode(config, now, instance, {}).reason
         failed = _run(instance, check_passes=True, fails=True)
         record_build_inputs(config, inputs, failed, BuildMode(False, "first"))
         assert "did not succeed" in decide_build_mode(config, now, instance, {}).reason
