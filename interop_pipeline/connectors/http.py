@@ -179,7 +179,7 @@ class ApiClient:
         self.settings = settings or HttpSettings()
         self.is_throttled = is_throttled
         self.retries = 0  # transport and application retries of this client, for asset metadata
-        self._accepted_tokens: set[str] = set()  # bearer tokens the API has answered past its auth
+        self._token_accepted = False  # whether the API has answered any of this client's tokens past its auth
         self.requests = 0
         self._lock = threading.Lock()
         retry = _CountingRetry(
@@ -246,12 +246,13 @@ class ApiClient:
             token = self.auth.token() if self.auth is not None else None
             response = self._send(method, url, payload, headers, endpoint, page, token)
             if response.status == 401 and token is not None:
-                # Tokens expire mid-walk; fetch a new one and repeat this request. A token the API
-                # took before has expired: renewing always helps, up to a generous bound (requests
-                # in parallel can use up a use-limited token before this one is sent). A token it
-                # never took counts against a small bound: a refused secret still fails.
+                # Tokens expire mid-walk; fetch a new one and repeat this request. Once the API has
+                # taken one of this client's tokens, its secret is good and a 401 is an expiry:
+                # renewing always helps, up to a generous bound (requests in parallel can use up a
+                # use-limited token before this one is sent, and before any answer shows that the
+                # token was taken). Before that, a small bound: a refused client still fails.
                 self.auth.invalidate(token)
-                if token in self._accepted_tokens:
+                if self._token_accepted:
                     expiries += 1
                 else:
                     renewals += 1
@@ -259,7 +260,7 @@ class ApiClient:
                     self._count_retry()
                     continue
             elif token is not None and response.status < 500 and response.status not in (403, 429):
-                self._accepted_tokens.add(token)
+                self._token_accepted = True
             if self.is_throttled is not None and self.is_throttled(response):
                 throttle_waits += 1
                 if throttle_waits > self.settings.max_retries:
