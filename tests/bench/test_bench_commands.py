@@ -111,3 +111,22 @@ def test_a_one_row_correction_rebuilt_only_what_reads_it_as_a_full_build_would(o
     done = run_dbt(config, workdir / "full_build", "build", "--full-refresh")
     assert done.returncode == 0, done.stdout[-3000:]
     assert fingerprint(config.build_warehouse_path) == partial
+
+
+def test_the_files_only_district_has_no_system_reached_over_http(tmp_path, monkeypatch):
+    """`bench_operations.py --files-only` (the 100,000-student measurement): the demo district
+    without its REST sources and Ed-Fi API recipient, every file drop and file extract kept."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from bench_operations import leave_out_http_systems
+    from bench_pipeline import write_bench_config
+
+    from interop_pipeline.config import ApiSource
+
+    config_path = write_bench_config(tmp_path)
+    everything = load_config(config_path)
+    leave_out_http_systems(config_path)
+    files_only = load_config(config_path)
+    over_http = {name for name, source in everything.sources.items() if isinstance(source, ApiSource)}
+    assert over_http and set(files_only.sources) == set(everything.sources) - over_http
+    assert set(files_only.recipients) == set(everything.recipients) - {"state_ods"}
+    assert {r.format for r in files_only.recipients.values()} == {"oneroster_1.2", "oneroster_1.1", "research"}
