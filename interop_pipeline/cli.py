@@ -71,9 +71,12 @@ def run_refresh(
         options = {"instance": instance, "run_config": quiet_console, "raise_on_error": False, "tags": tags}
 
         def execute():
-            if executor == "multiprocess":
-                return execute_job(reconstructable(definitions.refresh_job), **options)
-            return definitions.refresh_job().execute_in_process(**options)
+            from interop_pipeline.transform.dbt import parse_ahead
+
+            with parse_ahead(config):  # a new district's dbt parse, while the sources land
+                if executor == "multiprocess":
+                    return execute_job(reconstructable(definitions.refresh_job), **options)
+                return definitions.refresh_job().execute_in_process(**options)
 
         if verbose:
             result = execute()
