@@ -32,20 +32,19 @@
 {%- endmacro %}
 
 {#- An aggregate: the value of `column` from the row with the newest `order_column` among the
-    rows where it is not null. -#}
+    rows where it is not null. Rows of one delivery share their `order_column` and may disagree
+    (a student tested at two schools in one export): the greatest of their values is taken, so
+    a rebuild of the same data picks the same one (an arbitrary pick changed the identity
+    step's input from build to build, and with it whether identity must be resolved again). -#}
 {% macro newest_non_null(column, order_column) -%}
     {{ return(adapter.dispatch('newest_non_null')(column, order_column)) }}
 {%- endmacro %}
 
+{#- max_by skips rows whose ordering value is NULL. -#}
 {% macro default__newest_non_null(column, order_column) -%}
-    max_by({{ column }}, case when {{ column }} is not null then {{ order_column }} end)
+    max_by({{ column }}, case when {{ column }} is not null then struct({{ order_column }}, {{ column }}) end)
 {%- endmacro %}
 
 {% macro duckdb__newest_non_null(column, order_column) -%}
-    arg_max({{ column }}, {{ order_column }}) filter (where {{ column }} is not null)
-{%- endmacro %}
-
-{#- Spark's max_by skips rows whose ordering value is NULL. -#}
-{% macro spark__newest_non_null(column, order_column) -%}
-    max_by({{ column }}, case when {{ column }} is not null then {{ order_column }} end)
+    arg_max({{ column }}, ({{ order_column }}, {{ column }})) filter (where {{ column }} is not null)
 {%- endmacro %}
