@@ -35,7 +35,7 @@ import yaml
 from bench_pipeline import write_bench_config
 
 from interop_pipeline.config import load_config
-from interop_pipeline.simulators.apis import simulators_in_own_process
+from interop_pipeline.simulators.apis import recipient_secrets, simulators_in_own_process
 from interop_pipeline.transform.unchanged import BuildMode, read_build_record
 
 CORRECTED_RUN = "daily run, one row corrected"
@@ -104,6 +104,13 @@ def leave_out_http_systems(config_path: Path) -> None:
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
+def files_only_secrets(config_path: Path) -> nullcontext:
+    """What the simulators would hand the runs without them: the recipients' secrets (the
+    research extract's HMAC key)."""
+    recipients = load_config(config_path).recipients.values()
+    return nullcontext({"env": {name: value for r in recipients for name, value in recipient_secrets(r).items()}})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=2000)
@@ -120,7 +127,7 @@ def main() -> None:
     figures = {"definitions load": statistics.median(definitions_load(config) for _ in range(args.repeat))}
     generated = _timed([*CLI, "generate", "--config", str(config), "--students", str(args.students)])
     builds = {}
-    with nullcontext({"env": {}}) if args.files_only else simulators_in_own_process(config) as vendors:
+    with files_only_secrets(config) if args.files_only else simulators_in_own_process(config) as vendors:
         env = {**os.environ, **vendors["env"]}
         run = [*CLI, "run", "--config", str(config)]
         for name in ("demo run", "daily run, nothing new", CORRECTED_RUN):
