@@ -83,10 +83,12 @@ class WarehouseDbtResource(DbtCliResource):
         return version.parse(importlib.metadata.version("dbt-core"))
 
 
+def dbt_executable() -> str:
+    return str(DBT_COMMAND) if DBT_COMMAND.exists() else "dbt"
+
+
 def dbt_resource() -> DbtCliResource:
-    return WarehouseDbtResource(
-        project_dir=dbt_project, dbt_executable=str(DBT_COMMAND) if DBT_COMMAND.exists() else "dbt"
-    )
+    return WarehouseDbtResource(project_dir=dbt_project, dbt_executable=dbt_executable())
 
 
 def ensure_dbt_manifest(project: DbtProject = dbt_project) -> Path:
@@ -203,7 +205,7 @@ def parse_ahead(config: DistrictConfig) -> Iterator[None]:
         yield
         return
     target.mkdir(parents=True, exist_ok=True)
-    command = [str(DBT_COMMAND), "parse", "--quiet", "--log-level-file", "none", "--vars", json.dumps(dbt_vars(config))]
+    command = [dbt_executable(), "parse", "--quiet", "--log-level-file", "none", "--vars", json.dumps(dbt_vars(config))]
     command += ["--target-path", str(target / PARSED_AHEAD), "--project-dir", str(DBT_PROJECT_DIR)]
     command += ["--profiles-dir", str(DBT_PROJECT_DIR)]
     with (target / PARSE_AHEAD_LOCK).open("w") as lock:
