@@ -117,8 +117,11 @@ class ClientCredentialsToken:
         self.fetched += 1
 
 
-# 401s for tokens the API had accepted before (expired ones), retried with a new token per request.
+# 401s once the API has taken the client's tokens (expiries), retried with a new token per request;
+# after this many 401s in a row across the client with no token taken in between, the client is
+# treated as refused (its app deauthorized while the token endpoint still issues tokens).
 EXPIRED_TOKEN_RETRIES = 20
+REFUSALS_IN_A_ROW = 64
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,10 @@ class HttpSettings:
     backoff_seconds: float = 0.5  # first retry waits this long, then doubles (capped)
     backoff_max_seconds: float = 30.0
     body_attempts: int = 4  # fetches of one page whose body is not JSON
-    # 401 → new token → same request, at most this often per request for tokens the API never
-    # accepted (a refused secret, a revoked client); an expired token (one it accepted before) is
-    # renewed up to EXPIRED_TOKEN_RETRIES times per request.
+    # 401 → new token → same request, at most this often per request while the API has taken no
+    # token of the client (a refused secret, a revoked client) or has refused REFUSALS_IN_A_ROW
+    # since it last took one; otherwise a 401 is an expiry, renewed up to EXPIRED_TOKEN_RETRIES
+    # times per request.
     token_renewals: int = 3
 
 
@@ -179,7 +183,7 @@ class ApiClient:
         self.settings = settings or HttpSettings()
         self.is_throttled = is_throttled
         self.retries = 0  # transport and application retries of this client, for asset metadata
-        self._token_accepted = False  # whether the API has answered any of this client's tokens past its auth
+        self._refused_since_taken: int | None = None  # 401s since the API last took a token; None: never took one
         self.requests = 0
         self._lock = threading.Lock()
         retry = _CountingRetry(
@@ -252,7 +256,11 @@ class ApiClient:
                 # use-limited token before this one is sent, and before any answer shows that the
                 # token was taken). Before that, a small bound: a refused client still fails.
                 self.auth.invalidate(token)
-                if self._token_accepted:
+                with self._lock:
+                    if self._refused_since_taken is not None:
+                        self._refused_since_taken += 1
+                    expired = self._refused_since_taken is not None and self._refused_since_taken <= REFUSALS_IN_A_ROW
+                if expired:
                     expiries += 1
                 else:
                     renewals += 1
@@ -260,7 +268,7 @@ class ApiClient:
                     self._count_retry()
                     continue
             elif token is not None and response.status < 500 and response.status not in (403, 429):
-                self._token_accepted = True
+                self._refused_since_taken = 0
             if self.is_throttled is not None and self.is_throttled(response):
                 throttle_waits += 1
                 if throttle_waits > self.settings.max_retries:

@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from interop_pipeline.connectors.http import (
+    EXPIRED_TOKEN_RETRIES,
+    REFUSALS_IN_A_ROW,
     ApiClient,
     ApiError,
     ClientCredentialsToken,
@@ -82,6 +84,21 @@ def test_a_token_the_api_never_accepts_fails_after_a_few_renewals():
         with pytest.raises(ApiError, match="401"):
             client.get_json("/numbers/1")
     assert client.auth.fetched == 1 + FAST.token_renewals
+
+
+def test_a_client_the_api_stops_accepting_falls_back_to_a_few_renewals():
+    """The API took the client's tokens, then refuses every one (its app deauthorized while the
+    token endpoint still issues tokens): after REFUSALS_IN_A_ROW, each request fails after a few
+    renewals instead of EXPIRED_TOKEN_RETRIES."""
+    with NumbersApi() as api:
+        client = _client(api)
+        assert client.get_json("/numbers/1").body == {"n": 1}
+        api.tokens.check = lambda request: False
+        for n in range(20):
+            with pytest.raises(ApiError, match="401"):
+                client.get_json(f"/numbers/{n}")
+    assert client.auth.fetched <= 1 + REFUSALS_IN_A_ROW + 20 * (FAST.token_renewals + 1)
+    assert client.auth.fetched < 20 * EXPIRED_TOKEN_RETRIES / 2
 
 
 def test_params_are_appended_to_the_query_and_the_answer_names_the_whole_url():
