@@ -208,21 +208,28 @@ def parse_ahead(config: DistrictConfig) -> Iterator[None]:
     command = [dbt_executable(), "parse", "--quiet", "--log-level-file", "none", "--vars", json.dumps(dbt_vars(config))]
     command += ["--target-path", str(target / PARSED_AHEAD), "--project-dir", str(DBT_PROJECT_DIR)]
     command += ["--profiles-dir", str(DBT_PROJECT_DIR)]
+    parsing = None
     with (target / PARSE_AHEAD_LOCK).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when dbt, which inherits it, ends
-        parsing = subprocess.Popen(
-            command,
-            env={**os.environ, **dbt_environment(config)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(lock.fileno(),),
-        )
+        if not (target / PARTIAL_PARSE_FILE_NAME).exists():  # another run's dbt step kept none meanwhile
+            try:
+                parsing = subprocess.Popen(
+                    command,
+                    env={**os.environ, **dbt_environment(config)},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=(lock.fileno(),),
+                )
+            except OSError:  # only a head start: the dbt step parses for itself
+                parsing = None
     try:
         yield
     finally:
-        if parsing.poll() is None:  # the run ended first (it failed early)
-            parsing.kill()
-        parsing.wait()
+        if parsing is not None:
+            if parsing.poll() is None:  # the run ended first (it failed early)
+                parsing.kill()
+                shutil.rmtree(target / PARSED_AHEAD, ignore_errors=True)
+            parsing.wait()
 
 
 def take_parsed_ahead(config: DistrictConfig) -> None:
