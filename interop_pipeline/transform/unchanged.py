@@ -7,8 +7,10 @@ compares what the build reads (`build_inputs`) with what it read in the last run
 are equal and that run ended well, it materializes nothing: Dagster then skips identity, the
 second dbt step, the release and the extracts, and the published warehouse stays as it is.
 
-"Ended well" means the run succeeded with no ERROR check failing (a refused file, an Ed-Fi
-record the ODS refused, a dbt test): such a run is followed by a full one, so retries happen.
+"Ended well" means the run succeeded with no ERROR check failing (an Ed-Fi record the ODS
+refused, a dbt test): such a run is followed by a full one, so retries happen. The checks of what
+a source delivered (a refused file, a reject rate) are left out: they judged landed data, which
+the inputs compared already hold.
 The inputs compared are content, never batch ids or times: a REST walk that brings the same
 records lands a new batch but the same content digest. The only time-dependent input is which
 sources are past their freshness limit, so the warehouse's source statuses change the day a
@@ -250,13 +252,19 @@ def identity_resolved_again(config: DistrictConfig, run_id: str) -> bool:
     return not (noted.get("run_id") == run_id and noted.get("resolved") is False)
 
 
+def _judges_a_delivery(asset_key_path: list[str]) -> bool:
+    """Whether a check's asset is a source's landed data (landing/<system>/<entity>)."""
+    return asset_key_path[0] == LANDING_ASSETS and asset_key_path[1] != IDENTITY_SYSTEM
+
+
 def last_run_trouble(instance, run_id: str) -> str | None:
     """Why the run that built from a record cannot be trusted (it did not succeed, or an ERROR
     check of it failed, so that what it refused, an extract's record the recipient refused among
     them, is tried again), or None when it ended well. A failed check of a landing asset is left
-    out: it judged the landed data (a refused file, a reject rate), which the build's inputs
-    already hold, so the same refused file in its drop folder does not make every later run
-    build again; a corrected file changes the inputs."""
+    out (not identity's, which the run itself lands): it judged what a source delivered (a
+    refused file, a reject rate), which the build's inputs already hold, so the same refused file
+    in its drop folder does not make every later run build again; a corrected file changes the
+    inputs."""
     from dagster import DagsterRunStatus
 
     from interop_pipeline.assets.release import check_evaluations
@@ -267,7 +275,7 @@ def last_run_trouble(instance, run_id: str) -> str | None:
     failed = [
         f"{e.asset_key.to_user_string()} {e.check_name}"
         for e in check_evaluations(instance, run_id)
-        if not e.passed and e.severity.value == "ERROR" and e.asset_key.path[0] != LANDING_ASSETS
+        if not e.passed and e.severity.value == "ERROR" and not _judges_a_delivery(e.asset_key.path)
     ]
     if failed:
         return f"the last build's run ({run_id[:8]}) had failed checks: {', '.join(failed[:3])}"
