@@ -42,9 +42,12 @@
 
 {#- max_by skips rows whose ordering value is NULL. -#}
 {% macro default__newest_non_null(column, order_column) -%}
-    max_by({{ column }}, case when {{ column }} is not null then struct({{ order_column }}, {{ column }}) end)
+    max_by({{ column }}, case when {{ column }} is not null and {{ order_column }} is not null
+        then struct({{ order_column }}, {{ column }}) end)
 {%- endmacro %}
 
+{#- DuckDB would rank a row value holding a NULL above every other: such rows are left out. -#}
 {% macro duckdb__newest_non_null(column, order_column) -%}
-    arg_max({{ column }}, ({{ order_column }}, {{ column }})) filter (where {{ column }} is not null)
+    arg_max({{ column }}, ({{ order_column }}, {{ column }}))
+        filter (where {{ column }} is not null and {{ order_column }} is not null)
 {%- endmacro %}
