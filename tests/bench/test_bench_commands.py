@@ -4,6 +4,7 @@ change that breaks one fails here rather than when someone next measures."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def test_the_files_only_district_has_no_system_reached_over_http(tmp_path, monke
     """`bench_operations.py --files-only` (the 100,000-student measurement): the demo district
     without its REST sources and Ed-Fi API recipient, every file drop and file extract kept."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    from bench_operations import leave_out_http_systems
+    from bench_operations import files_only_secrets, leave_out_http_systems
     from bench_pipeline import write_bench_config
 
     from interop_pipeline.config import ApiSource
@@ -130,3 +131,8 @@ def test_the_files_only_district_has_no_system_reached_over_http(tmp_path, monke
     assert over_http and set(files_only.sources) == set(everything.sources) - over_http
     assert set(files_only.recipients) == set(everything.recipients) - {"state_ods"}
     assert {r.format for r in files_only.recipients.values()} == {"oneroster_1.2", "oneroster_1.1", "research"}
+    # What the simulators would hand the runs: the research extract's HMAC key among them (set
+    # in a copy of the environment).
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    with files_only_secrets(config_path) as vendors:
+        assert files_only.recipients["university_study"].hmac_secret_env in vendors["env"]
