@@ -114,9 +114,10 @@ def test_a_one_row_correction_rebuilt_only_what_reads_it_as_a_full_build_would(o
     assert fingerprint(config.build_warehouse_path) == partial
 
 
-def test_the_files_only_district_has_no_system_reached_over_http(tmp_path, monkeypatch):
+def test_the_files_only_bench_runs_with_no_system_reached_over_http(tmp_path, monkeypatch):
     """`bench_operations.py --files-only` (the 100,000-student measurement): the demo district
-    without its REST sources and Ed-Fi API recipient, every file drop and file extract kept."""
+    without its REST sources and Ed-Fi API recipient, every file drop and file extract kept; run
+    as the README shows it, at 100 students."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     from bench_operations import files_only_secrets, leave_out_http_systems
     from bench_pipeline import write_bench_config
@@ -136,3 +137,16 @@ def test_the_files_only_district_has_no_system_reached_over_http(tmp_path, monke
     monkeypatch.setattr(os, "environ", dict(os.environ))
     with files_only_secrets(config_path) as vendors:
         assert files_only.recipients["university_study"].hmac_secret_env in vendors["env"]
+
+    # The command as the README shows it, at a small size: every run goes through (the research
+    # extract among them, with the key it was handed), and the correction rebuilds only what reads
+    # the SIS attendance (no REST walk brings new batches here).
+    workdir = tmp_path / "files_only"
+    small = ("--students", "100", "--repeat", "1", "--workdir", str(workdir))
+    out = _run("bench/bench_operations.py", *small, "--files-only")
+    assert "Operations at 100 students, file drops and file extracts only" in out, out
+    assert out.count("target <=") == 4
+    assert "daily run, one row corrected: Only what reads the landed data of sis_attendance is rebuilt" in out
+    ran = load_config(workdir / "district.yaml")
+    assert set(ran.sources) == set(files_only.sources) and set(ran.recipients) == set(files_only.recipients)
+    assert list((workdir / "exports" / "university_study").iterdir())
