@@ -254,7 +254,7 @@ def identity_resolved_again(config: DistrictConfig, run_id: str) -> bool:
 
 def _judges_a_delivery(asset_key_path: list[str]) -> bool:
     """Whether a check's asset is a source's landed data (landing/<system>/<entity>)."""
-    return asset_key_path[0] == LANDING_ASSETS and asset_key_path[1] != IDENTITY_SYSTEM
+    return len(asset_key_path) > 1 and asset_key_path[0] == LANDING_ASSETS and asset_key_path[1] != IDENTITY_SYSTEM
 
 
 def last_run_trouble(instance, run_id: str) -> str | None:
