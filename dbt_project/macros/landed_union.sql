@@ -4,12 +4,15 @@
 {% macro union_of_landed_sources(table) -%}
     {%- set system_column = {'batches': 'source_system', 'rejects': '_source_system', 'refusals': 'source_system'}[table] -%}
     {%- set extra = declared_only_systems() -%}
+    {#- Always named, so dbt's graph has the edge whatever systems it was parsed with: a partial
+        build rebuilds this model when a declared-only system delivers (transform/partial.py). -#}
+    {%- set declared_table = source('declared', 'system_' ~ table) -%}
     {%- for system in landed_source_systems() %}
     select * from {{ source(system, table) }}
     {% if not loop.last or extra %}union all{% endif %}
     {%- endfor %}
     {%- if extra %}
-    select * from {{ source('declared', 'system_' ~ table) }}
+    select * from {{ declared_table }}
     where {{ system_column }} in ({% for s in extra %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
     {%- endif %}
 {%- endmacro %}

@@ -42,6 +42,7 @@ REJECT_COLUMNS: tuple[str, ...] = ("entity", "rule", "field", "detail", "raw_rec
 REJECTS_DIR = "_rejects"
 BATCHES_DIR = "_batches"
 REFUSALS_DIR = "_refusals"
+BOOKKEEPING_DIRS = (BATCHES_DIR, REJECTS_DIR, REFUSALS_DIR)  # every system has each
 FLUSH_ROWS = 10_000
 _CHUNK_BYTES = 1024 * 1024
 

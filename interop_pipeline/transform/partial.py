@@ -8,7 +8,13 @@ rest of the run as it stands (so Dagster still runs what comes after it).
 
 A system's data is read through its own dbt source and through the cross-system source that
 reads every system's folder (CONFORMED_SOURCE: bookkeeping and conformed vendor results); what
-is downstream of those, in dbt's own graph (the manifest's child_map), is what is rebuilt. dbt
+is downstream of those, in dbt's own graph (the manifest's child_map), is what is rebuilt. The
+cross-system source's bookkeeping (batches, rejects, refusals) counts for a system only where the
+models read it for that system: a system dbt has no source of its own for (the bookkeeping
+unions, macros/landed_union.sql), or a system with conformed rows (the conformed models keep
+rows of committed batches, macros/declared_files.sql; batch ids are unique across systems, so
+another system's new batch changes none of their rows). A new SIS attendance file thus rebuilds
+no vendor's assessment results. dbt
 is then told what to leave out by name, with its indirect selection of tests turned off, so a
 test joining a rebuilt model to one left alone still runs.
 """
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
+from interop_pipeline.connectors.landing import BOOKKEEPING_DIRS
 
 IDENTITY_SOURCE = "identity"  # landed by identity resolution, between the two dbt steps
 BUILT_TYPES = {"model", "seed", "snapshot", "test"}  # a refresh runs no unit test (dbt.PRODUCTION_ARGS)
@@ -28,16 +35,21 @@ BUILT_TYPES = {"model", "seed", "snapshot", "test"}  # a refresh runs no unit te
 
 def source_tables_of(manifest: Mapping[str, Any], systems: Iterable[str], landing_dir: Path) -> set[str]:
     """The dbt source tables (unique ids) that read these systems' landed data: each system's own
-    source, and the cross-system source's tables whose folder one of them has."""
+    source, and the cross-system source's tables that the models read for one of them."""
     systems = set(systems)
-    tables = set()
-    for unique_id, source in manifest["sources"].items():
-        if source["source_name"] in systems:
-            tables.add(unique_id)
-        elif source["source_name"] == CONFORMED_SOURCE and any(
-            (landing_dir / system / source["identifier"]).exists() for system in systems
-        ):
-            tables.add(unique_id)
+    own_sources = {source["source_name"] for source in manifest["sources"].values()}
+    cross_system = {uid: s for uid, s in manifest["sources"].items() if s["source_name"] == CONFORMED_SOURCE}
+    conformed = {source["identifier"] for source in cross_system.values()} - set(BOOKKEEPING_DIRS)
+
+    def read_for(system: str, folder: str) -> bool:
+        if not (landing_dir / system / folder).exists():
+            return False
+        if folder not in BOOKKEEPING_DIRS:
+            return True
+        return system not in own_sources or any((landing_dir / system / c).exists() for c in conformed)
+
+    tables = {uid for uid, source in manifest["sources"].items() if source["source_name"] in systems}
+    tables |= {uid for uid, s in cross_system.items() if any(read_for(system, s["identifier"]) for system in systems)}
     return tables
 
 

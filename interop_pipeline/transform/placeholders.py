@@ -28,15 +28,12 @@ from interop_pipeline.connectors.api_landing import API_RECORD_COLUMNS
 from interop_pipeline.connectors.conformance import CONFORMED_COLUMNS
 from interop_pipeline.connectors.landing import (
     BATCHES_DIR,
+    BOOKKEEPING_DIRS,
     PLACEHOLDER_NAME,
-    REFUSALS_DIR,
-    REJECTS_DIR,
     ensure_placeholders,
 )
 from interop_pipeline.connectors.oneroster_csv import CANONICAL_COLUMNS, DEFAULT_EXTENSION_COLUMNS
 from interop_pipeline.connectors.tabular import FileDeclaration, builtin_declarations
-
-BOOKKEEPING = (BATCHES_DIR, REJECTS_DIR, REFUSALS_DIR)
 
 
 class PlaceholderError(ValueError):
@@ -62,7 +59,7 @@ def source_names(models_dir: Path) -> list[str]:
 
 
 def _entity_tables(source: dict) -> list[dict]:
-    return [t for t in source.get("tables", []) if (t.get("identifier") or t["name"]) not in BOOKKEEPING]
+    return [t for t in source.get("tables", []) if (t.get("identifier") or t["name"]) not in BOOKKEEPING_DIRS]
 
 
 def _declared_columns(path: Path, source: dict, declarations: Iterable[FileDeclaration]) -> dict[str, list[str]]:

@@ -61,6 +61,41 @@ def test_the_cross_system_source_counts_where_the_system_has_its_folder(manifest
     assert {name for source, name in tables if source == "nwea_map"}
 
 
+def _cross_system_tables(manifest: dict, system: str, landing: Path) -> set[str]:
+    sources = manifest["sources"]
+    return {
+        sources[uid]["name"]
+        for uid in source_tables_of(manifest, [system], landing)
+        if sources[uid]["source_name"] == "declared"
+    }
+
+
+def test_bookkeeping_counts_only_where_the_models_read_it_for_that_system(manifest: dict, tmp_path: Path) -> None:
+    """A system with a dbt source of its own and no conformed rows (the SIS attendance files)
+    changes no cross-system table: its bookkeeping is read through its own source. A system
+    that exists only by declaration is read through the cross-system tables."""
+    for system in ("sis_attendance", "acme_reading"):
+        for folder in ("_batches", "_rejects", "_refusals"):
+            (tmp_path / system / folder).mkdir(parents=True)
+    assert _cross_system_tables(manifest, "sis_attendance", tmp_path) == set()
+    assert _cross_system_tables(manifest, "acme_reading", tmp_path) == {
+        "system_batches",
+        "system_rejects",
+        "system_refusals",
+    }
+    rebuilt = nodes_to_rebuild(manifest, ["sis_attendance"], tmp_path)
+    assert f"{MODEL}fct_student_daily_attendance" in rebuilt
+    assert (
+        not {f"{MODEL}{m}" for m in ("stg_declared__assessment_results", "fct_assessment_score", "dim_assessment")}
+        & rebuilt
+    )
+    for model in ("stg_landing__batch_entities", "stg_landing__rejects", "mart_data_quality"):
+        assert f"{MODEL}{model}" in nodes_to_rebuild(manifest, ["acme_reading"], tmp_path)
+    # Once the attendance system also lands conformed rows, its new batches can make them current.
+    (tmp_path / "sis_attendance" / "_student_records").mkdir()
+    assert "system_batches" in _cross_system_tables(manifest, "sis_attendance", tmp_path)
+
+
 def test_what_is_left_alone_is_named_without_ambiguity(manifest: dict, tmp_path: Path) -> None:
     """dbt is told what to leave out by name: no two built nodes share one."""
     first = step_nodes(manifest, after_identity=False)
