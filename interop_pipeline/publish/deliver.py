@@ -215,8 +215,8 @@ def _stage_oneroster(
     state_kind = f"oneroster_{version.replace('.', '')}"
     previous = load_state(state_path(config.data_dir, name, state_kind))
     mode = "delta" if settings.mode == "delta" and previous is not None else "bulk"
-    sent, changes = delta_files(files, previous or {}, moment) if mode == "delta" else (files, {})
     state = current_state(files)
+    sent, changes = delta_files(files, state, previous or {}, moment) if mode == "delta" else (files, {})
     # The same roster as delivered last time goes out again in neither mode.
     if state == previous or (mode == "delta" and not any(sent.values())):
         return _nothing_changed(config, name, settings, mode, moment, changes)

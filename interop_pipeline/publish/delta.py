@@ -23,9 +23,10 @@ def current_state(files: dict[str, list[Row]]) -> dict[StateKey, str]:
 
 
 def delta_files(
-    files: dict[str, list[Row]], previous: dict[StateKey, str], moment: datetime
+    files: dict[str, list[Row]], current: dict[StateKey, str], previous: dict[StateKey, str], moment: datetime
 ) -> tuple[dict[str, list[Row]], dict[str, dict[str, int]]]:
-    """Rows to send per file, and per file how many were added, changed and deleted."""
+    """Rows to send per file, and per file how many were added, changed and deleted; `current`
+    is the files' current_state."""
     stamp = oneroster_timestamp(moment)
     out: dict[str, list[Row]] = {}
     changes: dict[str, dict[str, int]] = {}
@@ -36,7 +37,7 @@ def delta_files(
         for row in rows:
             current_ids.add(row["sourcedId"])
             before = previous.get((name, row["sourcedId"]))
-            if before == content_hash(row):
+            if before == current[(name, row["sourcedId"])]:
                 continue
             counts["added" if before is None else "changed"] += 1
             sent.append({**row, "status": "active", "dateLastModified": stamp})

@@ -37,9 +37,13 @@ def state_path(data_dir: Path, recipient: str, kind: str) -> Path:
     return publish_dir(data_dir) / "state" / recipient / f"{kind}.parquet"
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def canonical_json(record: Mapping[str, Any]) -> str:
     """The record as JSON, the same text every run: keys sorted, dates as ISO text."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(record)
 
 
 def content_hash(record: Mapping[str, Any]) -> str:
