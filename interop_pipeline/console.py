@@ -141,6 +141,8 @@ class StepLines:
         mark = "[green]✓[/]" if ok else "[red]✗[/]"
         figures = f"{step.assets:>3} assets {step.rows:>10,} rows {seconds:>7.1f} s"
         line = f"  {mark} {step_key:<44} {figures}"
+        if ok and not step.assets:  # a dbt step or an extract that found nothing it reads rebuilt
+            line += "  [dim]materialized nothing: what it reads is unchanged[/]"
         if step.failed_checks:
             line += f"  [yellow]{len(step.failed_checks)} check(s) failed: {', '.join(step.failed_checks[:3])}[/]"
         self.console.print(line)

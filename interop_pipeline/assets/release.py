@@ -25,6 +25,7 @@ from dagster import (
 
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import DistrictConfig
+from interop_pipeline.publish.inputs import publish_versions, withdraw_versions
 from interop_pipeline.publish.state import restrict_to_owner
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
 
@@ -63,7 +64,8 @@ def table_counts(database: Path) -> dict[str, int]:
 
 
 def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
-    """Copy `build` to `published` atomically; returns the published table counts."""
+    """Copy `build` to `published` atomically, with its tables' versions (publish/inputs.py);
+    returns the published table counts."""
     # Fold the write-ahead log into the file so a byte copy is complete.
     with duckdb.connect(str(build)) as con:
         con.execute("checkpoint")
@@ -74,7 +76,9 @@ def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
         counts = table_counts(staged)  # the copy opens, every table of it reads, the released ones are there
         restrict_to_owner(staged)
         pause_point("release_copy")
+        withdraw_versions(published)
         os.replace(staged, published)
+        publish_versions(build, published)
     finally:
         staged.unlink(missing_ok=True)
     return counts

@@ -39,6 +39,7 @@ from packaging import version
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
+from interop_pipeline.publish.inputs import note_rebuilding
 from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
 from interop_pipeline.transform.partial import (
@@ -47,6 +48,7 @@ from interop_pipeline.transform.partial import (
     in_graph_order,
     nodes_to_rebuild,
     step_nodes,
+    tables_of,
 )
 from interop_pipeline.transform.placeholders import ensure_source_placeholders
 from interop_pipeline.transform.unchanged import (
@@ -403,6 +405,8 @@ def build_warehouse_assets(config: DistrictConfig) -> list[AssetsDefinition]:
         args += ["--vars", json.dumps(dbt_vars(config))]
         built: list = []
         if to_build:
+            may_rewrite = step_nodes(manifest, after_identity=not first) - left_alone
+            note_rebuilding(config, tables_of(manifest, may_rewrite), context.run.run_id)
             built = yield from run_dbt(context, dbt, [*args, *exclusion_args(manifest, left_alone)])
         # Dagster takes a step's assets upstream first: what was left alone is never downstream
         # of what was rebuilt.

@@ -92,6 +92,16 @@ def nodes_to_rebuild(manifest: Mapping[str, Any], systems: Iterable[str], landin
     return descendants(manifest, source_tables_of(manifest, systems, landing_dir)) & set(_built_nodes(manifest))
 
 
+def tables_of(manifest: Mapping[str, Any], nodes: Iterable[str]) -> set[str]:
+    """The warehouse tables (schema.name) these nodes write: their models, seeds and snapshots."""
+    built = _built_nodes(manifest)
+    return {
+        f"{built[uid]['schema']}.{built[uid]['alias']}"
+        for uid in nodes
+        if uid in built and built[uid]["resource_type"] != "test"
+    }
+
+
 def exclusion_args(manifest: Mapping[str, Any], left_alone: Iterable[str]) -> list[str]:
     """dbt arguments that leave these nodes out of a build and select no test indirectly."""
     nodes = _built_nodes(manifest)

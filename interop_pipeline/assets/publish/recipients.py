@@ -3,9 +3,11 @@ and deliver it only if every check passed.
 
 The logic is plain Python in interop_pipeline/publish/; the asset stages the extract under
 temporary names, reports each check, and either renames the files into place or removes them
-and fails the step. It reads the published copy (read-only), exactly what analysts see: a release
-only ever replaces that file by an atomic rename and nothing writes it in place, so the
-recipients' steps need no slot in the single-writer pool and run side by side.
+and fails the step. It reads the published copy (read-only), exactly what analysts see: a
+release only ever replaces that file by an atomic rename and nothing writes it in place, so the
+recipients' steps need no slot in the single-writer pool and run side by side. When none of the
+tables the extract reads was rebuilt since its last delivery (publish/inputs.py), the step ends
+without building it, and nothing is materialized.
 """
 
 from collections.abc import Iterator
@@ -17,14 +19,16 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
 from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.publish.deliver import StagedExtract, stage_extract
+from interop_pipeline.publish.inputs import TABLES_READ, built_from, forget_inputs, last_built_from, record_inputs
 from interop_pipeline.transform.dbt import DATA_TEAM
 
 # Checks per format, run on the staged extract before anything is delivered.
@@ -79,26 +83,43 @@ def build_recipient_asset(
 ) -> AssetsDefinition:
     key = AssetKey(["publish", name])
 
-    @asset(
-        key=key,
-        deps=upstream,
-        group_name="publish",
-        kinds={KINDS[recipient.format], "duckdb"},
-        owners=[DATA_TEAM],
+    # A multi_asset of one, so that it may end without materializing (can_subset makes its
+    # checks' outputs optional too): when none of the tables it reads was rebuilt.
+    @multi_asset(
+        name=key.to_python_identifier(),
+        specs=[
+            AssetSpec(
+                key,
+                deps=upstream,
+                skippable=True,
+                group_name="publish",
+                kinds={KINDS[recipient.format], "duckdb"},
+                owners=[DATA_TEAM],
+                description=(
+                    f"{recipient.description or name}: {recipient.format} extract ({recipient.mode}) under its "
+                    "data-sharing agreement, delivered only when every check passes."
+                ),
+                metadata={
+                    "format": recipient.format,
+                    "delivery_folder": MetadataValue.path(str(config.delivery_folder(recipient))),
+                },
+            )
+        ],
         check_specs=[
             AssetCheckSpec(check, asset=key, description=text, blocking=True)
             for check, text in CHECKS[recipient.format]
         ],
-        description=(
-            f"{recipient.description or name}: {recipient.format} extract ({recipient.mode}) under its "
-            "data-sharing agreement, delivered only when every check passes."
-        ),
-        metadata={
-            "format": recipient.format,
-            "delivery_folder": MetadataValue.path(str(config.delivery_folder(recipient))),
-        },
+        can_subset=True,
     )
     def publish_extract(context: AssetExecutionContext) -> Iterator[AssetCheckResult | MaterializeResult]:
+        inputs = built_from(config, name)
+        if inputs is not None and inputs == last_built_from(config, name):
+            context.log.info(
+                f"{name}: none of the {len(TABLES_READ[recipient.format])} tables its extract reads was rebuilt "
+                "since its last delivery, under the same agreement: not built again (its last delivery stands)."
+            )
+            return
+        forget_inputs(config, name)
         staged = stage_extract(config, name, warehouse=config.published_warehouse_path)
         if not staged.ok:
             staged.discard()  # nothing reaches the delivery folder
@@ -107,6 +128,7 @@ def build_recipient_asset(
             yield from _check_results(key, staged)
             raise Failure(description=staged.refusal())
         staged.commit()
+        record_inputs(config, name, inputs)
         yield MaterializeResult(
             metadata={
                 "mode": staged.mode,

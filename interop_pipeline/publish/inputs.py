@@ -1,0 +1,143 @@
+"""An extract none of whose tables was rebuilt is not built again.
+
+Each extract format reads a known set of the published warehouse's tables (TABLES_READ, each
+set kept beside the SQL that reads it; tests/publish/test_inputs.py builds every format from a
+copy of the warehouse holding only its set, and finds the same extract). Before dbt runs, each
+dbt step notes every table it may rewrite as rebuilt by this run, in the build's table versions
+(warehouse/table_versions.json: table -> the run that last rebuilt it); a step that fails or is
+killed has then at worst marked a table it did not rewrite. The release publishes the versions
+beside the published warehouse, after the new copy is in place, and removes the old ones before.
+
+A recipient's step records what its extract was built from each time it delivers or finds
+nothing to deliver: the versions of the tables it read, its agreement (the recipient's
+settings) and a digest of the secrets and target its environment gives it. When all of that is
+the same at its next run, building the extract again would find what it last delivered, so the
+step ends there. Anything missing (no versions published, a table never versioned, no record)
+builds the extract; a step that fails forgets its record first. A code change rebuilds every
+table (the build's inputs include the pipeline's code), so it rebuilds every extract too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from interop_pipeline.config import DistrictConfig, RecipientSettings, recipient_base_url_env
+from interop_pipeline.publish.state import publish_dir
+
+VERSIONS_NAME = "table_versions.json"
+RECORD_NAME = "inputs.json"
+
+_ROSTER_SCOPE = (
+    "main.dim_school",
+    "main.dim_student",
+    "main.fct_school_enrollment",
+    "main.dim_course",
+    "main.dim_section",
+    "main.dim_staff",
+    "main.fct_staff_section_assignment",
+)
+_ROSTER = (*_ROSTER_SCOPE, "main.dim_district", "main.dim_session", "main.fct_section_enrollment")
+# What each format's extract reads (publish/roster.py, deliver.py, edfi.py, research.py).
+TABLES_READ: dict[str, tuple[str, ...]] = {
+    "oneroster_1.2": _ROSTER,
+    "oneroster_1.1": _ROSTER,
+    "research": (*_ROSTER_SCOPE, "main.mart_student_attendance", "main.mart_chronic_absenteeism"),
+}
+TABLES_READ["edfi_json"] = TABLES_READ["edfi_api"] = (
+    *_ROSTER,
+    "main.dim_school_calendar",
+    "main.fct_student_daily_attendance",
+    "main.dim_assessment",
+    "main.fct_assessment_result",
+    "main.fct_assessment_score",
+    "reference.xwalk_race_ethnicity",
+    "reference.xwalk_attendance_code",
+    "reference.xwalk_grade_level",
+)
+
+
+def versions_path(warehouse: Path) -> Path:
+    """The versions of the tables of this warehouse file (build or published)."""
+    return warehouse.with_name(VERSIONS_NAME)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, content: Mapping) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(content, sort_keys=True, indent=1))
+    os.replace(partial, path)
+
+
+def note_rebuilding(config: DistrictConfig, tables: Iterable[str], run_id: str) -> None:
+    """Before dbt runs: these tables (schema.name) are rebuilt by this run."""
+    path = versions_path(config.build_warehouse_path)
+    versions = _read_json(path) or {}
+    versions.update(dict.fromkeys(tables, run_id))
+    _write_json(path, versions)
+
+
+def withdraw_versions(published: Path) -> None:
+    """Before the published copy is replaced: until the new versions are there, none are."""
+    versions_path(published).unlink(missing_ok=True)
+
+
+def publish_versions(build: Path, published: Path) -> None:
+    """After the published copy is replaced by `build`: its tables' versions."""
+    versions = _read_json(versions_path(build))
+    if versions is not None:
+        _write_json(versions_path(published), versions)
+
+
+def _record_path(config: DistrictConfig, recipient: str) -> Path:
+    return publish_dir(config.data_dir) / "state" / recipient / RECORD_NAME
+
+
+def built_from(config: DistrictConfig, name: str) -> str | None:
+    """A digest of what `name`'s extract would be built from now: the published versions of the
+    tables its format reads, its settings, and its secrets and target (hashed, never kept).
+    None when a table it reads has no published version."""
+    recipient: RecipientSettings = config.recipients[name]
+    versions = _read_json(versions_path(config.published_warehouse_path)) or {}
+    read = {table: versions.get(table) for table in TABLES_READ[recipient.format]}
+    if None in read.values():
+        return None
+    variables = [
+        recipient.client_id_env,
+        recipient.client_secret_env,
+        recipient.hmac_secret_env,
+        recipient.serve_client_id_env,
+        recipient.serve_client_secret_env,
+        recipient_base_url_env(name),
+    ]
+    environment = {var: os.environ.get(var) for var in variables if var}
+    content = json.dumps(
+        {"tables": read, "settings": recipient.model_dump(mode="json"), "environment": environment}, sort_keys=True
+    )
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def last_built_from(config: DistrictConfig, name: str) -> str | None:
+    """What `name`'s last delivery (or finding that nothing changed) was built from."""
+    return (_read_json(_record_path(config, name)) or {}).get("built_from")
+
+
+def forget_inputs(config: DistrictConfig, name: str) -> None:
+    _record_path(config, name).unlink(missing_ok=True)
+
+
+def record_inputs(config: DistrictConfig, name: str, digest: str | None) -> None:
+    """After a delivery, or a finding that nothing changed: what the extract was built from
+    (`built_from`, taken before it was built)."""
+    if digest is not None:
+        _write_json(_record_path(config, name), {"built_from": digest})
