@@ -61,11 +61,15 @@ def run_refresh(
         flush=True,
     )
     quiet_console = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    from interop_pipeline.recovery import owner_tags, recover_at_start
+    from interop_pipeline.recovery import owner_tags, recover_at_start, wait_for_live_runs
     from interop_pipeline.transform.unchanged import REBUILD_TAG
 
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     with DagsterInstance.get() as instance:
-        recover_at_start(config, instance, lambda line: print(line, file=sys.stderr, flush=True))
+        wait_for_live_runs(instance, say)
+        recover_at_start(config, instance, say)
         followed = ("interop/console", uuid.uuid4().hex)  # finds this run's events for the step lines
         tags = {**owner_tags(), followed[0]: followed[1], **({REBUILD_TAG: "true"} if rebuild else {})}
         options = {"instance": instance, "run_config": quiet_console, "raise_on_error": False, "tags": tags}

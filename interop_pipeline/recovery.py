@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,24 @@ def recover_dead_runs(instance, say: Callable[[str], None], *, unknown_are_dead:
         if run_id not in recovered:
             say(f"Freed the warehouse pool slot still held by finished run {run_id}")
     return recovered
+
+
+def wait_for_live_runs(instance, say: Callable[[str], None], poll_seconds: float = 2.0) -> None:
+    """One run of a district at a time: while another run whose process is alive is in
+    progress, wait (a run whose process dies meanwhile is recovered, and then not waited for).
+    The UI, schedules and sensors queue their runs behind any run in progress (the instance's
+    `concurrency: runs: max_concurrent_runs: 1`); this is the same rule for a run started from
+    the command line, which Dagster's queue does not see before it starts."""
+    told: set[str] = set()
+    while True:
+        recover_dead_runs(instance, say)
+        live = [run.run_id for run in in_progress_runs(instance) if run_is_alive(run)]
+        if not live:
+            return
+        if set(live) - told:
+            say(f"Waiting for run(s) {', '.join(live)} of this district to end: one run at a time")
+            told.update(live)
+        time.sleep(poll_seconds)
 
 
 def waiting_for(instance) -> list[str]:

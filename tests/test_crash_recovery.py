@@ -9,12 +9,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
+from interop_pipeline.cli import DAGSTER_YAML_TEMPLATE
 from interop_pipeline.config import load_config
 from interop_pipeline.recovery import (
     OWNER_PID_TAG,
@@ -23,6 +26,7 @@ from interop_pipeline.recovery import (
     recover_dead_runs,
     run_is_alive,
     sweep_leftovers,
+    wait_for_live_runs,
 )
 from tests.hub_fixture import HUB_DISTRICT
 
@@ -94,6 +98,39 @@ def test_liveness_follows_the_owning_process(instance):
     assert all("its process is gone" in line for line in said) and len(said) == 2
     # The explicit `recover` (nothing of the instance running) counts unknown runs as dead too.
     assert recover_dead_runs(instance, said.append, unknown_are_dead=True) == [unknown.run_id]
+
+
+def test_a_new_run_waits_for_the_live_one_and_not_for_a_dead_one(instance):
+    """One run of a district at a time: `interop-pipeline run` waits while another run's process
+    is alive, and goes on once it is gone (the run recovered as failed)."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import psutil
+
+        owner = psutil.Process(other.pid)
+        live = _started_run(instance, {OWNER_PID_TAG: str(other.pid), OWNER_STARTED_TAG: repr(owner.create_time())})
+        said: list[str] = []
+        waiter = threading.Thread(target=wait_for_live_runs, args=(instance, said.append, 0.1))
+        waiter.start()
+        time.sleep(1.5)
+        assert waiter.is_alive()  # still waiting
+        assert said == [f"Waiting for run(s) {live.run_id} of this district to end: one run at a time"]
+    finally:
+        other.kill()
+        other.wait()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert instance.get_run_by_id(live.run_id).status == DagsterRunStatus.FAILURE
+    assert said[-1].startswith(f"Recovered run {live.run_id}: its process is gone")
+
+
+def test_the_ui_schedules_and_sensors_queue_their_runs_one_at_a_time(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(DAGSTER_YAML_TEMPLATE, home / "dagster.yaml")
+    with _instance(home) as instance:
+        # What the daemon dequeues by (the queue settings of the run coordinator, as the file sets them).
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
 
 
 def test_the_sweep_waits_while_a_run_is_in_progress(instance, tmp_path):

@@ -64,7 +64,7 @@ def ui_district(folder: Path) -> DistrictConfig:
     # The drop folders stay empty until the drop-folder sensors are stopped (see the fixture).
     (folder / "drops").rename(folder / "drops_held")
     instance = yaml.safe_load(DAGSTER_YAML_TEMPLATE.read_text())
-    instance.setdefault("concurrency", {})["runs"] = {"tag_concurrency_limits": HELD_RUNS}
+    instance.setdefault("concurrency", {}).setdefault("runs", {})["tag_concurrency_limits"] = HELD_RUNS
     (dagster_home(config) / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
     return config
 
