@@ -532,6 +532,9 @@ class IdentitySettings(_Strict):
     min_match_rate: float = Field(
         default=0.95, ge=0, le=1, description="share of a source's records linked below which a check warns"
     )
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb", description="where the probabilistic pass runs: splink on DuckDB, or on Spark"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> IdentitySettings:

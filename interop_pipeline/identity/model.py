@@ -1,4 +1,6 @@
-"""Probabilistic linkage (splink 5, DuckDB backend) for the records no rule linked.
+"""Probabilistic linkage (splink 5) for the records no rule linked, on splink's DuckDB backend
+or, for a state's worth of records, its Spark backend (identity/spark.py; the same model, the
+same SQL in each engine's dialect).
 
 The model compares names (exact, nickname, swapped order, hyphenated part, typo-close), birth
 date as month-day-year text (exact, digits transposed, day and month swapped, same year; a date
@@ -15,7 +17,7 @@ prior from the spine's size, as every record has one person at most. The fitted 
 returned as JSON and stored with the run's outputs. The same model, as a deduplication, looks
 for the spine's own duplicates.
 
-splink 5 registers input tables through `DuckDBAPI.register(table, dataset_display_name=...)`
+splink 5 registers input tables through `<engine>API.register(table, dataset_display_name=...)`
 and takes the registered frames in `Linker([...], settings)`.
 """
 
@@ -58,23 +60,55 @@ EM_MAX_PAIRS = 2_000_000  # blocked pairs one EM session reads at most
 EM_BLOCKS = (("first_norm", "last_norm"), ("birth_text",))
 
 
-def _name_comparison(column: str, other: str, label: str) -> cl.CustomComparison:
+class DuckDBEngine:
+    """splink on DuckDB, in this process: the default."""
+
+    dialect = "duckdb"
+
+    def database(self) -> DuckDBAPI:
+        return DuckDBAPI(duckdb.connect())
+
+    def register(self, db_api: DuckDBAPI, table: pa.Table, name: str):
+        return db_api.register(table, dataset_display_name=name)
+
+    def query(self, db_api: DuckDBAPI, sql: str) -> pa.Table:
+        return db_api._con.sql(sql).to_arrow_table()
+
+
+DUCKDB = DuckDBEngine()
+
+
+def linkage_engine(name: str):
+    """The engine the district config names (`identity.engine`)."""
+    if name == "spark":
+        from interop_pipeline.identity.spark import spark_engine
+
+        return spark_engine()
+    return DUCKDB
+
+
+# SQL that differs between the engines' dialects.
+SHARES_A_PART = {
+    "duckdb": "len(list_intersect(last_parts_l, last_parts_r)) > 0",
+    "spark": "arrays_overlap(last_parts_l, last_parts_r)",
+}
+
+
+def _name_comparison(column: str, other: str, label: str, dialect: str) -> cl.CustomComparison:
     levels = [
         cll.NullLevel(column),
         cll.ExactMatchLevel(column, term_frequency_adjustments=True),
-        cll.CustomLevel(f'"{column}_l" = "{other}_r" and "{other}_l" = "{column}_r"', "order swapped"),
+        cll.CustomLevel(f"{column}_l = {other}_r and {other}_l = {column}_r", "order swapped"),
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.8),
         cll.ElseLevel(),
     ]
     if column == "last_norm":  # a hyphenated or double surname shares one part
-        levels.insert(
-            3, cll.CustomLevel("len(list_intersect(last_parts_l, last_parts_r)) > 0", "shares a surname part")
-        )
+        levels.insert(3, cll.CustomLevel(SHARES_A_PART[dialect], "shares a surname part"))
     return cl.CustomComparison(levels, output_column_name=label)
 
 
-def _birth_comparison() -> cl.CustomComparison:
+def _birth_comparison(dialect: str) -> cl.CustomComparison:
     """Birth dates as month-day-year digits: a valid date and text that is not one alike."""
 
     def part(side: str, start: int, length: int) -> str:
@@ -112,28 +146,28 @@ def _text_comparison(column: str, label: str, similar: cll.ComparisonLevelCreato
 
 # Each comparison: its output name, the record columns it needs, and how it is built.
 COMPARISONS: dict[str, tuple[tuple[str, ...], object]] = {
-    "first_name": (("first_norm",), lambda: _name_comparison("first_norm", "last_norm", "first_name")),
-    "last_name": (("last_norm",), lambda: _name_comparison("last_norm", "first_norm", "last_name")),
+    "first_name": (("first_norm",), lambda d: _name_comparison("first_norm", "last_norm", "first_name", d)),
+    "last_name": (("last_norm",), lambda d: _name_comparison("last_norm", "first_norm", "last_name", d)),
     "birth_date": (("birth_text",), _birth_comparison),
-    "grade": (("grade",), lambda: cl.ExactMatch("grade")),
-    "school": (("school",), lambda: cl.ExactMatch("school")),
-    "email_norm": (("email_norm",), lambda: cl.ExactMatch("email_norm")),
+    "grade": (("grade",), lambda d: cl.ExactMatch("grade")),
+    "school": (("school",), lambda d: cl.ExactMatch("school")),
+    "email_norm": (("email_norm",), lambda d: cl.ExactMatch("email_norm")),
     "street": (
         ("street_norm",),
-        lambda: _text_comparison("street_norm", "street", cll.JaroWinklerLevel("street_norm", 0.88)),
+        lambda d: _text_comparison("street_norm", "street", cll.JaroWinklerLevel("street_norm", 0.88)),
     ),
-    "city": (("city_norm",), lambda: _text_comparison("city_norm", "city", cll.JaroWinklerLevel("city_norm", 0.9))),
+    "city": (("city_norm",), lambda d: _text_comparison("city_norm", "city", cll.JaroWinklerLevel("city_norm", 0.9))),
     "postal_code": (
         ("postal_norm",),
-        lambda: _text_comparison("postal_norm", "postal_code", cll.DamerauLevenshteinLevel("postal_norm", 1)),
+        lambda d: _text_comparison("postal_norm", "postal_code", cll.DamerauLevenshteinLevel("postal_norm", 1)),
     ),
     "phone": (
         ("phone_norm",),
-        lambda: _text_comparison("phone_norm", "phone", cll.DamerauLevenshteinLevel("phone_norm", 1)),
+        lambda d: _text_comparison("phone_norm", "phone", cll.DamerauLevenshteinLevel("phone_norm", 1)),
     ),
     "guardian": (
         ("guardian_norm",),
-        lambda: _text_comparison("guardian_norm", "guardian", cll.JaroWinklerLevel("guardian_norm", 0.9)),
+        lambda d: _text_comparison("guardian_norm", "guardian", cll.JaroWinklerLevel("guardian_norm", 0.9)),
     ),
 }
 # Duplicates inside one system: the spine carries birth dates and full names, so the rules on
@@ -169,12 +203,12 @@ def present_comparisons(con: duckdb.DuckDBPyConnection, left: str, right: str) -
     return [name for name, (needs, _) in COMPARISONS.items() if set(needs) <= filled]
 
 
-def _settings(prior: float, comparisons: list[str], link_type: str = "link_only") -> SettingsCreator:
+def _settings(prior: float, comparisons: list[str], dialect: str, link_type: str = "link_only") -> SettingsCreator:
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name="record_id",
         probability_two_random_records_match=prior,
-        comparisons=[COMPARISONS[name][1]() for name in comparisons],
+        comparisons=[COMPARISONS[name][1](dialect) for name in comparisons],
         blocking_rules_to_generate_predictions=list(BLOCKING_RULES),
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=False,
@@ -204,7 +238,7 @@ def _frame(con: duckdb.DuckDBPyConnection, where: str) -> pa.Table:
     return con.sql(f"select {', '.join(MODEL_COLUMNS)} from records where {where}").to_arrow_table()
 
 
-def fit_model(con: duckdb.DuckDBPyConnection) -> dict:
+def fit_model(con: duckdb.DuckDBPyConnection, engine=DUCKDB) -> dict:
     """The model (splink settings JSON, trained) for this run's records, or {} when there is
     nothing to compare. u from random pairs; m from the deterministic links when there are
     enough of them, else by expectation maximisation on the unlinked records against the spine,
@@ -223,11 +257,11 @@ def fit_model(con: duckdb.DuckDBPyConnection) -> dict:
     ).to_arrow_table()
     prior = 1 / max(spine.num_rows, 2)
     learn_from_labels = labelled.num_rows >= MIN_LABELS
-    db_api = DuckDBAPI(duckdb.connect())
+    db_api = engine.database()
     if not others:
         trainer = Linker(
-            db_api.register(spine, dataset_display_name="spine"),
-            _settings(prior, comparisons, "dedupe_only"),
+            engine.register(db_api, spine, "spine"),
+            _settings(prior, comparisons, engine.dialect, "dedupe_only"),
             log_level=logging.ERROR,
         )
         training_rows = spine.num_rows
@@ -241,10 +275,10 @@ def fit_model(con: duckdb.DuckDBPyConnection) -> dict:
                 training_records = _frame(con, "not is_spine")
         trainer = Linker(
             [
-                db_api.register(training_records, dataset_display_name="records"),
-                db_api.register(spine, dataset_display_name="spine"),
+                engine.register(db_api, training_records, "records"),
+                engine.register(db_api, spine, "spine"),
             ],
-            _settings(prior, comparisons),
+            _settings(prior, comparisons, engine.dialect),
             log_level=logging.ERROR,
         )
         training_rows = training_records.num_rows
@@ -258,7 +292,7 @@ def fit_model(con: duckdb.DuckDBPyConnection) -> dict:
                 "record_id_r": labelled["record_id_r"],
             }
         )
-        trainer.training.estimate_m_from_pairwise_labels(db_api.register(labels, dataset_display_name="labels"))
+        trainer.training.estimate_m_from_pairwise_labels(engine.register(db_api, labels, "labels"))
         return _floor_unobserved(trainer.misc.save_model_to_json(), prior=False)
     learned = min(training_rows, spine.num_rows) >= MIN_EM_RECORDS and _em(trainer, comparisons)
     # Too few records to learn from (a first run on a handful of people): priors.
@@ -284,32 +318,32 @@ def _em(trainer: Linker, comparisons: list[str]) -> bool:
     return learned
 
 
-def score_unlinked(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pa.Table:
+def score_unlinked(con: duckdb.DuckDBPyConnection, model: dict, threshold: float, engine=DUCKDB) -> pa.Table:
     """Candidate (record, spine record) pairs for unlinked records, with match probability and
     each comparison's weight, scored by the run's fitted model."""
     unlinked = _frame(con, "not is_spine and record_id not in (select record_id from links)")
     if unlinked.num_rows == 0 or not model:
         return _empty_pairs()
-    db_api = DuckDBAPI(duckdb.connect())
+    db_api = engine.database()
     linker = Linker(
         [
-            db_api.register(unlinked, dataset_display_name="unlinked"),
-            db_api.register(_frame(con, "is_spine"), dataset_display_name="spine"),
+            engine.register(db_api, unlinked, "unlinked"),
+            engine.register(db_api, _frame(con, "is_spine"), "spine"),
         ],
         model,
         log_level=logging.ERROR,
     )
     predictions = linker.inference.predict(threshold_match_probability=threshold)
-    return _pairs(db_api, predictions.physical_name, model, "source_dataset_l = 'unlinked'")
+    return _pairs(engine, db_api, predictions.physical_name, model, "source_dataset_l = 'unlinked'")
 
 
-def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pa.Table:
+def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshold: float, engine=DUCKDB) -> pa.Table:
     """Pairs of spine records (one system) that may be one person, by the run's model with
     `link_type` dedupe_only: (record, earlier spine record), never merged, only queued."""
     spine = _frame(con, "is_spine")
     if spine.num_rows < 2 or not model:
         return _empty_pairs()
-    db_api = DuckDBAPI(duckdb.connect())
+    db_api = engine.database()
     # Among the n(n-1)/2 pairs of one system a duplicate is far rarer than a match across systems
     # (each record has its match there): the prior says so, or twins would read as duplicates.
     prior = DUPLICATE_SHARE * spine.num_rows / (spine.num_rows * (spine.num_rows - 1) / 2)
@@ -318,25 +352,29 @@ def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshol
         "link_type": "dedupe_only",
         "probability_two_random_records_match": prior,
         "blocking_rules_to_generate_predictions": [
-            rule if isinstance(rule, str) else rule.get_blocking_rule("duckdb").blocking_rule_sql
+            rule if isinstance(rule, str) else rule.get_blocking_rule(engine.dialect).blocking_rule_sql
             for rule in DUPLICATE_BLOCKING_RULES
         ],
     }
-    linker = Linker(db_api.register(spine, dataset_display_name="spine"), settings, log_level=logging.ERROR)
+    linker = Linker(engine.register(db_api, spine, "spine"), settings, log_level=logging.ERROR)
     predictions = linker.inference.predict(threshold_match_probability=threshold)
-    return _pairs(db_api, predictions.physical_name, model, "record_id_l > record_id_r")
+    return _pairs(engine, db_api, predictions.physical_name, model, "record_id_l > record_id_r")
 
 
-def _pairs(db_api: DuckDBAPI, predictions: str, model: dict, left_is_record: str) -> pa.Table:
+def _pairs(engine, db_api, predictions: str, model: dict, left_is_record: str) -> pa.Table:
     present = {c["output_column_name"] for c in model["comparisons"]}
-    weights = ", ".join(f"mw_{name}" if name in present else f"null::double as mw_{name}" for name in COMPARISONS)
-    return db_api._con.sql(
+    weights = ", ".join(
+        f"mw_{name}" if name in present else f"cast(null as double) as mw_{name}" for name in COMPARISONS
+    )
+    pairs = engine.query(
+        db_api,
         f"""select
               case when {left_is_record} then record_id_l else record_id_r end as record_id,
               case when {left_is_record} then record_id_r else record_id_l end as spine_record_id,
               match_probability, match_weight, {weights}
-            from {predictions}"""
-    ).to_arrow_table()
+            from {predictions}""",
+    )
+    return pairs.cast(_empty_pairs().schema)
 
 
 def _empty_pairs() -> pa.Table:

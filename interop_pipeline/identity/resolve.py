@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from interop_pipeline.identity import rules
 from interop_pipeline.identity.decisions import Decision, decisions_table
-from interop_pipeline.identity.model import fit_model, score_spine_duplicates, score_unlinked
+from interop_pipeline.identity.model import DUCKDB, fit_model, score_spine_duplicates, score_unlinked
 from interop_pipeline.identity.records import load_normalised
 
 PROBABILISTIC = "probabilistic"
@@ -57,8 +57,10 @@ def resolve(
     decisions: list[Decision] | None = None,
     prior_links: pa.Table | None = None,
     resolved_at: datetime | None = None,
+    engine=DUCKDB,
 ) -> Resolution:
-    """Link `records` (records.RECORD_COLUMNS) to the spine's person keys."""
+    """Link `records` (records.RECORD_COLUMNS) to the spine's person keys; the probabilistic
+    pass runs on `engine` (model.DUCKDB, or identity/spark.py's)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     con = duckdb.connect()
@@ -77,9 +79,9 @@ def resolve(
     rules.apply_confirmed(con)
     timings["deterministic_s"] = time.perf_counter() - started
 
-    model = fit_model(con)
-    _load_pairs(con, "pairs", score_unlinked(con, model, thresholds.review / 2))
-    _load_pairs(con, "duplicate_pairs", score_spine_duplicates(con, model, thresholds.review))
+    model = fit_model(con, engine)
+    _load_pairs(con, "pairs", score_unlinked(con, model, thresholds.review / 2, engine))
+    _load_pairs(con, "duplicate_pairs", score_spine_duplicates(con, model, thresholds.review, engine))
     timings["probabilistic_s"] = time.perf_counter() - started - timings["deterministic_s"]
     _decide(con, thresholds)
     crosswalk = _crosswalk(con, resolved_at or datetime.now())

@@ -83,7 +83,8 @@ def resolve_and_land(
     """Link the person records the first dbt step built (`records` and their `digest`, when
     already read) and land the results as one identity batch (the asset's work, also used by
     the benchmark); returns them and the batch id."""
-    from interop_pipeline.identity.resolve import resolve  # splink loads in the run, not with definitions
+    from interop_pipeline.identity.model import linkage_engine  # splink loads in the run, not with definitions
+    from interop_pipeline.identity.resolve import resolve
 
     resolved_at = datetime.now(UTC)
     if records is None:
@@ -92,6 +93,7 @@ def resolve_and_land(
     decisions = read_decisions(config.identity_decisions_path)
     thresholds = thresholds_from(config)
     outputs = IdentityOutputs(crosswalks={}, review_queue=[], quality=[], models={})
+    engine = linkage_engine(config.identity.engine)
     for person_type in PERSON_TYPES:
         resolution = resolve(
             records[person_type],
@@ -99,6 +101,7 @@ def resolve_and_land(
             decisions=decisions,
             prior_links=previous[person_type],
             resolved_at=resolved_at.replace(tzinfo=None),
+            engine=engine,
         )
         truth = truth_quality(resolution.crosswalk, config.truth_dir, person_type)
         outputs.crosswalks[person_type] = with_history(resolution.crosswalk, previous[person_type], resolved_at)
