@@ -37,6 +37,21 @@ def dagster_home(config: DistrictConfig) -> Path:
 EXECUTORS = ("in_process", "multiprocess")
 
 
+@contextlib.contextmanager
+def one_command_line_run(home: Path, say) -> Iterator[None]:
+    """Held for a whole `run`: a second one started meanwhile waits here, before it looks for
+    runs in progress (so two never both find none and start together)."""
+    import fcntl
+
+    with (home / ".command_line_run.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("Waiting for another `interop-pipeline run` of this district to end: one run at a time")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def run_refresh(
     config: DistrictConfig, executor: str = "in_process", verbose: bool = False, rebuild: bool = False
 ) -> bool:
@@ -67,7 +82,7 @@ def run_refresh(
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.get() as instance, one_command_line_run(dagster_home(config), say):
         wait_for_live_runs(instance, say)
         recover_at_start(config, instance, say)
         followed = ("interop/console", uuid.uuid4().hex)  # finds this run's events for the step lines

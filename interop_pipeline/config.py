@@ -10,6 +10,7 @@ names the file, the key path and what was expected (ConfigError).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from datetime import date
 from pathlib import Path
@@ -540,6 +541,8 @@ class IdentitySettings(_Strict):
     def _ordered(self) -> IdentitySettings:
         if self.review_threshold > self.accept_threshold:
             raise ValueError("review_threshold must not exceed accept_threshold")
+        if self.engine == "spark" and importlib.util.find_spec("pyspark") is None:
+            raise ValueError("engine spark needs pyspark (the project's dev dependencies: `uv sync`) and Java 17")
         return self
 
 

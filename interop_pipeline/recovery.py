@@ -128,15 +128,20 @@ def recover_dead_runs(instance, say: Callable[[str], None], *, unknown_are_dead:
 
 
 def wait_for_live_runs(instance, say: Callable[[str], None], poll_seconds: float = 2.0) -> None:
-    """One run of a district at a time: while another run whose process is alive is in
-    progress, wait (a run whose process dies meanwhile is recovered, and then not waited for).
+    """One run of a district at a time: while another run is in progress and alive (or still
+    starting), wait. A run whose process is gone is not waited for; recover_at_start fails it.
     The UI, schedules and sensors queue their runs behind any run in progress (the instance's
     `concurrency: runs: max_concurrent_runs: 1`); this is the same rule for a run started from
     the command line, which Dagster's queue does not see before it starts."""
+    from dagster import DagsterRunStatus
+
     told: set[str] = set()
     while True:
-        recover_dead_runs(instance, say)
-        live = [run.run_id for run in in_progress_runs(instance) if run_is_alive(run)]
+        live = [
+            run.run_id
+            for run in in_progress_runs(instance)
+            if run.status == DagsterRunStatus.STARTING or run_is_alive(run)
+        ]
         if not live:
             return
         if set(live) - told:

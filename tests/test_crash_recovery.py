@@ -20,6 +20,7 @@ from dagster._core.instance.ref import InstanceRef
 from interop_pipeline.cli import DAGSTER_YAML_TEMPLATE
 from interop_pipeline.config import load_config
 from interop_pipeline.recovery import (
+    GRPC_INFO_TAG,
     OWNER_PID_TAG,
     OWNER_STARTED_TAG,
     owner_tags,
@@ -64,7 +65,7 @@ def instance(tmp_path):
         yield instance
 
 
-def _started_run(instance: DagsterInstance, tags: dict[str, str]):
+def _started_run(instance: DagsterInstance, tags: dict[str, str], status=DagsterRunStatus.STARTED):
     from dagster import job, op
 
     @op
@@ -75,7 +76,7 @@ def _started_run(instance: DagsterInstance, tags: dict[str, str]):
     def some_job():
         noop()
 
-    return instance.create_run_for_job(some_job, tags=tags, status=DagsterRunStatus.STARTED)
+    return instance.create_run_for_job(some_job, tags=tags, status=status)
 
 
 def test_liveness_follows_the_owning_process(instance):
@@ -100,19 +101,24 @@ def test_liveness_follows_the_owning_process(instance):
     assert recover_dead_runs(instance, said.append, unknown_are_dead=True) == [unknown.run_id]
 
 
+def _waiting(instance) -> tuple[threading.Thread, list[str]]:
+    said: list[str] = []
+    waiter = threading.Thread(target=wait_for_live_runs, args=(instance, said.append, 0.1))
+    waiter.start()
+    time.sleep(1.5)
+    return waiter, said
+
+
 def test_a_new_run_waits_for_the_live_one_and_not_for_a_dead_one(instance):
     """One run of a district at a time: `interop-pipeline run` waits while another run's process
-    is alive, and goes on once it is gone (the run recovered as failed)."""
+    is alive, and goes on once it is gone (recover_at_start then fails that run)."""
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         import psutil
 
         owner = psutil.Process(other.pid)
         live = _started_run(instance, {OWNER_PID_TAG: str(other.pid), OWNER_STARTED_TAG: repr(owner.create_time())})
-        said: list[str] = []
-        waiter = threading.Thread(target=wait_for_live_runs, args=(instance, said.append, 0.1))
-        waiter.start()
-        time.sleep(1.5)
+        waiter, said = _waiting(instance)
         assert waiter.is_alive()  # still waiting
         assert said == [f"Waiting for run(s) {live.run_id} of this district to end: one run at a time"]
     finally:
@@ -120,8 +126,18 @@ def test_a_new_run_waits_for_the_live_one_and_not_for_a_dead_one(instance):
         other.wait()
     waiter.join(timeout=30)
     assert not waiter.is_alive()
-    assert instance.get_run_by_id(live.run_id).status == DagsterRunStatus.FAILURE
-    assert said[-1].startswith(f"Recovered run {live.run_id}: its process is gone")
+    assert recover_dead_runs(instance, said.append) == [live.run_id]
+
+
+def test_a_run_still_starting_is_waited_for(instance):
+    """A run the daemon has just launched says who runs it before its process has taken it: it
+    is waited for, never taken for dead."""
+    starting = _started_run(instance, {GRPC_INFO_TAG: '{"port": 1}'}, status=DagsterRunStatus.STARTING)
+    waiter, said = _waiting(instance)
+    assert waiter.is_alive() and said
+    instance.report_run_failed(instance.get_run_by_id(starting.run_id), "test over")
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
 
 
 def test_the_ui_schedules_and_sensors_queue_their_runs_one_at_a_time(tmp_path):

@@ -25,8 +25,8 @@ from dagster import (
 
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import DistrictConfig
-from interop_pipeline.publish.inputs import publish_versions, withdraw_versions
 from interop_pipeline.publish.state import restrict_to_owner
+from interop_pipeline.publish.table_versions import publish_versions, withdraw_versions
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
 
 # Tables a release must hold (verified in the copy before it replaces the published file).
@@ -64,7 +64,7 @@ def table_counts(database: Path) -> dict[str, int]:
 
 
 def publish_warehouse(build: Path, published: Path, tag: str) -> dict[str, int]:
-    """Copy `build` to `published` atomically, with its tables' versions (publish/inputs.py);
+    """Copy `build` to `published` atomically, with its tables' versions (publish/table_versions.py);
     returns the published table counts."""
     # Fold the write-ahead log into the file so a byte copy is complete.
     with duckdb.connect(str(build)) as con:

@@ -23,7 +23,10 @@ and takes the registered frames in `Linker([...], settings)`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -60,6 +63,18 @@ EM_MAX_PAIRS = 2_000_000  # blocked pairs one EM session reads at most
 EM_BLOCKS = (("first_norm", "last_norm"), ("birth_text",))
 
 
+class LinkageEngine(Protocol):
+    """Where splink runs: a database API for each linker, input tables registered, SQL queried."""
+
+    dialect: str
+
+    def database(self) -> Any: ...
+
+    def register(self, db_api: Any, table: pa.Table, name: str) -> Any: ...
+
+    def query(self, db_api: Any, sql: str) -> pa.Table: ...
+
+
 class DuckDBEngine:
     """splink on DuckDB, in this process: the default."""
 
@@ -78,13 +93,16 @@ class DuckDBEngine:
 DUCKDB = DuckDBEngine()
 
 
-def linkage_engine(name: str):
-    """The engine the district config names (`identity.engine`)."""
-    if name == "spark":
-        from interop_pipeline.identity.spark import spark_engine
+@contextlib.contextmanager
+def linkage_engine(name: str) -> Iterator[LinkageEngine]:
+    """The engine the district config names (`identity.engine`), for one identity resolution."""
+    if name != "spark":
+        yield DUCKDB
+        return
+    from interop_pipeline.identity.spark import spark_engine
 
-        return spark_engine()
-    return DUCKDB
+    with spark_engine() as engine:
+        yield engine
 
 
 # SQL that differs between the engines' dialects.
@@ -109,7 +127,8 @@ def _name_comparison(column: str, other: str, label: str, dialect: str) -> cl.Cu
 
 
 def _birth_comparison(dialect: str) -> cl.CustomComparison:
-    """Birth dates as month-day-year digits: a valid date and text that is not one alike."""
+    """Birth dates as month-day-year digits: a valid date and text that is not one alike (the
+    same SQL in every dialect)."""
 
     def part(side: str, start: int, length: int) -> str:
         return f"substr(birth_text_{side}, {start}, {length})"
@@ -238,7 +257,7 @@ def _frame(con: duckdb.DuckDBPyConnection, where: str) -> pa.Table:
     return con.sql(f"select {', '.join(MODEL_COLUMNS)} from records where {where}").to_arrow_table()
 
 
-def fit_model(con: duckdb.DuckDBPyConnection, engine=DUCKDB) -> dict:
+def fit_model(con: duckdb.DuckDBPyConnection, engine: LinkageEngine = DUCKDB) -> dict:
     """The model (splink settings JSON, trained) for this run's records, or {} when there is
     nothing to compare. u from random pairs; m from the deterministic links when there are
     enough of them, else by expectation maximisation on the unlinked records against the spine,
@@ -318,7 +337,9 @@ def _em(trainer: Linker, comparisons: list[str]) -> bool:
     return learned
 
 
-def score_unlinked(con: duckdb.DuckDBPyConnection, model: dict, threshold: float, engine=DUCKDB) -> pa.Table:
+def score_unlinked(
+    con: duckdb.DuckDBPyConnection, model: dict, threshold: float, engine: LinkageEngine = DUCKDB
+) -> pa.Table:
     """Candidate (record, spine record) pairs for unlinked records, with match probability and
     each comparison's weight, scored by the run's fitted model."""
     unlinked = _frame(con, "not is_spine and record_id not in (select record_id from links)")
@@ -337,7 +358,9 @@ def score_unlinked(con: duckdb.DuckDBPyConnection, model: dict, threshold: float
     return _pairs(engine, db_api, predictions.physical_name, model, "source_dataset_l = 'unlinked'")
 
 
-def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshold: float, engine=DUCKDB) -> pa.Table:
+def score_spine_duplicates(
+    con: duckdb.DuckDBPyConnection, model: dict, threshold: float, engine: LinkageEngine = DUCKDB
+) -> pa.Table:
     """Pairs of spine records (one system) that may be one person, by the run's model with
     `link_type` dedupe_only: (record, earlier spine record), never merged, only queued."""
     spine = _frame(con, "is_spine")
@@ -361,7 +384,7 @@ def score_spine_duplicates(con: duckdb.DuckDBPyConnection, model: dict, threshol
     return _pairs(engine, db_api, predictions.physical_name, model, "record_id_l > record_id_r")
 
 
-def _pairs(engine, db_api, predictions: str, model: dict, left_is_record: str) -> pa.Table:
+def _pairs(engine: LinkageEngine, db_api: Any, predictions: str, model: dict, left_is_record: str) -> pa.Table:
     present = {c["output_column_name"] for c in model["comparisons"]}
     weights = ", ".join(
         f"mw_{name}" if name in present else f"cast(null as double) as mw_{name}" for name in COMPARISONS

@@ -26,7 +26,13 @@ import pyarrow as pa
 
 from interop_pipeline.identity import rules
 from interop_pipeline.identity.decisions import Decision, decisions_table
-from interop_pipeline.identity.model import DUCKDB, fit_model, score_spine_duplicates, score_unlinked
+from interop_pipeline.identity.model import (
+    DUCKDB,
+    LinkageEngine,
+    fit_model,
+    score_spine_duplicates,
+    score_unlinked,
+)
 from interop_pipeline.identity.records import load_normalised
 
 PROBABILISTIC = "probabilistic"
@@ -57,7 +63,7 @@ def resolve(
     decisions: list[Decision] | None = None,
     prior_links: pa.Table | None = None,
     resolved_at: datetime | None = None,
-    engine=DUCKDB,
+    engine: LinkageEngine = DUCKDB,
 ) -> Resolution:
     """Link `records` (records.RECORD_COLUMNS) to the spine's person keys; the probabilistic
     pass runs on `engine` (model.DUCKDB, or identity/spark.py's)."""

@@ -6,24 +6,39 @@ splink ships, registered when the session starts; nothing is fetched. The determ
 stay in DuckDB: they read one row per source record. Here the session is Spark in local mode
 inside this process (pyspark; `INTEROP_SPARK_CORES`, `INTEROP_SPARK_DRIVER_MEMORY`); on a
 cluster, an active session the process was started with (spark-submit, Databricks) is used
-instead. Intermediate tables are persisted in Spark's memory and disk, never written under the
-working folder.
+instead. The session starts only when there is something to score. splink's intermediate tables
+are persisted in Spark's memory and disk, never written under the working folder, and released
+when identity resolution ends; a local session is stopped then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
 
 class SparkEngine:
-    """splink on a Spark session (identity/model.py's engine interface)."""
+    """splink on a Spark session (identity/model.py's engine interface), started on first use."""
 
     dialect = "spark"
 
-    def __init__(self, session) -> None:
-        self.session = session
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
+        self._session = None
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = self._start()
+        return self._session
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
 
     def database(self):
         from splink.backends.spark import SparkAPI
@@ -62,23 +77,36 @@ def spark_schema(schema: pa.Schema):
     return types.StructType([types.StructField(f.name, spark_type(f.type), f.nullable) for f in schema])
 
 
-def spark_engine() -> SparkEngine:
-    """The active Spark session, or a local one started with splink's similarity functions."""
+@contextlib.contextmanager
+def spark_engine() -> Iterator[SparkEngine]:
+    """The active Spark session (a cluster's), or a local one started on first use with splink's
+    similarity functions and stopped at the end; what splink persisted is released either way."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    engine = SparkEngine(lambda: active) if active is not None else SparkEngine(_local_session)
+    try:
+        yield engine
+    finally:
+        if engine.started:
+            engine.session.catalog.clearCache()
+            if active is None:
+                engine.session.stop()
+
+
+def _local_session():
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return SparkEngine(active)
     cores = os.environ.get("INTEROP_SPARK_CORES", "2")
-    session = (
+    builder = (
         SparkSession.builder.master(f"local[{cores}]")
         .appName("interop-identity")
         .config("spark.jars", similarity_jar_location())
         .config("spark.driver.memory", os.environ.get("INTEROP_SPARK_DRIVER_MEMORY", "2g"))
-        .config("spark.sql.shuffle.partitions", str(int(cores) * 2))
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
     )
-    return SparkEngine(session)
+    if cores.isdigit():  # Spark's 200 shuffle partitions are a cluster's; a few per core here
+        builder = builder.config("spark.sql.shuffle.partitions", str(int(cores) * 2))
+    return builder.getOrCreate()

@@ -39,7 +39,7 @@ from packaging import version
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
-from interop_pipeline.publish.inputs import note_rebuilding
+from interop_pipeline.publish.table_versions import note_rebuilding
 from interop_pipeline.transform.dbt_command import DBT_COMMAND
 from interop_pipeline.transform.descriptions import check_description, model_description, relation_schemas
 from interop_pipeline.transform.partial import (

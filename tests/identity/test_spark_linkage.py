@@ -31,9 +31,8 @@ def spark(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
     from interop_pipeline.identity.spark import spark_engine
 
-    engine = spark_engine()
-    yield engine
-    engine.session.stop()
+    with spark_engine() as engine:
+        yield engine
 
 
 def test_spark_links_every_record_as_duckdb_does(spark) -> None:
@@ -55,7 +54,10 @@ def test_spark_links_every_record_as_duckdb_does(spark) -> None:
     assert sorted(on_spark.crosswalk.select(KEYS).to_pylist(), key=str) == sorted(
         on_duckdb.crosswalk.select(KEYS).to_pylist(), key=str
     )
-    assert on_spark.review_queue.num_rows == on_duckdb.review_queue.num_rows
+    queued = ["source_system", "source_id", "candidate_person_key", "candidate_rank", "reason"]
+    assert sorted(on_spark.review_queue.select(queued).to_pylist(), key=str) == sorted(
+        on_duckdb.review_queue.select(queued).to_pylist(), key=str
+    )
     linked_by_model = pc.sum(pc.equal(on_spark.crosswalk["method"], PROBABILISTIC)).as_py()
     assert linked_by_model > 100
     # m is learnt from the deterministic links, the same pairs in both engines; u from a random
@@ -64,5 +66,6 @@ def test_spark_links_every_record_as_duckdb_does(spark) -> None:
     assert duck_levels.keys() == spark_levels.keys()
     for key, level in duck_levels.items():
         assert spark_levels[key].get("m_probability") == pytest.approx(level.get("m_probability"), abs=1e-9), key
-        # A level no sampled pair reached has no u in either engine, or a tiny one in one of them.
-        assert (spark_levels[key].get("u_probability") or 0) == pytest.approx(level.get("u_probability") or 0, abs=0.05)
+        # A level no sampled pair reached has no u in one engine, or a tiny one in the other.
+        u_spark, u_duckdb = spark_levels[key].get("u_probability") or 0, level.get("u_probability") or 0
+        assert u_spark == pytest.approx(u_duckdb, rel=0.25, abs=0.002), key

@@ -93,23 +93,23 @@ def resolve_and_land(
     decisions = read_decisions(config.identity_decisions_path)
     thresholds = thresholds_from(config)
     outputs = IdentityOutputs(crosswalks={}, review_queue=[], quality=[], models={})
-    engine = linkage_engine(config.identity.engine)
-    for person_type in PERSON_TYPES:
-        resolution = resolve(
-            records[person_type],
-            thresholds=thresholds,
-            decisions=decisions,
-            prior_links=previous[person_type],
-            resolved_at=resolved_at.replace(tzinfo=None),
-            engine=engine,
-        )
-        truth = truth_quality(resolution.crosswalk, config.truth_dir, person_type)
-        outputs.crosswalks[person_type] = with_history(resolution.crosswalk, previous[person_type], resolved_at)
-        outputs.review_queue += queue_rows(person_type, resolution)
-        outputs.quality += quality_rows(person_type, resolution, truth)
-        outputs.models[person_type] = resolution.model
-        log(f"{person_type}: {records[person_type].num_rows} records resolved")
-        pause_point("identity")
+    with linkage_engine(config.identity.engine) as engine:
+        for person_type in PERSON_TYPES:
+            resolution = resolve(
+                records[person_type],
+                thresholds=thresholds,
+                decisions=decisions,
+                prior_links=previous[person_type],
+                resolved_at=resolved_at.replace(tzinfo=None),
+                engine=engine,
+            )
+            truth = truth_quality(resolution.crosswalk, config.truth_dir, person_type)
+            outputs.crosswalks[person_type] = with_history(resolution.crosswalk, previous[person_type], resolved_at)
+            outputs.review_queue += queue_rows(person_type, resolution)
+            outputs.quality += quality_rows(person_type, resolution, truth)
+            outputs.models[person_type] = resolution.model
+            log(f"{person_type}: {records[person_type].num_rows} records resolved")
+            pause_point("identity")
     digest = digest or person_records_digest(records)
     return outputs, land_identity_batch(config.landing_dir, config.district.code, outputs, resolved_at, digest)
 

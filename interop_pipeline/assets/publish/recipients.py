@@ -6,8 +6,8 @@ temporary names, reports each check, and either renames the files into place or 
 and fails the step. It reads the published copy (read-only), exactly what analysts see: a
 release only ever replaces that file by an atomic rename and nothing writes it in place, so the
 recipients' steps need no slot in the single-writer pool and run side by side. When none of the
-tables the extract reads was rebuilt since its last delivery (publish/inputs.py), the step ends
-without building it, and nothing is materialized.
+tables a file extract reads was rebuilt since its last delivery (publish/table_versions.py), the
+step ends without building it, and nothing is materialized.
 """
 
 from collections.abc import Iterator
@@ -28,7 +28,13 @@ from dagster import (
 
 from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.publish.deliver import StagedExtract, stage_extract
-from interop_pipeline.publish.inputs import TABLES_READ, built_from, forget_inputs, last_built_from, record_inputs
+from interop_pipeline.publish.table_versions import (
+    TABLES_READ,
+    extract_digest,
+    forget_extract_digest,
+    last_extract_digest,
+    record_extract_digest,
+)
 from interop_pipeline.transform.dbt import DATA_TEAM
 
 # Checks per format, run on the staged extract before anything is delivered.
@@ -112,14 +118,16 @@ def build_recipient_asset(
         can_subset=True,
     )
     def publish_extract(context: AssetExecutionContext) -> Iterator[AssetCheckResult | MaterializeResult]:
-        inputs = built_from(config, name)
-        if inputs is not None and inputs == last_built_from(config, name):
+        if key not in context.selected_asset_keys:
+            raise Failure(description=f"The checks of {key.to_user_string()} run as its extract is built: select it.")
+        digest = extract_digest(config, name)
+        if digest is not None and digest == last_extract_digest(config, name):
             context.log.info(
                 f"{name}: none of the {len(TABLES_READ[recipient.format])} tables its extract reads was rebuilt "
                 "since its last delivery, under the same agreement: not built again (its last delivery stands)."
             )
             return
-        forget_inputs(config, name)
+        forget_extract_digest(config, name)
         staged = stage_extract(config, name, warehouse=config.published_warehouse_path)
         if not staged.ok:
             staged.discard()  # nothing reaches the delivery folder
@@ -128,7 +136,8 @@ def build_recipient_asset(
             yield from _check_results(key, staged)
             raise Failure(description=staged.refusal())
         staged.commit()
-        record_inputs(config, name, inputs)
+        if staged.ok and not staged.refused:  # an API load's checks are known only once it is sent
+            record_extract_digest(config, name)
         yield MaterializeResult(
             metadata={
                 "mode": staged.mode,

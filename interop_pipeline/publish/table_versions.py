@@ -1,20 +1,23 @@
-"""An extract none of whose tables was rebuilt is not built again.
+"""A file extract none of whose tables was rebuilt is not built again.
 
-Each extract format reads a known set of the published warehouse's tables (TABLES_READ, each
-set kept beside the SQL that reads it; tests/publish/test_inputs.py builds every format from a
-copy of the warehouse holding only its set, and finds the same extract). Before dbt runs, each
-dbt step notes every table it may rewrite as rebuilt by this run, in the build's table versions
+Each extract format reads a known set of the published warehouse's tables (TABLES_READ, checked
+by tests/publish/test_table_versions.py, which builds every format from a copy of the warehouse
+holding only its set and finds the same extract). Before dbt runs, each dbt step marks every
+table it may rewrite as rebuilt by this run, in the build's table versions
 (warehouse/table_versions.json: table -> the run that last rebuilt it); a step that fails or is
 killed has then at worst marked a table it did not rewrite. The release publishes the versions
 beside the published warehouse, after the new copy is in place, and removes the old ones before.
 
-A recipient's step records what its extract was built from each time it delivers or finds
-nothing to deliver: the versions of the tables it read, its agreement (the recipient's
-settings) and a digest of the secrets and target its environment gives it. When all of that is
-the same at its next run, building the extract again would find what it last delivered, so the
-step ends there. Anything missing (no versions published, a table never versioned, no record)
-builds the extract; a step that fails forgets its record first. A code change rebuilds every
-table (the build's inputs include the pipeline's code), so it rebuilds every extract too.
+A file recipient's step records a digest of what its extract was built from each time it
+delivers, or finds that nothing changed, with every check passed: the versions of the tables it
+read, its agreement (the recipient's settings), its secrets (hashed) and its delivery state
+files. When the digest is the same at its next run, building the extract again would find what
+it last delivered, so the step ends there. Anything unknown (no versions published, a table
+never versioned, no record, a delivery state removed to force a full send) builds the extract;
+a step that fails forgets its record first. An Ed-Fi API recipient is always built: what the
+ODS holds can change without the warehouse (a restored ODS, records it refused to be sent
+again). A code change rebuilds every table (the build's inputs include the pipeline's code),
+so it rebuilds every extract too.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from interop_pipeline.config import DistrictConfig, RecipientSettings, recipient
 from interop_pipeline.publish.state import publish_dir
 
 VERSIONS_NAME = "table_versions.json"
-RECORD_NAME = "inputs.json"
+DIGEST_NAME = "built_from.json"
+# Formats whose delivery depends on nothing but the warehouse and the recipient's settings.
+SKIPPABLE_FORMATS = {"oneroster_1.2", "oneroster_1.1", "edfi_json", "research"}
 
 _ROSTER_SCOPE = (
     "main.dim_school",
@@ -99,15 +104,17 @@ def publish_versions(build: Path, published: Path) -> None:
         _write_json(versions_path(published), versions)
 
 
-def _record_path(config: DistrictConfig, recipient: str) -> Path:
-    return publish_dir(config.data_dir) / "state" / recipient / RECORD_NAME
+def _recipient_dir(config: DistrictConfig, recipient: str) -> Path:
+    return publish_dir(config.data_dir) / "state" / recipient
 
 
-def built_from(config: DistrictConfig, name: str) -> str | None:
+def extract_digest(config: DistrictConfig, name: str) -> str | None:
     """A digest of what `name`'s extract would be built from now: the published versions of the
-    tables its format reads, its settings, and its secrets and target (hashed, never kept).
-    None when a table it reads has no published version."""
+    tables its format reads, its settings, its secrets and target (hashed, never kept) and its
+    delivery state files. None when it is always built, or a table it reads has no version."""
     recipient: RecipientSettings = config.recipients[name]
+    if recipient.format not in SKIPPABLE_FORMATS:
+        return None
     versions = _read_json(versions_path(config.published_warehouse_path)) or {}
     read = {table: versions.get(table) for table in TABLES_READ[recipient.format]}
     if None in read.values():
@@ -121,23 +128,30 @@ def built_from(config: DistrictConfig, name: str) -> str | None:
         recipient_base_url_env(name),
     ]
     environment = {var: os.environ.get(var) for var in variables if var}
+    folder = _recipient_dir(config, name)
+    state = sorted(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in (folder.iterdir() if folder.is_dir() else [])
+        if p.is_file() and p.name != DIGEST_NAME and not p.name.startswith(".")
+    )
     content = json.dumps(
-        {"tables": read, "settings": recipient.model_dump(mode="json"), "environment": environment}, sort_keys=True
+        {"tables": read, "settings": recipient.model_dump(mode="json"), "environment": environment, "state": state},
+        sort_keys=True,
     )
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def last_built_from(config: DistrictConfig, name: str) -> str | None:
-    """What `name`'s last delivery (or finding that nothing changed) was built from."""
-    return (_read_json(_record_path(config, name)) or {}).get("built_from")
+def last_extract_digest(config: DistrictConfig, name: str) -> str | None:
+    """The digest of what `name`'s last delivery (or finding that nothing changed) was built from."""
+    return (_read_json(_recipient_dir(config, name) / DIGEST_NAME) or {}).get("built_from")
 
 
-def forget_inputs(config: DistrictConfig, name: str) -> None:
-    _record_path(config, name).unlink(missing_ok=True)
+def forget_extract_digest(config: DistrictConfig, name: str) -> None:
+    (_recipient_dir(config, name) / DIGEST_NAME).unlink(missing_ok=True)
 
 
-def record_inputs(config: DistrictConfig, name: str, digest: str | None) -> None:
-    """After a delivery, or a finding that nothing changed: what the extract was built from
-    (`built_from`, taken before it was built)."""
+def record_extract_digest(config: DistrictConfig, name: str) -> None:
+    """After a delivery with every check passed, or a finding that nothing changed."""
+    digest = extract_digest(config, name)
     if digest is not None:
-        _write_json(_record_path(config, name), {"built_from": digest})
+        _write_json(_recipient_dir(config, name) / DIGEST_NAME, {"built_from": digest})

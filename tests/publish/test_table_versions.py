@@ -1,4 +1,4 @@
-"""An extract none of whose tables was rebuilt is not built again (publish/inputs.py).
+"""A file extract none of whose tables was rebuilt is not built again (publish/table_versions.py).
 
 The tables each format reads are declared; the declaration is checked here by building every
 demo recipient's extract from a copy of the warehouse that holds only those tables: it must
@@ -16,22 +16,55 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
 from interop_pipeline.assets.publish import recipients
 from interop_pipeline.assets.publish.recipients import build_recipient_asset
+from interop_pipeline.assets.release import publish_warehouse
 from interop_pipeline.config import DistrictConfig, RecipientSettings, load_config
 from interop_pipeline.publish import deliver
 from interop_pipeline.publish.audit import read_audit_log
-from interop_pipeline.publish.inputs import TABLES_READ, versions_path
+from interop_pipeline.publish.state import state_path
+from interop_pipeline.publish.table_versions import (
+    TABLES_READ,
+    extract_digest,
+    note_rebuilding,
+    versions_path,
+)
+from interop_pipeline.transform.dbt import dbt_project, ensure_dbt_manifest
+from interop_pipeline.transform.partial import step_nodes, tables_of
 from tests.publish.conftest import release
 
 MOMENT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def test_every_format_declares_what_it_reads() -> None:
+def test_every_format_declares_what_it_reads_and_dbt_marks_each_table() -> None:
     formats = typing.get_args(RecipientSettings.model_fields["format"].annotation)
     assert set(TABLES_READ) == set(formats)
+    # The names dbt steps mark as rebuilt (schema.alias of each model and seed) are the ones read.
+    ensure_dbt_manifest()
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    built = step_nodes(manifest, after_identity=False) | step_nodes(manifest, after_identity=True)
+    marked = tables_of(manifest, built)
+    assert {table for tables in TABLES_READ.values() for table in tables} <= marked
+
+
+def test_a_release_carries_the_build_marks(publish_config: DistrictConfig) -> None:
+    published = publish_config.published_warehouse_path
+    note_rebuilding(publish_config, ["main.dim_student", "main.dim_school"], "run-7")
+    publish_warehouse(publish_config.build_warehouse_path, published, "run-7")
+    assert json.loads(versions_path(published).read_text()) == {"main.dim_student": "run-7", "main.dim_school": "run-7"}
+    note_rebuilding(publish_config, ["main.dim_school"], "run-8")
+    publish_warehouse(publish_config.build_warehouse_path, published, "run-8")
+    assert json.loads(versions_path(published).read_text()) == {"main.dim_student": "run-7", "main.dim_school": "run-8"}
+
+
+def test_an_edfi_api_recipient_is_always_built(publish_config: DistrictConfig) -> None:
+    """What the ODS holds can change without the warehouse (a restored ODS, refused records)."""
+    release(publish_config)
+    _publish_versions(publish_config)
+    assert extract_digest(publish_config, "state_ods") is None
+    assert extract_digest(publish_config, "reading_vendor") is not None
 
 
 def _only(warehouse: Path, keep: tuple[str, ...], copy: Path) -> Path:
@@ -154,6 +187,25 @@ def test_a_recipient_whose_tables_were_not_rebuilt_is_not_built_again(
     _publish_versions(narrower, main__mart_student_attendance="run-2", main__dim_student="run-3")
     result, materialized, _ = _materialize(narrower, "reading_vendor")
     assert result.success and materialized == 1
+
+
+def test_a_removed_delivery_state_or_a_check_alone_builds_the_extract(publish_config: DistrictConfig) -> None:
+    release(publish_config)
+    _publish_versions(publish_config)
+    for _ in range(2):
+        result, materialized, _ = _materialize(publish_config, "learning_app")
+        assert result.success
+    assert materialized == 0  # the second: nothing it reads was rebuilt
+    # The delivery state removed, to send the recipient everything again: built and delivered.
+    state_path(publish_config.data_dir, "learning_app", "oneroster_12").unlink()
+    result, materialized, _ = _materialize(publish_config, "learning_app")
+    assert result.success and materialized == 1 and _deliveries(publish_config) == 2
+    # Its checks alone are not run apart from building the extract.
+    asset = build_recipient_asset(
+        publish_config, "learning_app", publish_config.recipients["learning_app"], [AssetKey("published_warehouse")]
+    )
+    result = materialize([asset], selection=AssetSelection.checks_for_assets(asset), raise_on_error=False)
+    assert not result.success and _deliveries(publish_config) == 2
 
 
 def test_without_published_versions_every_extract_is_built(publish_config: DistrictConfig) -> None:
