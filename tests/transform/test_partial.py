@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from interop_pipeline.transform.dbt import dbt_project, ensure_dbt_manifest
+from interop_pipeline.connectors.conformance import CONFORMED_SOURCE
+from interop_pipeline.transform.dbt import DBT_PROJECT_DIR, dbt_project, ensure_dbt_manifest
 from interop_pipeline.transform.partial import (
+    IDENTITY_SOURCE,
     exclusion_args,
     in_graph_order,
     nodes_to_rebuild,
@@ -116,3 +119,13 @@ def test_left_alone_tables_are_handed_on_upstream_first(manifest: dict) -> None:
     assert set(order) == nodes
     for uid in nodes:
         assert all(position[p] < position[uid] for p in manifest["parent_map"].get(uid, ()) if p in position)
+
+
+def test_the_systems_with_a_source_of_their_own_are_the_ones_the_bookkeeping_unions_read(manifest: dict) -> None:
+    """partial.py takes a system with a dbt source of its own as read through that source; the
+    bookkeeping unions read exactly the systems `landed_source_systems()` lists that way."""
+    macro = (DBT_PROJECT_DIR / "macros" / "source_systems.sql").read_text()
+    body = re.search(r"macro landed_source_systems\(\).*?return\(\[(.*?)\]\)", macro, re.S).group(1)
+    listed = set(re.findall(r"'([a-z_]+)'", body))
+    own = {source["source_name"] for source in manifest["sources"].values()} - {CONFORMED_SOURCE, IDENTITY_SOURCE}
+    assert listed == own
