@@ -75,7 +75,10 @@ def run_refresh(
         f"(run history in {os.environ['DAGSTER_HOME']}; `make ui` shows it)",
         flush=True,
     )
-    quiet_console = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # The steps' own messages (what was rebuilt and why, an extract not built again) go with
+    # dbt's output to the run's log file, or to the terminal with --verbose; Dagster's per-event
+    # DEBUG lines stay in the UI's run page.
+    quiet_console = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     from interop_pipeline.recovery import owner_tags, recover_at_start, wait_for_live_runs
     from interop_pipeline.transform.unchanged import REBUILD_TAG
 
