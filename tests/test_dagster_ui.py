@@ -198,7 +198,7 @@ def test_materialize_all_from_the_jobs_page_runs_the_refresh_to_success(session,
 
 
 # What the runbook tells a data engineer to find in the UI, in bold (paragraph leads aside).
-RUNBOOK_LABELS = {"Runs", "Checks", "Jobs", "Lineage", "Materialize all", "Materialize selected", "Confirm"}
+RUNBOOK_LABELS = {"Runs", "Queued", "Checks", "Jobs", "Lineage", "Materialize all", "Materialize selected", "Confirm"}
 
 
 def runbook() -> str:
@@ -219,7 +219,7 @@ def test_every_label_the_runbook_names_is_in_the_ui(session):
     # The daily routine: the Runs page, the release's Checks tab; a failed check: each asset's
     # Checks tab lists the checks the runbook names.
     assert {"Runs", "Jobs", "Lineage", "Catalog"} <= set(seen["navigation"])
-    assert "Queued" in " ".join(seen["runs_page"]["tabs"])
+    assert "Queued" in " ".join(seen["runs_page"]["tabs"])  # where a run waits for the one in progress
     for asset, names in CHECKS.items():
         shown = seen["checks_after_run"][asset]
         assert "Checks" in shown["tabs"]
