@@ -127,20 +127,30 @@ def recover_dead_runs(instance, say: Callable[[str], None], *, unknown_are_dead:
     return recovered
 
 
-def wait_for_live_runs(instance, say: Callable[[str], None], poll_seconds: float = 2.0) -> None:
-    """One run of a district at a time: while another run is in progress and alive (or still
-    starting), wait. A run whose process is gone is not waited for; recover_at_start fails it.
-    The UI, schedules and sensors queue their runs behind any run in progress (the instance's
-    `concurrency: runs: max_concurrent_runs: 1`); this is the same rule for a run started from
-    the command line, which Dagster's queue does not see before it starts."""
-    from dagster import DagsterRunStatus
+def wait_for_live_runs(
+    instance, say: Callable[[str], None], poll_seconds: float = 2.0, starting_grace_seconds: float = 60.0
+) -> None:
+    """One run of a district at a time: while another run is in progress and alive, wait. A run
+    the daemon has just launched may not yet answer for itself: one still STARTING is waited for
+    up to `starting_grace_seconds` since it last changed. A run whose process is gone is not
+    waited for; recover_at_start fails it. The UI, schedules and sensors queue their runs behind
+    any run in progress (the instance's `concurrency: runs: max_concurrent_runs: 1`); this is
+    the same rule for a run started from the command line, which Dagster's queue does not see
+    before it starts."""
+    from dagster import DagsterRunStatus, RunsFilter
 
+    statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
     told: set[str] = set()
     while True:
+        now = time.time()
         live = [
-            run.run_id
-            for run in in_progress_runs(instance)
-            if run.status == DagsterRunStatus.STARTING or run_is_alive(run)
+            record.dagster_run.run_id
+            for record in instance.get_run_records(RunsFilter(statuses=statuses))
+            if run_is_alive(record.dagster_run)
+            or (
+                record.dagster_run.status == DagsterRunStatus.STARTING
+                and now - record.update_timestamp.timestamp() < starting_grace_seconds
+            )
         ]
         if not live:
             return

@@ -101,9 +101,9 @@ def test_liveness_follows_the_owning_process(instance):
     assert recover_dead_runs(instance, said.append, unknown_are_dead=True) == [unknown.run_id]
 
 
-def _waiting(instance) -> tuple[threading.Thread, list[str]]:
+def _waiting(instance, **options) -> tuple[threading.Thread, list[str]]:
     said: list[str] = []
-    waiter = threading.Thread(target=wait_for_live_runs, args=(instance, said.append, 0.1))
+    waiter = threading.Thread(target=wait_for_live_runs, args=(instance, said.append, 0.1), kwargs=options)
     waiter.start()
     time.sleep(1.5)
     return waiter, said
@@ -129,15 +129,17 @@ def test_a_new_run_waits_for_the_live_one_and_not_for_a_dead_one(instance):
     assert recover_dead_runs(instance, said.append) == [live.run_id]
 
 
-def test_a_run_still_starting_is_waited_for(instance):
-    """A run the daemon has just launched says who runs it before its process has taken it: it
-    is waited for, never taken for dead."""
+def test_a_run_still_starting_is_waited_for_a_while_never_for_ever(instance):
+    """A run the daemon has just launched may not yet answer for itself (here, its code server is
+    not up): it is waited for, not taken for dead. One left STARTING past the grace period (its
+    launcher stopped before the run began) is waited for no longer."""
     starting = _started_run(instance, {GRPC_INFO_TAG: '{"port": 1}'}, status=DagsterRunStatus.STARTING)
-    waiter, said = _waiting(instance)
-    assert waiter.is_alive() and said
-    instance.report_run_failed(instance.get_run_by_id(starting.run_id), "test over")
+    waiter, said = _waiting(instance, starting_grace_seconds=3.0)
+    assert waiter.is_alive()
+    assert said == [f"Waiting for run(s) {starting.run_id} of this district to end: one run at a time"]
     waiter.join(timeout=30)
     assert not waiter.is_alive()
+    assert instance.get_run_by_id(starting.run_id).status == DagsterRunStatus.STARTING  # recover_at_start fails it
 
 
 def test_the_ui_schedules_and_sensors_queue_their_runs_one_at_a_time(tmp_path):

@@ -7,8 +7,9 @@ stay in DuckDB: they read one row per source record. Here the session is Spark i
 inside this process (pyspark; `INTEROP_SPARK_CORES`, `INTEROP_SPARK_DRIVER_MEMORY`); on a
 cluster, an active session the process was started with (spark-submit, Databricks) is used
 instead. The session starts only when there is something to score. splink's intermediate tables
-are persisted in Spark's memory and disk, never written under the working folder, and released
-when identity resolution ends; a local session is stopped then.
+are persisted in Spark's memory and disk, never written under the working folder, and dropped
+when identity resolution ends; a local session is then cleared and stopped, a cluster's keeps
+everything else it holds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class SparkEngine:
     def __init__(self, start: Callable[[], Any]) -> None:
         self._start = start
         self._session = None
+        self.databases: list[Any] = []  # one per linker: what splink made in each is dropped at the end
 
     @property
     def session(self):
@@ -43,7 +45,8 @@ class SparkEngine:
     def database(self):
         from splink.backends.spark import SparkAPI
 
-        return SparkAPI(spark_session=self.session, break_lineage_method="persist")
+        self.databases.append(SparkAPI(spark_session=self.session, break_lineage_method="persist"))
+        return self.databases[-1]
 
     def register(self, db_api, table: pa.Table, name: str):
         # One session serves every linker of a run: a name is registered again by the next one.
@@ -88,10 +91,14 @@ def spark_engine() -> Iterator[SparkEngine]:
     try:
         yield engine
     finally:
-        if engine.started:
-            engine.session.catalog.clearCache()
-            if active is None:
-                engine.session.stop()
+        # The cluster's session keeps everything but splink's own tables; a local one is stopped.
+        with contextlib.suppress(Exception):  # a JVM that died has nothing left to release
+            for database in engine.databases:
+                database.delete_tables_created_by_splink_from_db()
+            if engine.started and active is None:
+                engine.session.catalog.clearCache()
+        if engine.started and active is None:
+            engine.session.stop()
 
 
 def _local_session():

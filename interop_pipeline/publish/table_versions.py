@@ -108,10 +108,10 @@ def _recipient_dir(config: DistrictConfig, recipient: str) -> Path:
     return publish_dir(config.data_dir) / "state" / recipient
 
 
-def extract_digest(config: DistrictConfig, name: str) -> str | None:
-    """A digest of what `name`'s extract would be built from now: the published versions of the
-    tables its format reads, its settings, its secrets and target (hashed, never kept) and its
-    delivery state files. None when it is always built, or a table it reads has no version."""
+def extract_inputs(config: DistrictConfig, name: str) -> dict | None:
+    """What `name`'s extract would be built from now, taken before it is built: the published
+    versions of the tables its format reads, its settings, its secrets and target (hashed below,
+    never kept). None when it is always built, or a table it reads has no version."""
     recipient: RecipientSettings = config.recipients[name]
     if recipient.format not in SKIPPABLE_FORMATS:
         return None
@@ -128,30 +128,33 @@ def extract_digest(config: DistrictConfig, name: str) -> str | None:
         recipient_base_url_env(name),
     ]
     environment = {var: os.environ.get(var) for var in variables if var}
+    return {"tables": read, "settings": recipient.model_dump(mode="json"), "environment": environment}
+
+
+def extract_digest(config: DistrictConfig, name: str, inputs: dict) -> str:
+    """The digest of `inputs` with the recipient's delivery state files as they are now."""
     folder = _recipient_dir(config, name)
     state = sorted(
         (p.name, p.stat().st_size, p.stat().st_mtime_ns)
         for p in (folder.iterdir() if folder.is_dir() else [])
         if p.is_file() and p.name != DIGEST_NAME and not p.name.startswith(".")
     )
-    content = json.dumps(
-        {"tables": read, "settings": recipient.model_dump(mode="json"), "environment": environment, "state": state},
-        sort_keys=True,
-    )
-    return hashlib.sha256(content.encode()).hexdigest()
+    return hashlib.sha256(json.dumps({**inputs, "state": state}, sort_keys=True).encode()).hexdigest()
 
 
-def last_extract_digest(config: DistrictConfig, name: str) -> str | None:
-    """The digest of what `name`'s last delivery (or finding that nothing changed) was built from."""
-    return (_read_json(_recipient_dir(config, name) / DIGEST_NAME) or {}).get("built_from")
+def unchanged_since_last_delivery(config: DistrictConfig, name: str, inputs: dict | None) -> bool:
+    """Whether the extract would be built from what its last delivery (or finding that nothing
+    changed) was built from."""
+    recorded = (_read_json(_recipient_dir(config, name) / DIGEST_NAME) or {}).get("built_from")
+    return inputs is not None and recorded == extract_digest(config, name, inputs)
 
 
 def forget_extract_digest(config: DistrictConfig, name: str) -> None:
     (_recipient_dir(config, name) / DIGEST_NAME).unlink(missing_ok=True)
 
 
-def record_extract_digest(config: DistrictConfig, name: str) -> None:
-    """After a delivery with every check passed, or a finding that nothing changed."""
-    digest = extract_digest(config, name)
-    if digest is not None:
-        _write_json(_recipient_dir(config, name) / DIGEST_NAME, {"built_from": digest})
+def record_extract_digest(config: DistrictConfig, name: str, inputs: dict | None) -> None:
+    """After a delivery with every check passed, or a finding that nothing changed: `inputs`
+    (taken before the extract was built) with the delivery state the delivery left."""
+    if inputs is not None:
+        _write_json(_recipient_dir(config, name) / DIGEST_NAME, {"built_from": extract_digest(config, name, inputs)})

@@ -27,7 +27,7 @@ from interop_pipeline.publish.audit import read_audit_log
 from interop_pipeline.publish.state import state_path
 from interop_pipeline.publish.table_versions import (
     TABLES_READ,
-    extract_digest,
+    extract_inputs,
     note_rebuilding,
     versions_path,
 )
@@ -63,8 +63,8 @@ def test_an_edfi_api_recipient_is_always_built(publish_config: DistrictConfig) -
     """What the ODS holds can change without the warehouse (a restored ODS, refused records)."""
     release(publish_config)
     _publish_versions(publish_config)
-    assert extract_digest(publish_config, "state_ods") is None
-    assert extract_digest(publish_config, "reading_vendor") is not None
+    assert extract_inputs(publish_config, "state_ods") is None
+    assert extract_inputs(publish_config, "reading_vendor") is not None
 
 
 def _only(warehouse: Path, keep: tuple[str, ...], copy: Path) -> Path:

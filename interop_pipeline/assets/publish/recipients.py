@@ -30,10 +30,10 @@ from interop_pipeline.config import DistrictConfig, RecipientSettings
 from interop_pipeline.publish.deliver import StagedExtract, stage_extract
 from interop_pipeline.publish.table_versions import (
     TABLES_READ,
-    extract_digest,
+    extract_inputs,
     forget_extract_digest,
-    last_extract_digest,
     record_extract_digest,
+    unchanged_since_last_delivery,
 )
 from interop_pipeline.transform.dbt import DATA_TEAM
 
@@ -120,8 +120,8 @@ def build_recipient_asset(
     def publish_extract(context: AssetExecutionContext) -> Iterator[AssetCheckResult | MaterializeResult]:
         if key not in context.selected_asset_keys:
             raise Failure(description=f"The checks of {key.to_user_string()} run as its extract is built: select it.")
-        digest = extract_digest(config, name)
-        if digest is not None and digest == last_extract_digest(config, name):
+        inputs = extract_inputs(config, name)
+        if unchanged_since_last_delivery(config, name, inputs):
             context.log.info(
                 f"{name}: none of the {len(TABLES_READ[recipient.format])} tables its extract reads was rebuilt "
                 "since its last delivery, under the same agreement: not built again (its last delivery stands)."
@@ -136,8 +136,8 @@ def build_recipient_asset(
             yield from _check_results(key, staged)
             raise Failure(description=staged.refusal())
         staged.commit()
-        if staged.ok and not staged.refused:  # an API load's checks are known only once it is sent
-            record_extract_digest(config, name)
+        if staged.ok:  # an API load adds checks as it sends (and records no digest: it is always built)
+            record_extract_digest(config, name, inputs)
         yield MaterializeResult(
             metadata={
                 "mode": staged.mode,
