@@ -75,11 +75,16 @@ def run_is_alive(run) -> bool | None:
     return None
 
 
-def in_progress_runs(instance) -> list:
+def in_progress_run_records(instance) -> list:
+    """Records (run, create and update times) of the runs starting, started or cancelling."""
     from dagster import DagsterRunStatus, RunsFilter
 
     statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-    return list(instance.get_runs(RunsFilter(statuses=statuses)))
+    return list(instance.get_run_records(RunsFilter(statuses=statuses)))
+
+
+def in_progress_runs(instance) -> list:
+    return [record.dagster_run for record in in_progress_run_records(instance)]
 
 
 def _claimed_pool_slots(instance) -> list:
@@ -137,15 +142,14 @@ def wait_for_live_runs(
     any run in progress (the instance's `concurrency: runs: max_concurrent_runs: 1`); this is
     the same rule for a run started from the command line, which Dagster's queue does not see
     before it starts."""
-    from dagster import DagsterRunStatus, RunsFilter
+    from dagster import DagsterRunStatus
 
-    statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
     told: set[str] = set()
     while True:
         now = time.time()
         live = [
             record.dagster_run.run_id
-            for record in instance.get_run_records(RunsFilter(statuses=statuses))
+            for record in in_progress_run_records(instance)
             if run_is_alive(record.dagster_run)
             or (
                 record.dagster_run.status == DagsterRunStatus.STARTING

@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from interop_pipeline.config import DistrictConfig, RecipientSettings, recipient_base_url_env
+from interop_pipeline.json_files import read_json_record, write_json_record
 from interop_pipeline.publish.state import publish_dir
 
 VERSIONS_NAME = "table_versions.json"
@@ -70,26 +71,12 @@ def versions_path(warehouse: Path) -> Path:
     return warehouse.with_name(VERSIONS_NAME)
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _write_json(path: Path, content: Mapping) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(content, sort_keys=True, indent=1))
-    os.replace(partial, path)
-
-
 def note_rebuilding(config: DistrictConfig, tables: Iterable[str], run_id: str) -> None:
     """Before dbt runs: these tables (schema.name) are rebuilt by this run."""
     path = versions_path(config.build_warehouse_path)
-    versions = _read_json(path) or {}
+    versions = read_json_record(path) or {}
     versions.update(dict.fromkeys(tables, run_id))
-    _write_json(path, versions)
+    write_json_record(path, versions)
 
 
 def withdraw_versions(published: Path) -> None:
@@ -99,9 +86,9 @@ def withdraw_versions(published: Path) -> None:
 
 def publish_versions(build: Path, published: Path) -> None:
     """After the published copy is replaced by `build`: its tables' versions."""
-    versions = _read_json(versions_path(build))
+    versions = read_json_record(versions_path(build))
     if versions is not None:
-        _write_json(versions_path(published), versions)
+        write_json_record(versions_path(published), versions)
 
 
 def _recipient_dir(config: DistrictConfig, recipient: str) -> Path:
@@ -115,7 +102,7 @@ def extract_inputs(config: DistrictConfig, name: str) -> dict | None:
     recipient: RecipientSettings = config.recipients[name]
     if recipient.format not in SKIPPABLE_FORMATS:
         return None
-    versions = _read_json(versions_path(config.published_warehouse_path)) or {}
+    versions = read_json_record(versions_path(config.published_warehouse_path)) or {}
     read = {table: versions.get(table) for table in TABLES_READ[recipient.format]}
     if None in read.values():
         return None
@@ -145,7 +132,7 @@ def extract_digest(config: DistrictConfig, name: str, inputs: dict) -> str:
 def unchanged_since_last_delivery(config: DistrictConfig, name: str, inputs: dict | None) -> bool:
     """Whether the extract would be built from what its last delivery (or finding that nothing
     changed) was built from."""
-    recorded = (_read_json(_recipient_dir(config, name) / DIGEST_NAME) or {}).get("built_from")
+    recorded = (read_json_record(_recipient_dir(config, name) / DIGEST_NAME) or {}).get("built_from")
     return inputs is not None and recorded == extract_digest(config, name, inputs)
 
 
@@ -157,4 +144,5 @@ def record_extract_digest(config: DistrictConfig, name: str, inputs: dict | None
     """After a delivery with every check passed, or a finding that nothing changed: `inputs`
     (taken before the extract was built) with the delivery state the delivery left."""
     if inputs is not None:
-        _write_json(_recipient_dir(config, name) / DIGEST_NAME, {"built_from": extract_digest(config, name, inputs)})
+        digest = extract_digest(config, name, inputs)
+        write_json_record(_recipient_dir(config, name) / DIGEST_NAME, {"built_from": digest})

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from interop_pipeline.config import PROJECT_ROOT, DistrictConfig, FileDropSource
 from interop_pipeline.connectors.landing import read_batch_records, read_refusals
+from interop_pipeline.json_files import read_json_record, write_json_record
 
 # A run with this tag builds even when nothing has changed (`interop-pipeline run --rebuild`, or
 # the tag added in the UI's launchpad).
@@ -196,20 +196,12 @@ def record_build_inputs(
 
 
 def _write_record(config: DistrictConfig, record: dict) -> None:
-    path = _record_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.partial")
-    staged.write_text(json.dumps(record, indent=1))
-    os.replace(staged, path)  # whole or not at all
+    write_json_record(_record_path(config), record)
 
 
 def read_build_record(config: DistrictConfig) -> dict | None:
     """The last build's record (what it read, how it built), or None when there is none readable."""
-    try:
-        record = json.loads(_record_path(config).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_json_record(_record_path(config))
 
 
 def note_selected_build(config: DistrictConfig, run_id: str, mode: BuildMode) -> None:
