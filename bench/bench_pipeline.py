@@ -78,8 +78,7 @@ def _stage_generate(config: DistrictConfig, students: int, seed: int) -> int:
     """Rows of the generated truth (every drop is written from it)."""
     from interop_pipeline.simulators.generate import write_district
 
-    truth = write_district(config, students=students, seed=seed).truth
-    return sum(t.num_rows for t in truth.tables().values())
+    return sum(write_district(config, students=students, seed=seed).truth_rows.values())
 
 
 def _stage_land_files(config: DistrictConfig, students: int, seed: int) -> int:

@@ -10,7 +10,7 @@ compare the warehouse against this truth; the pipeline never reads it.
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 import numpy as np
@@ -150,19 +150,47 @@ class DistrictTruth:
         return out
 
 
+@dataclass
+class Numbering:
+    """The district's numberings, for a district generated in parts (simulators/generate.py):
+    where each numbered kind (students, staff, a level's schools, each system's own ids) starts
+    in the part being drawn, and the salt each id scheme drew in the first part. Every part draws
+    its ids from the same bijection at its own offset, so ids stay unique district-wide. A fresh
+    Numbering starts every kind at 0: a district of one part is numbered as it always was."""
+
+    taken: dict[str, int] = field(default_factory=dict)
+    salts: dict[str, int] = field(default_factory=dict)
+
+    def take(self, kind: str, n: int) -> int:
+        """The first number of the next n of this kind."""
+        first = self.taken.get(kind, 0)
+        self.taken[kind] = first + n
+        return first
+
+    def salt(self, scheme: str, drawn: int) -> int:
+        """The salt of an id scheme: the one drawn in the first part."""
+        return self.salts.setdefault(scheme, drawn)
+
+
 def opaque_ids(rng: np.random.Generator, n: int, prefix: str = "") -> np.ndarray:
     """n random 128-bit hex identifiers: stable for a seed, carrying no personal data."""
     hex_ids = np.frombuffer(binascii.hexlify(rng.bytes(16 * n)), dtype="S32").astype(str)
     return np.char.add(prefix, hex_ids) if prefix else hex_ids
 
 
-def unique_numbers(n: int, low: int, high: int, salt: int) -> np.ndarray:
-    """n distinct numbers in [low, high) that look random: an affine bijection of 0..n-1."""
+def unique_numbers(n: int, low: int, high: int, salt: int, first: int = 0) -> np.ndarray:
+    """n distinct numbers in [low, high) that look random: an affine bijection of first..first+n-1
+    (so numbers drawn at different offsets with one salt never meet)."""
     span = high - low
     multiplier = 7_919 * (salt % 1_000 + 1) + 1
     while np.gcd(multiplier, span) != 1:
         multiplier += 1
-    return low + (np.arange(n, dtype=np.int64) * multiplier + salt) % span
+    return low + ((np.arange(n, dtype=np.int64) + first) * multiplier + salt) % span
+
+
+def _serial(prefix: str, first: int, n: int, width: int) -> np.ndarray:
+    """prefix + the numbers first+1 … first+n, zero-padded to width."""
+    return np.char.add(prefix, np.char.zfill(np.arange(first + 1, first + n + 1).astype(str), width))
 
 
 def _pick(rng: np.random.Generator, pool: tuple[str, ...] | list[str], n: int) -> np.ndarray:
@@ -176,13 +204,20 @@ def _random_days(rng: np.random.Generator, days: np.ndarray, low: np.ndarray, hi
     return days[np.minimum(lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64), len(days) - 1)]
 
 
-def _schools(district_code: str, lea_id: str, students_per_level: dict[str, int]) -> pa.Table:
+def school_number(level_no: int, i: int) -> int:
+    """The i-th school of a level: 101, 102, … for elementary (201 for middle, 301 for high) up to
+    99 schools, then 100100, 100101, … (200100 for middle), so that no level reaches another's."""
+    return level_no * 100 + i + 1 if i < 99 else level_no * 100_000 + i + 1
+
+
+def _schools(district_code: str, lea_id: str, students_per_level: dict[str, int], numbering: Numbering) -> pa.Table:
     rows = []
     for level_no, (level, (first, last, size)) in enumerate(LEVELS.items(), start=1):
         # At least two elementary schools so that within-district transfers occur in any district.
         count = max(2 if level == "elementary" else 1, round(students_per_level[level] / size))
-        for i in range(count):
-            number = level_no * 100 + i + 1
+        start = numbering.take(f"schools:{level}", count)
+        for i in range(start, start + count):
+            number = school_number(level_no, i)
             rows.append(
                 {
                     "district_code": district_code,
@@ -207,9 +242,12 @@ def generate_district(
     year_start: date,
     year_end: date,
     rates: GeneratorRates | None = None,
+    numbering: Numbering | None = None,
 ) -> DistrictTruth:
-    """Draw a coherent district of `students` students; the same seed gives the same district."""
+    """Draw a coherent district of `students` students; the same seed gives the same district.
+    `numbering` carries on the ids of the parts drawn before (a district generated in parts)."""
     rates = rates or GeneratorRates()
+    numbering = numbering if numbering is not None else Numbering()
     rng = np.random.default_rng(seed)
     calendar = build_calendar(year_start, year_end, rates.instructional_days, district_code)
     days = calendar.instructional_days  # datetime64[D], sorted
@@ -219,15 +257,15 @@ def generate_district(
     for level, (first, last, _) in LEVELS.items():
         level_of_grade[first : last + 1] = level
     level = level_of_grade[grade]
-    schools = _schools(district_code, lea_id, {lv: int((level == lv).sum()) for lv in LEVELS})
+    schools = _schools(district_code, lea_id, {lv: int((level == lv).sum()) for lv in LEVELS}, numbering)
 
-    student_table = _students(rng, students, grade, district_code, year_start, rates)
+    student_table = _students(rng, students, grade, district_code, year_start, rates, numbering)
     enrollments = _school_spells(rng, schools, level, days, rates)
     # Hard negatives draw from their own stream so they never change the rest of the district.
     student_table = _hard_negatives(
         np.random.default_rng([seed, 20]), student_table, grade, enrollments["school"][:students], rates, district_code
     )
-    staff, school_staff = _staff(rng, schools, enrollments, district_code, rates)
+    staff, school_staff = _staff(rng, schools, enrollments, district_code, rates, numbering)
     courses, sections, section_enrollments, staff_assignments = _schedule(
         rng, schools, enrollments, grade, school_staff, calendar, district_code, rates
     )
@@ -249,7 +287,7 @@ def generate_district(
     latest = np.full(students, -1)
     latest[enrollments["student"]] = enrollments["school"]  # later spells overwrite earlier ones
     student_table = student_table.append_column("school_sourced_id", schools["sourced_id"].take(pa.array(latest)))
-    identities = derive_identities(np.random.default_rng([seed, 30]), student_table, staff, rates)
+    identities = derive_identities(np.random.default_rng([seed, 30]), student_table, staff, rates, numbering)
     return DistrictTruth(
         calendar=calendar,
         schools=schools,
@@ -334,7 +372,13 @@ def _index_to_person(table: pa.Table, index_column: str, people: pa.Table) -> pa
 
 
 def _students(
-    rng: np.random.Generator, n: int, grade: np.ndarray, district_code: str, year_start: date, rates: GeneratorRates
+    rng: np.random.Generator,
+    n: int,
+    grade: np.ndarray,
+    district_code: str,
+    year_start: date,
+    rates: GeneratorRates,
+    numbering: Numbering,
 ) -> pa.Table:
     sex = rng.choice(np.array(["female", "male", "unspecified"]), n, p=[0.488, 0.509, 0.003])
     female = sex == "female"
@@ -371,13 +415,15 @@ def _students(
     idea = rng.random(n) < rates.idea
     section_504 = ~idea & (rng.random(n) < rates.section_504 / max(1e-9, 1 - rates.idea))
 
-    local_id = np.char.zfill(unique_numbers(n, 10_000, 9_999_999, seed_salt(rng)).astype(str), 7)
-    state_id = unique_numbers(n, 1_000_000_000, 9_999_999_999, seed_salt(rng)).astype(str)
+    first = numbering.take("students", n)
+    local_salt, state_salt = numbering.salt("local_id", seed_salt(rng)), numbering.salt("state_id", seed_salt(rng))
+    local_id = np.char.zfill(unique_numbers(n, 10_000, 9_999_999, local_salt, first).astype(str), 7)
+    state_id = unique_numbers(n, 1_000_000_000, 9_999_999_999, state_salt, first).astype(str)
     login = np.char.lower(np.char.add(np.char.add(np.char.add(given, "."), family), local_id))
     return pa.table(
         {
             "district_code": pa.array([district_code] * n),
-            "person_id": pa.array(np.char.add("stu-", np.char.zfill(np.arange(1, n + 1).astype(str), 7))),
+            "person_id": pa.array(_serial("stu-", first, n, 7)),
             "sourced_id": pa.array(opaque_ids(rng, n)),
             "local_id": pa.array(local_id),
             "state_id": pa.array(state_id),
@@ -525,6 +571,7 @@ def _staff(
     spells: dict[str, np.ndarray],
     district_code: str,
     rates: GeneratorRates,
+    numbering: Numbering,
 ) -> tuple[pa.Table, list[np.ndarray]]:
     """Teachers by pupil/teacher ratio, a principal per school, a counselor per secondary school.
     Returns the staff table and, per school, the row indexes of its teachers."""
@@ -540,12 +587,14 @@ def _staff(
     sex = rng.random(n) < 0.72  # three in four teachers are women
     given = np.where(sex, _pick(rng, FEMALE_GIVEN_NAMES, n), _pick(rng, MALE_GIVEN_NAMES, n))
     family = _pick(rng, SURNAMES, n)
-    staff_id = np.char.add("T", np.char.zfill(unique_numbers(n, 10_000, 99_999, seed_salt(rng)).astype(str), 5))
+    first = numbering.take("staff", n)
+    staff_salt = numbering.salt("staff_id", seed_salt(rng))
+    staff_id = np.char.add("T", np.char.zfill(unique_numbers(n, 10_000, 99_999, staff_salt, first).astype(str), 5))
     login = np.char.lower(np.char.add(np.char.add(np.char.add(given, "."), family), np.char.lstrip(staff_id, "T")))
     table = pa.table(
         {
             "district_code": pa.array([district_code] * n),
-            "person_id": pa.array(np.char.add("stf-", np.char.zfill(np.arange(1, n + 1).astype(str), 5))),
+            "person_id": pa.array(_serial("stf-", first, n, 5)),
             "sourced_id": pa.array(opaque_ids(rng, n)),
             "staff_id": pa.array(staff_id),
             "first_name": pa.array(given),

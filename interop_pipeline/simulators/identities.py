@@ -23,13 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
 
 from interop_pipeline.config import GeneratorRates
 from interop_pipeline.identity.nicknames import NICKNAMES
+
+if TYPE_CHECKING:  # district.py imports this module
+    from interop_pipeline.simulators.district import Numbering
 
 STUDENT_COLUMNS = (
     "system",
@@ -119,16 +122,17 @@ class SystemIdentities:
 
 
 def derive_identities(
-    rng: np.random.Generator, students: pa.Table, staff: pa.Table, rates: GeneratorRates
+    rng: np.random.Generator, students: pa.Table, staff: pa.Table, rates: GeneratorRates, numbering: Numbering
 ) -> SystemIdentities:
-    """Every system's records of the students and staff, in system order then truth order."""
+    """Every system's records of the students and staff, in system order then truth order
+    (`numbering`: where each system's own numeric ids carry on, in a district drawn in parts)."""
     stale = _stale_ids(rng, students["local_id"].to_numpy(zero_copy_only=False).astype(str))
     student_tables = [
-        _student_records(rng, system, profile, students, stale, rates, salt=i)
+        _student_records(rng, system, profile, students, stale, rates, salt=i, numbering=numbering)
         for i, (system, profile) in enumerate(STUDENT_SYSTEMS.items())
     ]
     staff_tables = [
-        _staff_records(rng, system, profile, staff, rates, salt=i)
+        _staff_records(rng, system, profile, staff, rates, salt=i, numbering=numbering)
         for i, (system, profile) in enumerate(STAFF_SYSTEMS.items())
     ]
     return SystemIdentities(pa.concat_tables(student_tables), pa.concat_tables(staff_tables))
@@ -155,11 +159,12 @@ def _duplicated(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _numeric_ids(n: int, salt: int) -> np.ndarray:
+def _numeric_ids(n: int, salt: int, numbering: Numbering) -> np.ndarray:
     """Distinct LMS-style numeric user ids (Canvas, Google), stable for a salt."""
     from interop_pipeline.simulators.district import unique_numbers
 
-    return unique_numbers(n, 10_000_000_000, 99_999_999_999, salt).astype(str).astype(object)
+    first = numbering.take(f"numeric_ids:{salt}", n)
+    return unique_numbers(n, 10_000_000_000, 99_999_999_999, salt, first).astype(str).astype(object)
 
 
 def _student_records(
@@ -170,6 +175,7 @@ def _student_records(
     stale: np.ndarray,
     rates: GeneratorRates,
     salt: int,
+    numbering: Numbering,
 ) -> pa.Table:
     keep = ~(rng.random(students.num_rows) < rates.vendor_roster_missing) if profile.roster_gaps else None
     people = students.filter(pa.array(keep)) if keep is not None else students
@@ -206,7 +212,7 @@ def _student_records(
     system_person_id = {
         "sis_id": sis_id,
         "state_id": _column(people, "state_id"),
-        "numeric": _numeric_ids(n, 1_000 + salt),
+        "numeric": _numeric_ids(n, 1_000 + salt, numbering),
     }[profile.system_person_id]
     return pa.table(
         {
@@ -228,7 +234,13 @@ def _student_records(
 
 
 def _staff_records(
-    rng: np.random.Generator, system: str, profile: SystemProfile, staff: pa.Table, rates: GeneratorRates, salt: int
+    rng: np.random.Generator,
+    system: str,
+    profile: SystemProfile,
+    staff: pa.Table,
+    rates: GeneratorRates,
+    salt: int,
+    numbering: Numbering,
 ) -> pa.Table:
     # NWEA rosters only the teachers of tested classes.
     people = (
@@ -250,9 +262,8 @@ def _staff_records(
         only = rng.random(n) < rates.identity_email_only
         for values in (first, last, sis_id):
             values[only] = None
-    system_person_id = (
-        _numeric_ids(n, 2_000 + salt) if profile.system_person_id == "numeric" else _column(people, "staff_id")
-    )
+    numeric = profile.system_person_id == "numeric"
+    system_person_id = _numeric_ids(n, 2_000 + salt, numbering) if numeric else _column(people, "staff_id")
     none = np.full(n, None, dtype=object)
     return pa.table(
         {

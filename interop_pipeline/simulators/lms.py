@@ -18,10 +18,14 @@ reads them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:  # imported inside the functions that use it, as unique_numbers is
+    from interop_pipeline.simulators.district import Numbering
 
 LMS_BY_LEVEL = {"elementary": "google_classroom", "middle": "canvas", "high": "canvas"}
 ASSIGNMENTS_PER_COURSE = {"canvas": 10, "google_classroom": 6}
@@ -51,19 +55,23 @@ MEAN_SCORE = 0.8
 LMS_TABLES = ("lms_courses", "lms_users", "lms_enrollments", "lms_assignments", "lms_submissions")
 
 
-def lms_truth(tables: Mapping[str, pa.Table], seed: int) -> dict[str, pa.Table]:
-    """The LMS truth tables of a generated district (`tables`: the truth tables by name)."""
+def lms_truth(tables: Mapping[str, pa.Table], seed: int, numbering: Numbering | None = None) -> dict[str, pa.Table]:
+    """The LMS truth tables of a generated district (`tables`: the truth tables by name;
+    `numbering`: where the LMS ids carry on, in a district drawn in parts)."""
+    from interop_pipeline.simulators.district import Numbering
+
+    numbering = numbering if numbering is not None else Numbering()
     rng = np.random.default_rng([seed, LMS_STREAM])
     district_code = tables["schools"]["district_code"][0].as_py()
     days = np.sort(
         tables["calendar"].filter(tables["calendar"]["is_instructional"])["calendar_date"].to_numpy()
     ).astype("datetime64[D]")
     as_of = (days[-1] + 1).astype("datetime64[s]") - np.timedelta64(1, "s")
-    courses = _courses(rng, tables, district_code, days)
+    courses = _courses(rng, tables, district_code, days, numbering)
     users = _users(tables, courses, district_code)
-    enrollments = _enrollments(tables, courses, users, district_code, days)
-    assignments = _assignments(rng, courses, days)
-    submissions = _submissions(rng, courses, enrollments, assignments, as_of)
+    enrollments = _enrollments(tables, courses, users, district_code, days, numbering)
+    assignments = _assignments(rng, courses, days, numbering)
+    submissions = _submissions(rng, courses, enrollments, assignments, as_of, numbering)
     enrollments = _with_grades(enrollments, submissions, assignments)
     return {
         "lms_courses": courses,
@@ -95,8 +103,13 @@ def _numbered(prefix: str, numbers: np.ndarray) -> np.ndarray:
     return np.char.add(prefix, numbers.astype(str)).astype(object)
 
 
+def _sequential(base: int, first: int, n: int) -> np.ndarray:
+    """Canvas's ids: sequential integers from base, carrying on from `first`."""
+    return (base + first + np.arange(n)).astype(str)
+
+
 def _courses(
-    rng: np.random.Generator, tables: Mapping[str, pa.Table], district_code: str, days: np.ndarray
+    rng: np.random.Generator, tables: Mapping[str, pa.Table], district_code: str, days: np.ndarray, numbering: Numbering
 ) -> pa.Table:
     """One LMS course per section; Canvas ids are sequential integers, Google's long numbers."""
     from interop_pipeline.simulators.district import unique_numbers
@@ -108,8 +121,10 @@ def _courses(
     n = sections.num_rows
     canvas = lms == "canvas"
     course_id = np.empty(n, dtype=object)
-    course_id[canvas] = (1_000 + np.arange(int(canvas.sum()))).astype(str)
-    course_id[~canvas] = unique_numbers(int((~canvas).sum()), 100_000_000_000, 999_999_999_999, 77).astype(str)
+    n_canvas, n_google = int(canvas.sum()), int((~canvas).sum())
+    course_id[canvas] = _sequential(1_000, numbering.take("canvas_courses", n_canvas), n_canvas)
+    first = numbering.take("google_courses", n_google)
+    course_id[~canvas] = unique_numbers(n_google, 100_000_000_000, 999_999_999_999, 77, first).astype(str)
     # Teachers set their course up in the week before school starts.
     created = (days[0] - rng.integers(2, 8, n)).astype("datetime64[s]") + rng.integers(8 * 3600, 17 * 3600, n)
     return pa.table(
@@ -172,7 +187,12 @@ def _users(tables: Mapping[str, pa.Table], courses: pa.Table, district_code: str
 
 
 def _enrollments(
-    tables: Mapping[str, pa.Table], courses: pa.Table, users: pa.Table, district_code: str, days: np.ndarray
+    tables: Mapping[str, pa.Table],
+    courses: pa.Table,
+    users: pa.Table,
+    district_code: str,
+    days: np.ndarray,
+    numbering: Numbering,
 ) -> pa.Table:
     """Teacher and student enrolments of each LMS course. A student who left the section has a
     deleted enrolment (the SIS sync removes it); one the LMS has no account for has none."""
@@ -204,7 +224,8 @@ def _enrollments(
     lms = course_lms[course]
     enrollment_id = np.empty(len(course), dtype=object)
     canvas = lms == "canvas"
-    enrollment_id[canvas] = (50_000 + np.arange(int(canvas.sum()))).astype(str)
+    n_canvas = int(canvas.sum())
+    enrollment_id[canvas] = _sequential(50_000, numbering.take("canvas_enrollments", n_canvas), n_canvas)
     enrollment_id[~canvas] = np.char.add(
         np.char.add(_col(courses, "lms_course_id")[course[~canvas]].astype(str), ":"),
         _col(users, "lms_user_id")[user[~canvas]].astype(str),
@@ -227,7 +248,7 @@ def _enrollments(
     )
 
 
-def _assignments(rng: np.random.Generator, courses: pa.Table, days: np.ndarray) -> pa.Table:
+def _assignments(rng: np.random.Generator, courses: pa.Table, days: np.ndarray, numbering: Numbering) -> pa.Table:
     """A run of assignments per course, spread through the year, due at the end of a school day."""
     from interop_pipeline.simulators.district import unique_numbers
 
@@ -243,8 +264,10 @@ def _assignments(rng: np.random.Generator, courses: pa.Table, days: np.ndarray) 
     title = np.char.add(np.char.add(kind, " "), (number + 1).astype(str))
     canvas = lms[course] == "canvas"
     assignment_id = np.empty(len(course), dtype=object)
-    assignment_id[canvas] = (200_000 + np.arange(int(canvas.sum()))).astype(str)
-    assignment_id[~canvas] = unique_numbers(int((~canvas).sum()), 100_000_000_000, 999_999_999_999, 78).astype(str)
+    n_canvas, n_google = int(canvas.sum()), int((~canvas).sum())
+    assignment_id[canvas] = _sequential(200_000, numbering.take("canvas_assignments", n_canvas), n_canvas)
+    first = numbering.take("google_assignments", n_google)
+    assignment_id[~canvas] = unique_numbers(n_google, 100_000_000_000, 999_999_999_999, 78, first).astype(str)
     return pa.table(
         {
             "lms": pa.array(lms[course], pa.string()),
@@ -260,7 +283,12 @@ def _assignments(rng: np.random.Generator, courses: pa.Table, days: np.ndarray) 
 
 
 def _submissions(
-    rng: np.random.Generator, courses: pa.Table, enrollments: pa.Table, assignments: pa.Table, as_of: np.datetime64
+    rng: np.random.Generator,
+    courses: pa.Table,
+    enrollments: pa.Table,
+    assignments: pa.Table,
+    as_of: np.datetime64,
+    numbering: Numbering,
 ) -> pa.Table:
     """One submission per student enrolment per assignment due while the student was in the
     section: missing, late or on time; most graded within a week."""
@@ -305,8 +333,10 @@ def _submissions(
     lms = _col(enrollments, "lms").astype(str)[enrollment]
     canvas = lms == "canvas"
     submission_id = np.empty(n, dtype=object)
-    submission_id[canvas] = (3_000_000 + np.arange(int(canvas.sum()))).astype(str)
-    submission_id[~canvas] = np.char.add("Cg4I", (1_000_000_000 + np.flatnonzero(~canvas)).astype(str))
+    n_canvas = int(canvas.sum())
+    submission_id[canvas] = _sequential(3_000_000, numbering.take("canvas_submissions", n_canvas), n_canvas)
+    google = numbering.take("google_submissions", n) + np.flatnonzero(~canvas)
+    submission_id[~canvas] = np.char.add("Cg4I", (1_000_000_000 + google).astype(str))
     no_time = np.datetime64("NaT", "s")
     return pa.table(
         {

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from interop_pipeline.simulators.district import RACE_FLAG_COLUMNS, DistrictTruth
+from interop_pipeline.simulators.district import RACE_FLAG_COLUMNS, DistrictTruth, Numbering
 
 ONEROSTER_12_FILES = (
     "academicSessions categories classes classResources courses courseResources demographics "
@@ -168,15 +168,16 @@ def _sourced_ids_of(people: pa.Table, person_ids: pa.ChunkedArray) -> pa.Array:
     return people["sourced_id"].take(pc.index_in(person_ids, value_set=people["person_id"]))
 
 
-def _roles(truth: DistrictTruth) -> pa.Table:
+def _roles(truth: DistrictTruth, numbering: Numbering) -> pa.Table:
     spells, staff = truth.school_enrollments, truth.staff
     n_spells = spells.num_rows
     n = n_spells + staff.num_rows
+    first = numbering.take("roles", n)
     # Role sourcedIds only need to be stable and unique: derive them from their position.
     return _bulk_table(
         n,
         {
-            "sourcedId": np.char.add("role-", np.arange(1, n + 1).astype(str)),
+            "sourcedId": np.char.add("role-", np.arange(first + 1, first + n + 1).astype(str)),
             "userSourcedId": _stack(_sourced_ids_of(truth.students, spells["person_id"]), staff["sourced_id"]),
             "roleType": _constant("primary", n),
             "role": _stack(_constant("student", n_spells), staff["role"]),
@@ -190,14 +191,15 @@ def _roles(truth: DistrictTruth) -> pa.Table:
     )
 
 
-def _enrollments(truth: DistrictTruth) -> pa.Table:
+def _enrollments(truth: DistrictTruth, numbering: Numbering) -> pa.Table:
     se, sa, sections = truth.section_enrollments, truth.staff_assignments, truth.sections
     n_students, n_teachers = se.num_rows, sa.num_rows
     n = n_students + n_teachers
+    first = numbering.take("enrollments", n)
     return _bulk_table(
         n,
         {
-            "sourcedId": np.char.add("enr-", np.arange(1, n + 1).astype(str)),
+            "sourcedId": np.char.add("enr-", np.arange(first + 1, first + n + 1).astype(str)),
             "classSourcedId": _stack(se["section_sourced_id"], sa["section_sourced_id"]),
             "schoolSourcedId": _stack(
                 se["school_sourced_id"],
@@ -264,17 +266,24 @@ def _manifest(present: list[str], system_name: str, system_code: str) -> bytes:
     return _csv_bytes(pa.table({"propertyName": [r[0] for r in rows], "value": [r[1] for r in rows]}))
 
 
-def sis_roster_tables(truth: DistrictTruth, *, district_name: str, lea_id: str) -> dict[str, pa.Table]:
+def sis_roster_tables(
+    truth: DistrictTruth, *, district_name: str, lea_id: str, numbering: Numbering | None = None
+) -> dict[str, pa.Table]:
     """The SIS's roster by OneRoster file name, as bulk-file tables (strings; null = blank).
-    The CSV bundle writes them; the simulated OneRoster REST API serves the same records."""
+    The CSV bundle writes them; the simulated OneRoster REST API serves the same records.
+    For a district drawn in parts, `numbering` carries on the ids of the earlier parts, and the
+    district's own org and its sessions come with the first part only."""
+    numbering = numbering if numbering is not None else Numbering()
+    first_part = numbering.take("roster_parts", 1) == 0
+    orgs = _orgs(truth, district_name, lea_id)
     return {
-        "orgs": _orgs(truth, district_name, lea_id),
-        "academicSessions": _academic_sessions(truth),
+        "orgs": orgs if first_part else orgs.slice(1),  # row 0: the district
+        "academicSessions": _academic_sessions(truth) if first_part else _academic_sessions(truth).slice(0, 0),
         "courses": _courses(truth),
         "classes": _classes(truth),
         "users": _users(truth),
-        "roles": _roles(truth),
-        "enrollments": _enrollments(truth),
+        "roles": _roles(truth, numbering),
+        "enrollments": _enrollments(truth, numbering),
         "demographics": _demographics(truth),
     }
 
@@ -284,6 +293,11 @@ def write_sis_oneroster_bundle(
 ) -> Path:
     """Write the SIS bulk export as `sis_oneroster_<as_of>.zip` in out_dir; returns its path."""
     files = sis_roster_tables(truth, district_name=district_name, lea_id=lea_id)
+    return write_bundle(files, out_dir, system_name=system_name, as_of=as_of)
+
+
+def write_bundle(files: dict[str, pa.Table], out_dir: Path, *, system_name: str, as_of: date) -> Path:
+    """Write roster tables (sis_roster_tables) as the SIS's bulk export `sis_oneroster_<as_of>.zip`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"sis_oneroster_{as_of.isoformat()}.zip"
     temporary = path.with_suffix(".zip.partial")  # a drop-folder watcher must never see half a zip
