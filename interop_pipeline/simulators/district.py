@@ -35,6 +35,7 @@ LEVELS = {  # level → (first grade index, last grade index, typical school siz
     "middle": (6, 8, 600),
     "high": (9, 12, 850),
 }
+LOCAL_IDS = (10_000, 9_999_999)  # the SIS's student numbers: seven digits
 RACE_FLAG_COLUMNS = (
     "AmericanIndianOrAlaskaNative",
     "Asian",
@@ -156,8 +157,10 @@ class Numbering:
     where each numbered kind (students, staff, a level's schools, each system's own ids) starts
     in the part being drawn, and the salt each id scheme drew in the first part. Every part draws
     its ids from the same bijection at its own offset, so ids stay unique district-wide. A fresh
-    Numbering starts every kind at 0: a district of one part is numbered as it always was."""
+    Numbering starts every kind at 0: a district of one part is numbered as it always was
+    (but for a level's schools past its 99th: school_number)."""
 
+    students: int = 0  # the whole district's students; 0: the part being drawn is the district
     taken: dict[str, int] = field(default_factory=dict)
     salts: dict[str, int] = field(default_factory=dict)
 
@@ -181,11 +184,27 @@ def opaque_ids(rng: np.random.Generator, n: int, prefix: str = "") -> np.ndarray
 def unique_numbers(n: int, low: int, high: int, salt: int, first: int = 0) -> np.ndarray:
     """n distinct numbers in [low, high) that look random: an affine bijection of first..first+n-1
     (so numbers drawn at different offsets with one salt never meet)."""
+    span, multiplier = high - low, _multiplier(high - low, salt)
+    if first + n > span:
+        raise ValueError(f"{first + n:,} numbers asked of a range of {span:,}: they would repeat")
+    return low + ((np.arange(n, dtype=np.int64) + first) * multiplier + salt) % span
+
+
+def unique_number_positions(values: np.ndarray, low: int, high: int, salt: int) -> np.ndarray:
+    """Where each value sits in unique_numbers' bijection for (low, high, salt): a value is among
+    the first n numbers drawn exactly when its position is below n. For spans below 3e9 (the
+    product stays within 64 bits)."""
     span = high - low
+    assert span < 3_000_000_000, span
+    inverse = pow(_multiplier(span, salt), -1, span)
+    return ((values.astype(np.int64) - low - salt) % span * inverse) % span
+
+
+def _multiplier(span: int, salt: int) -> int:
     multiplier = 7_919 * (salt % 1_000 + 1) + 1
     while np.gcd(multiplier, span) != 1:
         multiplier += 1
-    return low + ((np.arange(n, dtype=np.int64) + first) * multiplier + salt) % span
+    return multiplier
 
 
 def _serial(prefix: str, first: int, n: int, width: int) -> np.ndarray:
@@ -204,10 +223,15 @@ def _random_days(rng: np.random.Generator, days: np.ndarray, low: np.ndarray, hi
     return days[np.minimum(lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64), len(days) - 1)]
 
 
-def school_number(level_no: int, i: int) -> int:
+def school_number(level_no: int, i: int, numbering: Numbering) -> int:
     """The i-th school of a level: 101, 102, … for elementary (201 for middle, 301 for high) up to
-    99 schools, then 100100, 100101, … (200100 for middle), so that no level reaches another's."""
-    return level_no * 100 + i + 1 if i < 99 else level_no * 100_000 + i + 1
+    99 a level; the district's further schools, of any level, take 400, 401, … in turn, then
+    1000 onwards. Numbers never repeat, nor do their last three digits (an Ed-Fi schoolId ends
+    with them, simulators/edfi_api.py and publish/edfi.py) in a district of up to 897 schools."""
+    if i < 99:
+        return level_no * 100 + i + 1
+    further = numbering.take("schools:further", 1)
+    return 400 + further if further < 600 else 1_000 + further
 
 
 def _schools(district_code: str, lea_id: str, students_per_level: dict[str, int], numbering: Numbering) -> pa.Table:
@@ -217,7 +241,7 @@ def _schools(district_code: str, lea_id: str, students_per_level: dict[str, int]
         count = max(2 if level == "elementary" else 1, round(students_per_level[level] / size))
         start = numbering.take(f"schools:{level}", count)
         for i in range(start, start + count):
-            number = school_number(level_no, i)
+            number = school_number(level_no, i, numbering)
             rows.append(
                 {
                     "district_code": district_code,
@@ -417,7 +441,7 @@ def _students(
 
     first = numbering.take("students", n)
     local_salt, state_salt = numbering.salt("local_id", seed_salt(rng)), numbering.salt("state_id", seed_salt(rng))
-    local_id = np.char.zfill(unique_numbers(n, 10_000, 9_999_999, local_salt, first).astype(str), 7)
+    local_id = np.char.zfill(unique_numbers(n, *LOCAL_IDS, local_salt, first).astype(str), 7)
     state_id = unique_numbers(n, 1_000_000_000, 9_999_999_999, state_salt, first).astype(str)
     login = np.char.lower(np.char.add(np.char.add(np.char.add(given, "."), family), local_id))
     return pa.table(

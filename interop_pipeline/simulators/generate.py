@@ -1,9 +1,9 @@
 """Write a generated district to disk: ground truth apart from each system's view of it.
 
-A district larger than PART_STUDENTS is drawn and written in parts, so that memory stays that of
-one part whatever the size (a whole million-student district would need over 30 GB). Each part
-is a slice of the district with its own schools, staff and classes; ids carry on from part to
-part (district.Numbering), so they are unique district-wide. The truth tables and the SIS's
+A district larger than PART_STUDENTS is drawn and written in parts, so that memory is that of
+one part plus the SIS's roster (a whole million-student district would need over 30 GB). Each
+part is a slice of the district with its own schools, staff and classes; ids carry on from part
+to part (district.Numbering), so they are unique district-wide. The truth tables and the SIS's
 OneRoster bundle are written whole; each vendor's files come once per part (the first part's
 under their usual names, the others' with a `_part<n>` suffix), as a vendor exporting a large
 district school group by school group does: every vendor format lands by key, in append mode."""
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from interop_pipeline.config import ConfigError, DistrictConfig, FileDropSource, OneRosterCsvSource
 from interop_pipeline.connectors.landing import BATCHES_DIR
 from interop_pipeline.simulators.district import DistrictTruth, Numbering, generate_district
 from interop_pipeline.simulators.lms import lms_truth
-from interop_pipeline.simulators.sis_oneroster import sis_roster_tables, write_bundle
+from interop_pipeline.simulators.sis_oneroster import serial_ids, sis_roster_tables, write_bundle
 from interop_pipeline.simulators.vendor_files import VENDOR_WRITERS, write_vendor_drops
 
 GENERATED_STAMP = "generated.json"  # in truth/: the size and seed this folder's district came from
@@ -84,6 +85,22 @@ class _TruthFiles:
             self.rows[name] = self.rows.get(name, 0) + table.num_rows
 
 
+def _joined_roster(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """The parts' roster tables as the SIS exports the whole district (and its REST API serves it,
+    simulators/oneroster_api.py): roles and enrollments of every student first, then of the
+    staff, numbered in that order."""
+    joined = {}
+    for name in parts[0]:
+        table = pa.concat_tables(part[name] for part in parts)
+        if name in ("roles", "enrollments") and len(parts) > 1:
+            staff = pc.not_equal(table["role"], "student")
+            table = pa.concat_tables([table.filter(pc.invert(staff)), table.filter(staff)])
+            prefix = "role-" if name == "roles" else "enr-"
+            table = table.set_column(0, "sourcedId", pa.array(serial_ids(prefix, table.num_rows)))
+        joined[name] = table
+    return joined
+
+
 def _move_part_files(staging: Path, folder: Path, part: int) -> list[Path]:
     """A later part's vendor files into the drop folder as `<name>_part<n><suffix>`, keeping
     the delivery time each was stamped with."""
@@ -114,14 +131,13 @@ def write_district(
     truth_dir.mkdir(parents=True, exist_ok=True)
     rosters = {n: s for n, s in config.enabled_sources().items() if isinstance(s, OneRosterCsvSource)}
     roster_parts: dict[str, list[dict[str, pa.Table]]] = {name: [] for name in rosters}
-    roster_numbering = {name: Numbering() for name in rosters}  # each bundle numbers its own rows
     vendor_folders = {
         name: data_dir / source.drop_folder
         for name, source in config.enabled_sources().items()
         if isinstance(source, FileDropSource) and name in VENDOR_WRITERS
     }
     vendor_drops: dict[str, list[Path]] = {name: [] for name in vendor_folders}
-    numbering = Numbering()
+    numbering = Numbering(students=students)
     sizes = part_sizes(students, part_students)
     with ExitStack() as stack:
         truth_files = _TruthFiles(truth_dir, stack)
@@ -147,10 +163,7 @@ def write_district(
             for name in rosters:
                 roster_parts[name].append(
                     sis_roster_tables(
-                        truth,
-                        district_name=config.district.name,
-                        lea_id=config.district.lea_id,
-                        numbering=roster_numbering[name],
+                        truth, district_name=config.district.name, lea_id=config.district.lea_id, first_part=part == 0
                     )
                 )
             folders = vendor_folders if part == 0 else {n: f / f".part{part + 1}" for n, f in vendor_folders.items()}
@@ -158,10 +171,12 @@ def write_district(
                 written = paths if part == 0 else _move_part_files(folders[name], vendor_folders[name], part)
                 vendor_drops[name] += written
     (truth_dir / GENERATED_STAMP).write_text(json.dumps(generation))
+    whole = truth if len(sizes) == 1 else None
+    del truth, tables  # the last part's: only the SIS bundle is held from here on
 
     drops = {
         name: write_bundle(
-            {file: pa.concat_tables(part[file] for part in roster_parts[name]) for file in roster_parts[name][0]},
+            _joined_roster(roster_parts.pop(name)),
             data_dir / source.drop_folder,
             system_name=source.system_name,
             as_of=config.school_year.end,
@@ -169,7 +184,7 @@ def write_district(
         for name, source in rosters.items()
     }
     return GeneratedDistrict(
-        truth=truth if len(sizes) == 1 else None,
+        truth=whole,
         truth_dir=truth_dir,
         drops=drops,
         vendor_drops=vendor_drops,

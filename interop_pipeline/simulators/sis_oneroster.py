@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from interop_pipeline.simulators.district import RACE_FLAG_COLUMNS, DistrictTruth, Numbering
+from interop_pipeline.simulators.district import RACE_FLAG_COLUMNS, DistrictTruth
 
 ONEROSTER_12_FILES = (
     "academicSessions categories classes classResources courses courseResources demographics "
@@ -168,16 +168,14 @@ def _sourced_ids_of(people: pa.Table, person_ids: pa.ChunkedArray) -> pa.Array:
     return people["sourced_id"].take(pc.index_in(person_ids, value_set=people["person_id"]))
 
 
-def _roles(truth: DistrictTruth, numbering: Numbering) -> pa.Table:
+def _roles(truth: DistrictTruth) -> pa.Table:
     spells, staff = truth.school_enrollments, truth.staff
     n_spells = spells.num_rows
     n = n_spells + staff.num_rows
-    first = numbering.take("roles", n)
-    # Role sourcedIds only need to be stable and unique: derive them from their position.
     return _bulk_table(
         n,
         {
-            "sourcedId": np.char.add("role-", np.arange(first + 1, first + n + 1).astype(str)),
+            "sourcedId": serial_ids("role-", n),
             "userSourcedId": _stack(_sourced_ids_of(truth.students, spells["person_id"]), staff["sourced_id"]),
             "roleType": _constant("primary", n),
             "role": _stack(_constant("student", n_spells), staff["role"]),
@@ -191,15 +189,14 @@ def _roles(truth: DistrictTruth, numbering: Numbering) -> pa.Table:
     )
 
 
-def _enrollments(truth: DistrictTruth, numbering: Numbering) -> pa.Table:
+def _enrollments(truth: DistrictTruth) -> pa.Table:
     se, sa, sections = truth.section_enrollments, truth.staff_assignments, truth.sections
     n_students, n_teachers = se.num_rows, sa.num_rows
     n = n_students + n_teachers
-    first = numbering.take("enrollments", n)
     return _bulk_table(
         n,
         {
-            "sourcedId": np.char.add("enr-", np.arange(first + 1, first + n + 1).astype(str)),
+            "sourcedId": serial_ids("enr-", n),
             "classSourcedId": _stack(se["section_sourced_id"], sa["section_sourced_id"]),
             "schoolSourcedId": _stack(
                 se["school_sourced_id"],
@@ -267,25 +264,29 @@ def _manifest(present: list[str], system_name: str, system_code: str) -> bytes:
 
 
 def sis_roster_tables(
-    truth: DistrictTruth, *, district_name: str, lea_id: str, numbering: Numbering | None = None
+    truth: DistrictTruth, *, district_name: str, lea_id: str, first_part: bool = True
 ) -> dict[str, pa.Table]:
     """The SIS's roster by OneRoster file name, as bulk-file tables (strings; null = blank).
     The CSV bundle writes them; the simulated OneRoster REST API serves the same records.
-    For a district drawn in parts, `numbering` carries on the ids of the earlier parts, and the
-    district's own org and its sessions come with the first part only."""
-    numbering = numbering if numbering is not None else Numbering()
-    first_part = numbering.take("roster_parts", 1) == 0
-    orgs = _orgs(truth, district_name, lea_id)
+    Of a district drawn in parts, a later part's leave out the district's own org and the
+    sessions, and their roles and enrollments are numbered again when the parts are joined
+    (simulators/generate.py)."""
+    orgs, sessions = _orgs(truth, district_name, lea_id), _academic_sessions(truth)
     return {
         "orgs": orgs if first_part else orgs.slice(1),  # row 0: the district
-        "academicSessions": _academic_sessions(truth) if first_part else _academic_sessions(truth).slice(0, 0),
+        "academicSessions": sessions if first_part else sessions.slice(0, 0),
         "courses": _courses(truth),
         "classes": _classes(truth),
         "users": _users(truth),
-        "roles": _roles(truth, numbering),
-        "enrollments": _enrollments(truth, numbering),
+        "roles": _roles(truth),
+        "enrollments": _enrollments(truth),
         "demographics": _demographics(truth),
     }
+
+
+def serial_ids(prefix: str, n: int) -> np.ndarray:
+    """Role and enrollment sourcedIds only need to be stable and unique: prefix + position."""
+    return np.char.add(prefix, np.arange(1, n + 1).astype(str))
 
 
 def write_sis_oneroster_bundle(
@@ -297,17 +298,18 @@ def write_sis_oneroster_bundle(
 
 
 def write_bundle(files: dict[str, pa.Table], out_dir: Path, *, system_name: str, as_of: date) -> Path:
-    """Write roster tables (sis_roster_tables) as the SIS's bulk export `sis_oneroster_<as_of>.zip`."""
+    """Write roster tables (sis_roster_tables) as the SIS's bulk export `sis_oneroster_<as_of>.zip`,
+    one file's CSV text at a time."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"sis_oneroster_{as_of.isoformat()}.zip"
     temporary = path.with_suffix(".zip.partial")  # a drop-folder watcher must never see half a zip
     stamp = (as_of.year, as_of.month, as_of.day, 0, 0, 0)
     with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        members = {"manifest.csv": _manifest(list(files), system_name, "sis")}
-        members |= {f"{name}.csv": _csv_bytes(table) for name, table in files.items()}
+        members = {"manifest.csv": lambda: _manifest(list(files), system_name, "sis")}
+        members |= {f"{name}.csv": (lambda table=table: _csv_bytes(table)) for name, table in files.items()}
         for member, payload in members.items():
             info = zipfile.ZipInfo(member, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, payload)
+            archive.writestr(info, payload())
     temporary.replace(path)
     return path

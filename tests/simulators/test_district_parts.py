@@ -16,8 +16,11 @@ import pytest
 
 from interop_pipeline.config import load_config
 from interop_pipeline.connectors.landing import BATCHES_DIR, REJECTS_DIR
-from interop_pipeline.simulators.district import LEVELS, school_number
+from interop_pipeline.simulators.apis import load_truth
+from interop_pipeline.simulators.district import Numbering, school_number
 from interop_pipeline.simulators.generate import part_sizes, write_district
+from interop_pipeline.simulators.oneroster_api import district_truth
+from interop_pipeline.simulators.sis_oneroster import sis_roster_tables
 from tests.conftest import write_config
 from tests.district_build import land_everything
 
@@ -64,6 +67,10 @@ def bundle_rows(path) -> dict[str, list[dict]]:
         }
 
 
+def by_id(row: dict) -> str:
+    return row["sourcedId"]
+
+
 def test_part_sizes_are_even_and_never_above_a_part():
     assert part_sizes(200, 200) == [200]
     assert part_sizes(600, 200) == [200, 200, 200]
@@ -71,10 +78,16 @@ def test_part_sizes_are_even_and_never_above_a_part():
     assert all(sum(part_sizes(n, 7)) == n and max(part_sizes(n, 7)) <= 7 for n in range(1, 60))
 
 
-def test_school_numbers_never_reach_another_levels():
-    numbers = [school_number(level, i) for level in range(1, len(LEVELS) + 1) for i in range(5_000)]
-    assert len(set(numbers)) == len(numbers)
-    assert school_number(1, 0) == 101 and school_number(2, 0) == 201  # the demo's ids stay as they were
+def test_school_numbers_never_repeat_nor_do_their_last_three_digits_up_to_897_schools():
+    def numbers(per_level: tuple[int, ...]) -> list[int]:
+        numbering = Numbering()
+        return [school_number(level, i, numbering) for level, n in enumerate(per_level, start=1) for i in range(n)]
+
+    assert numbers((3, 1, 1)) == [101, 102, 103, 201, 301]  # the demo's ids stay as they were
+    every = numbers((400, 300, 197))  # 897 schools: Ed-Fi schoolIds end with the last three digits
+    assert len({n % 1000 for n in every}) == len(every)
+    million = numbers((1_030, 390, 275))  # about a million students' schools
+    assert len(set(million)) == len(million)
 
 
 def test_every_id_is_unique_across_the_parts(districts):
@@ -89,6 +102,22 @@ def test_every_id_is_unique_across_the_parts(districts):
         assert max(ids.values()) == 1, name
     orgs = bundle_rows(parted.drops["oneroster_csv"])["orgs"]
     assert [org["type"] for org in orgs].count("district") == 1
+    # No student's earlier (stale) id, as a vendor still holds it, is another student's current id.
+    students = pq.read_table(parted.truth_dir / "students.parquet", columns=["local_id", "person_id"])
+    current = dict(zip(students["local_id"].to_pylist(), students["person_id"].to_pylist(), strict=True))
+    held = pq.read_table(parted.truth_dir / "system_students.parquet", columns=["person_id", "sis_id"]).to_pylist()
+    assert all(current.get(row["sis_id"], row["person_id"]) == row["person_id"] for row in held)
+
+
+def test_the_bundle_is_what_the_sis_api_serves_of_the_whole_district(districts):
+    """Its REST API (simulators/oneroster_api.py) reads the whole truth: the same records under the
+    same sourcedIds, roles and enrollments included."""
+    config, _, parted = districts
+    whole = district_truth(load_truth(parted.truth_dir))  # as build_simulator reads it
+    served = sis_roster_tables(whole, district_name=config.district.name, lea_id=config.district.lea_id)
+    for name, rows in bundle_rows(parted.drops["oneroster_csv"]).items():
+        expected = [{k: v or "" for k, v in row.items()} for row in served[name].to_pylist()]
+        assert sorted(rows, key=by_id) == sorted(expected, key=by_id), name
 
 
 def test_the_first_part_is_the_district_of_that_size(districts):
@@ -98,6 +127,8 @@ def test_the_first_part_is_the_district_of_that_size(districts):
         assert pq.read_table(parted.truth_dir / f"{table}.parquet").slice(0, first.num_rows).equals(first), table
     whole_bundle, parted_bundle = bundle_rows(whole.drops["oneroster_csv"]), bundle_rows(parted.drops["oneroster_csv"])
     for name, rows in whole_bundle.items():
+        if name in ("roles", "enrollments"):  # numbered again: every student's first, then the staff's
+            rows = [row for row in rows if row["role"] == "student"]
         assert parted_bundle[name][: len(rows)] == rows, name
     for vendor, paths in whole.vendor_drops.items():
         files = {p.name: p for p in parted.vendor_drops[vendor]}
