@@ -90,3 +90,11 @@ def test_growth_exponents_and_targets_from_two_sizes(bench_run, capsys):
     assert "1,000,000 not measured" in out
     assert "peak RSS <= 6 GB: target met (" in out  # flat at a few hundred MB
     assert "growth no faster than N^1.1: target not met (total" in out and "stages above it: identity 2.00" in out
+
+    # Measured at a million, the end-to-end figure also leaves out generating the district.
+    million = copy.deepcopy(large) | {"students": 1_000_000}
+    [end_to_end, *_] = bench.targets([million], [])
+    generating = next(stage["seconds"] for stage in million["stages"] if stage["stage"] == "generate")
+    own = (million["total_seconds"] - generating) / 60
+    assert end_to_end["detail"].startswith(f"{million['total_seconds'] / 60:.1f} min, measured")
+    assert end_to_end["detail"].endswith(f"; {own:.1f} min without generating the district")
