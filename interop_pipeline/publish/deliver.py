@@ -209,9 +209,10 @@ def _stage_oneroster(
     config: DistrictConfig, name: str, settings: RecipientSettings, con: duckdb.DuckDBPyConnection, moment: datetime
 ) -> StagedExtract:
     version = oneroster.FORMATS[settings.format]
-    roster = load_roster(con, settings)
     allowed_schools = _allowed_school_ids(con, settings)
-    files = oneroster.bundle_files(roster, version)
+    # The warehouse's rows are let go as soon as the bundle's are made: at a million students
+    # each is several GB of Python rows.
+    files = oneroster.bundle_files(load_roster(con, settings), version)
     state_kind = f"oneroster_{version.replace('.', '')}"
     previous = load_state(state_path(config.data_dir, name, state_kind))
     mode = "delta" if settings.mode == "delta" and previous is not None else "bulk"
