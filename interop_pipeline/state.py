@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from interop_pipeline.config import StateConfig
+from interop_pipeline.publish.roster import limited_memory
 from interop_pipeline.publish.state import restrict_to_owner
 
 SHARED_SCHEMAS = ("reference",)  # code crosswalks (dbt seeds): the same for every district
@@ -75,7 +76,7 @@ def build_state_warehouse(state: StateConfig) -> StateBuild:
         raise RuntimeError(f"{state.config_path}: no district has released a warehouse yet")
     staged = _staged(state.warehouse_path)
     try:
-        with duckdb.connect(str(staged)) as con:
+        with duckdb.connect(str(staged), config=limited_memory()) as con:
             # (schema, table) → how each district's rows are read, tagged with its code.
             sources: dict[tuple[str, str], list[str]] = {}
             for position, district in enumerate(released):
@@ -108,7 +109,7 @@ def write_district_copies(state: StateConfig, build: StateBuild) -> None:
         target = state.district_copy_path(code)
         staged = _staged(target)
         try:
-            with duckdb.connect(str(staged)) as con:
+            with duckdb.connect(str(staged), config=limited_memory()) as con:
                 con.execute(f"attach '{state.warehouse_path}' as state_warehouse (read_only)")
                 for schema, table in _relations(con, "state_warehouse"):
                     shared = schema in SHARED_SCHEMAS

@@ -25,6 +25,7 @@ from dagster import (
 
 from interop_pipeline.chaos import pause_point
 from interop_pipeline.config import DistrictConfig
+from interop_pipeline.publish.roster import limited_memory
 from interop_pipeline.publish.state import restrict_to_owner
 from interop_pipeline.publish.table_versions import publish_versions, withdraw_versions
 from interop_pipeline.transform.dbt import DATA_TEAM, WAREHOUSE_POOL
@@ -41,14 +42,6 @@ RELEASE_TABLES = (
     "dim_school_calendar",
     "fct_student_daily_attendance",
 )
-
-
-def limited_memory(spill_to: Path | None = None) -> dict[str, str]:
-    """DuckDB settings for the release's own connections: the memory dbt's connection is told
-    (dbt_project/profiles.yml, INTEROP_DUCKDB_MEMORY_LIMIT), past which DuckDB spills to disk
-    instead of taking 80% of the machine (counting a million-student release's views took 13.6 GB)."""
-    settings = {"memory_limit": os.environ.get("INTEROP_DUCKDB_MEMORY_LIMIT", "4GB")}
-    return settings | ({"temp_directory": str(spill_to)} if spill_to else {})
 
 
 def table_counts(database: Path, spill_to: Path | None = None) -> dict[str, int]:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import duckdb
 
-from interop_pipeline.assets.release import RELEASE_TABLES, limited_memory, publish_warehouse
+from interop_pipeline.assets.release import RELEASE_TABLES, publish_warehouse
 from interop_pipeline.config import DistrictConfig
 from interop_pipeline.publish.deliver import publish_recipient
+from interop_pipeline.publish.roster import limited_memory, open_warehouse
 
 
 def mode(path: Path) -> int:
@@ -47,6 +48,8 @@ def test_the_release_counts_within_dbts_memory_limit_and_leaves_no_spill(tmp_pat
         con.execute("create view main.grouped as select s, count(*) as n from main.wide group by s order by s")
     monkeypatch.setenv("INTEROP_DUCKDB_MEMORY_LIMIT", "300MB")
     with duckdb.connect(str(build), read_only=True, config=limited_memory()) as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+    with open_warehouse(str(build)) as con:  # every extract's and the rostering server's reads too
         assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
     published = tmp_path / "published" / "warehouse.duckdb"
     assert publish_warehouse(build, published, "run-1")["grouped"] == 3_000_000
