@@ -160,7 +160,7 @@ class Numbering:
     Numbering starts every kind at 0: a district of one part is numbered as it always was
     (but for a level's schools past its 99th: school_number)."""
 
-    students: int = 0  # the whole district's students; 0: the part being drawn is the district
+    students: int = 0  # the whole district's students; 0: those drawn so far
     taken: dict[str, int] = field(default_factory=dict)
     salts: dict[str, int] = field(default_factory=dict)
 

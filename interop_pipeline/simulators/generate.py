@@ -92,7 +92,7 @@ def _joined_roster(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
     joined = {}
     for name in parts[0]:
         table = pa.concat_tables(part[name] for part in parts)
-        if name in ("roles", "enrollments") and len(parts) > 1:
+        if name in ("roles", "enrollments"):
             staff = pc.not_equal(table["role"], "student")
             table = pa.concat_tables([table.filter(pc.invert(staff)), table.filter(staff)])
             prefix = "role-" if name == "roles" else "enr-"

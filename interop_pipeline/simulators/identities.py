@@ -126,7 +126,7 @@ def derive_identities(
 ) -> SystemIdentities:
     """Every system's records of the students and staff, in system order then truth order
     (`numbering`: where each system's own numeric ids carry on, in a district drawn in parts)."""
-    stale = _stale_ids(rng, students["local_id"].to_numpy(zero_copy_only=False).astype(str), numbering)
+    stale = _stale_ids(rng, students.num_rows, numbering)
     student_tables = [
         _student_records(rng, system, profile, students, stale, rates, salt=i, numbering=numbering)
         for i, (system, profile) in enumerate(STUDENT_SYSTEMS.items())
@@ -142,19 +142,19 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
     return table[name].to_numpy(zero_copy_only=False).astype(object)
 
 
-def _stale_ids(rng: np.random.Generator, local_ids: np.ndarray, numbering: Numbering) -> np.ndarray:
+def _stale_ids(rng: np.random.Generator, n: int, numbering: Numbering) -> np.ndarray:
     """An earlier local ID per student, in the SIS's format, never another student's current ID:
     in a district drawn in parts, not one of another part's either (every part's ids are positions
     of one bijection, below the district's size)."""
     from interop_pipeline.simulators.district import LOCAL_IDS, unique_number_positions
 
-    def current(candidates: np.ndarray) -> np.ndarray:
-        if not numbering.students:
-            return np.isin(candidates, local_ids)
-        positions = unique_number_positions(candidates.astype(np.int64), *LOCAL_IDS, numbering.salts["local_id"])
-        return positions < numbering.students
+    students = numbering.students or numbering.taken["students"]  # the district's, or those drawn
 
-    stale = np.char.zfill(rng.integers(*LOCAL_IDS, len(local_ids)).astype(str), 7)
+    def current(candidates: np.ndarray) -> np.ndarray:
+        positions = unique_number_positions(candidates.astype(np.int64), *LOCAL_IDS, numbering.salts["local_id"])
+        return positions < students
+
+    stale = np.char.zfill(rng.integers(*LOCAL_IDS, n).astype(str), 7)
     taken = current(stale)
     while taken.any():
         stale[taken] = np.char.zfill(rng.integers(*LOCAL_IDS, int(taken.sum())).astype(str), 7)

@@ -289,12 +289,10 @@ def serial_ids(prefix: str, n: int) -> np.ndarray:
     return np.char.add(prefix, np.arange(1, n + 1).astype(str))
 
 
-def write_sis_oneroster_bundle(
-    truth: DistrictTruth, out_dir: Path, *, district_name: str, lea_id: str, system_name: str, as_of: date
-) -> Path:
-    """Write the SIS bulk export as `sis_oneroster_<as_of>.zip` in out_dir; returns its path."""
-    files = sis_roster_tables(truth, district_name=district_name, lea_id=lea_id)
-    return write_bundle(files, out_dir, system_name=system_name, as_of=as_of)
+def _member(name: str, stamp: tuple[int, ...]) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=stamp)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def write_bundle(files: dict[str, pa.Table], out_dir: Path, *, system_name: str, as_of: date) -> Path:
@@ -305,11 +303,8 @@ def write_bundle(files: dict[str, pa.Table], out_dir: Path, *, system_name: str,
     temporary = path.with_suffix(".zip.partial")  # a drop-folder watcher must never see half a zip
     stamp = (as_of.year, as_of.month, as_of.day, 0, 0, 0)
     with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        members = {"manifest.csv": lambda: _manifest(list(files), system_name, "sis")}
-        members |= {f"{name}.csv": (lambda table=table: _csv_bytes(table)) for name, table in files.items()}
-        for member, payload in members.items():
-            info = zipfile.ZipInfo(member, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, payload())
+        archive.writestr(_member("manifest.csv", stamp), _manifest(list(files), system_name, "sis"))
+        for name, table in files.items():
+            archive.writestr(_member(f"{name}.csv", stamp), _csv_bytes(table))
     temporary.replace(path)
     return path
