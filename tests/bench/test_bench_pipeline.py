@@ -98,3 +98,16 @@ def test_growth_exponents_and_targets_from_two_sizes(bench_run, capsys):
     own = (million["total_seconds"] - generating) / 60
     assert end_to_end["detail"].startswith(f"{million['total_seconds'] / 60:.1f} min, measured")
     assert end_to_end["detail"].endswith(f"; {own:.1f} min without generating the district")
+
+
+def test_skipped_stages_are_listed_and_left_out_of_the_targets(tmp_path):
+    """`--skip`, as the README's 100,000- and 1,000,000-student commands use it: here every stage
+    but `generate`, so the run is quick and only that stage is timed."""
+    skipped = EXPECTED[1:]
+    figures = tmp_path / "figures.json"
+    arguments = ("--students", "50", "--workdir", str(tmp_path), "--json", str(figures), "--skip", *skipped)
+    out = _run("bench/bench_pipeline.py", *arguments)
+    for stage in skipped:
+        assert re.search(rf"^{re.escape(stage)}\s+skipped$", out, re.M), out
+    [run] = json.loads(figures.read_text())["runs"]
+    assert [stage["stage"] for stage in run["stages"]] == ["generate"] and run["skipped"] == sorted(skipped)
