@@ -77,8 +77,8 @@ def test_only_warehouse_writers_share_the_single_writer_pool(graph_and_defs):
 def test_dbt_tests_are_asset_checks_and_rejects_are_checked(graph_and_defs):
     graph, _, _ = graph_and_defs
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    assert ("dim_student", "unique_dim_student_student_key") in checks
-    assert any(asset == "fct_school_enrollment" and "unique_combination" in name for asset, name in checks)
+    assert ("dim_student", "primary_key_dim_student_student_key") in checks
+    assert any(asset == "fct_school_enrollment" and name.startswith("primary_key_") for asset, name in checks)
     assert ("landing/oneroster_csv/rejects", "no_rejected_rows") in checks
 
 
@@ -91,9 +91,11 @@ def test_dbt_assets_and_checks_are_described_in_words_not_sql(graph_and_defs):
     checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys}
     undescribed = [key for key, spec in checks.items() if not spec.description]
     assert undescribed == []
-    grade = checks[next(k for k in checks if k.name == "not_null_dim_student_student_key")]
-    assert grade.description.startswith("Every row of dim_student has a student_key.")
-    assert "release is held back" in grade.description or "run goes on" in grade.description
+    key = checks[next(k for k in checks if k.name == "primary_key_dim_student_student_key")]
+    assert key.description.startswith("Every row of dim_student has a (student_key), and no two rows share one")
+    grade = checks[next(k for k in checks if k.name == "not_null_dim_student_grade_level")]
+    assert grade.description.startswith("Every row of dim_student has a grade_level.")
+    assert "release is held back" in key.description and "run goes on" in grade.description
 
 
 def test_release_waits_for_every_warehouse_model(graph_and_defs):

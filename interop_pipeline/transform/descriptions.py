@@ -53,6 +53,11 @@ def _what_it_checks(test: Mapping[str, Any], schemas: Mapping[str, str]) -> tupl
         case "unique":
             repeated = f"select {column}, count(*) from {rows} group by all having count(*) > 1"
             return f"No two rows of {model} share a {column}.", repeated
+        case "primary_key":
+            key = ", ".join(kwargs.get("columns") or [column])
+            nulls = " or ".join(f"{c} is null" for c in kwargs.get("columns") or [column])
+            bad = f"select {key}, count(*) from {rows} group by all having count(*) > 1 or {nulls}"
+            return f"Every row of {model} has a ({key}), and no two rows share one: the key holds.", bad
         case "unique_combination_of_columns":
             columns = ", ".join(kwargs.get("combination_of_columns") or [])
             repeated = f"select {columns}, count(*) from {rows} group by all having count(*) > 1"
