@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from interop_pipeline.config import DEFAULT_CONFIG_PATH, DistrictConfig, load_config
+from tests.hub_fixture import run_hub, write_hub_district
 
 
 def write_config(folder: Path, *, students: int, seed: int = 11) -> Path:
@@ -28,12 +29,24 @@ def district_config(tmp_path: Path) -> DistrictConfig:
     return load_config(write_config(tmp_path, students=300))
 
 
+@pytest.fixture(scope="session")
+def hub_run(tmp_path_factory: pytest.TempPathFactory):
+    """The hub district (tests/hub_fixture.py) after one uninterrupted run: its config and the
+    run's output. Read by the hub end-to-end tests, and the chaos test's uninterrupted twin."""
+    config_path = write_hub_district(tmp_path_factory.mktemp("hub_district"))
+    result = run_hub(config_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return load_config(config_path), result
+
+
 # `make test` spreads the suite over two workers (pytest-xdist, --dist loadgroup). Tests that
 # share an expensive fixture stay on one worker: a folder whose conftest builds one district for
 # the session, or one module's tests (module fixtures: a whole pipeline run, say). Modules of
 # independent, individually slow cases are spread test by test.
 SHARED_DISTRICT_FOLDERS = {"warehouse", "publish"}
 INDEPENDENT_CASES = {"test_source_matrix.py"}
+# Modules that share one session fixture (hub_run below) run on one worker, as one group.
+SHARED_RUN_GROUPS = {"test_chaos.py": "hub_district", "test_hub_district_e2e.py": "hub_district"}
 # The longest groups (whole pipeline runs, districts built once) are handed out first, in this
 # order, so neither worker is left with one of them at the end while the other idles (make test
 # passes --no-loadscope-reorder, which keeps this order instead of sorting groups by test count).
@@ -63,6 +76,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             group = relative.parts[0]
         elif relative.name in INDEPENDENT_CASES:
             group = item.nodeid
+        elif relative.name in SHARED_RUN_GROUPS:
+            group = SHARED_RUN_GROUPS[relative.name]
         else:
             group = str(relative)
         item.add_marker(pytest.mark.xdist_group(group))

@@ -8,7 +8,10 @@ at the root, fixed timestamps, so the same bytes on every run), the i-Ready expo
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ IREADY_DIR = HUB_DISTRICT / "iready"
 
 ONEROSTER_BUNDLE = "oneroster_bulk_2025-10-01.zip"
 NWEA_MAP_CDF = "MAP_CDF_Fall_2025-2026.zip"
+REFUSED_CDF = "MAP_CDF_Winter_2025-2026.zip"  # next term's, cut short: see write_hub_district
 _ZIP_TIME = (2025, 10, 1, 5, 0, 0)
 
 
@@ -81,3 +85,34 @@ def write_hub_drops(drops_dir: Path) -> HubDrops:
         nwea_map=build_nwea_map_cdf(drops_dir / "nwea_map"),
         iready=copy_iready_exports(drops_dir / "iready"),
     )
+
+
+def write_truncated_cdf(path: Path, *, after: Path) -> None:
+    """Next term's CDF, cut inside a quoted field (refused as truncated), delivered after `after`."""
+    results = (NWEA_MAP_DIR / "AssessmentResults.csv").read_bytes()
+    cut = results[: results.rindex(b'"', 0, len(results) // 2)] + b'"Mathem'
+    zip_folder(NWEA_MAP_DIR, path, replace={"AssessmentResults.csv": cut})  # the same bytes every time
+    later = after.stat().st_mtime + 60
+    os.utime(path, (later, later))
+
+
+def write_hub_district(folder: Path) -> Path:
+    """The hub district in ``folder``: its config, and every delivery in its drop folders, with
+    next to the good MAP file a later one that is refused (it quarantines its source). Returns
+    the config's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HUB_DISTRICT / "district.yaml", folder / "district.yaml")
+    drops = write_hub_drops(folder / "drops")
+    write_truncated_cdf(drops.nwea_map.parent / REFUSED_CDF, after=drops.nwea_map)
+    return folder / "district.yaml"
+
+
+def run_command(config_path: Path) -> list[str]:
+    """`interop-pipeline run --simulate` on the district."""
+    return [sys.executable, "-m", "interop_pipeline.cli", "run", "--simulate", "--config", str(config_path)]
+
+
+def run_hub(config_path: Path) -> subprocess.CompletedProcess:
+    """One run of the district to its end, its output kept."""
+    env = {**os.environ, "INTEROP_DISTRICT_CONFIG": str(config_path)}
+    return subprocess.run(run_command(config_path), capture_output=True, text=True, env=env, timeout=900)

@@ -1,5 +1,6 @@
 """Chaos: the whole run is killed with kill -9 (the run, dbt and the simulators: its process
-group) in the middle of each kind of work, and the next run is started without `recover`.
+group) in the middle of each kind of work, and the next run is started without `recover`. The
+district is the hub district, refused MAP file included (tests/hub_fixture.py).
 
 Each kill lands at a known moment: the run pauses at a named point (interop_pipeline/chaos.py)
 and the test kills it there. The kills are chained on one district, as a power cut every few
@@ -8,7 +9,8 @@ identity resolution, then mid-copy of the release, while a OneRoster zip is half
 after the Ed-Fi load's first resource; so every run but the first starts after a crash, and must
 get past the recovery and everything before its own point. The last run goes through. Then:
 
-- the published warehouse equals an uninterrupted run's on a twin district, table by table
+- the published warehouse equals an uninterrupted run's on a twin district (tests/conftest.py's
+  `hub_run`, which the hub end-to-end tests read), table by table
   (row counts and content hashes, leaving out only batch ids, timestamps and what is measured
   from the clock);
 - the delivered OneRoster bundle holds the same files, and the Ed-Fi ODS was sent the same
@@ -20,10 +22,8 @@ get past the recovery and everything before its own point. The last run goes thr
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -34,21 +34,10 @@ from interop_pipeline.chaos import PAUSE_ENV_VAR, POINTS
 from interop_pipeline.config import DistrictConfig, load_config
 from interop_pipeline.publish.audit import in_progress_dir, read_audit_log
 from interop_pipeline.publish.state import load_state, publish_dir, state_path
-from tests.hub_fixture import HUB_DISTRICT, write_hub_drops
+from tests.hub_fixture import run_command, write_hub_district
 from tests.warehouse_fingerprint import fingerprint
 
 pytestmark = pytest.mark.e2e
-
-
-def _district(folder: Path) -> Path:
-    folder.mkdir()
-    shutil.copy(HUB_DISTRICT / "district.yaml", folder / "district.yaml")
-    write_hub_drops(folder / "drops")
-    return folder / "district.yaml"
-
-
-def _command(config_path: Path) -> list[str]:
-    return [sys.executable, "-m", "interop_pipeline.cli", "run", "--simulate", "--config", str(config_path)]
 
 
 def _env(config_path: Path, **extra: str) -> dict[str, str]:
@@ -81,7 +70,7 @@ def _kill_at(config_path: Path, point: str, log: Path) -> None:
     marker = log.with_suffix(".paused")
     with log.open("w") as output:
         run = subprocess.Popen(
-            _command(config_path),
+            run_command(config_path),
             stdout=output,
             stderr=subprocess.STDOUT,
             env=_env(config_path, **{PAUSE_ENV_VAR: f"{point}={marker}"}),
@@ -104,20 +93,18 @@ def _assert_whole_if_published(config: DistrictConfig, tables: set[str]) -> None
         assert set(fingerprint(config.published_warehouse_path)) == tables
 
 
-def test_runs_killed_at_every_point_and_rerun_without_recover_end_as_an_uninterrupted_run(tmp_path):
-    twin = _district(tmp_path / "uninterrupted")
-    calm = subprocess.run(_command(twin), capture_output=True, text=True, env=_env(twin), timeout=900)
-    assert calm.returncode == 0, calm.stdout[-3000:] + calm.stderr[-3000:]
-    expected = fingerprint(load_config(twin).published_warehouse_path)
+def test_runs_killed_at_every_point_and_rerun_without_recover_end_as_an_uninterrupted_run(tmp_path, hub_run):
+    twin, _ = hub_run
+    expected = fingerprint(twin.published_warehouse_path)
 
-    config_path = _district(tmp_path / "chaos")
+    config_path = write_hub_district(tmp_path / "chaos")
     config = load_config(config_path)
     logs = []
     for point in POINTS:
         logs.append(tmp_path / f"run-killed-at-{point}.log")
         _kill_at(config_path, point, logs[-1])
         _assert_whole_if_published(config, set(expected))
-    final = subprocess.run(_command(config_path), capture_output=True, text=True, env=_env(config_path), timeout=900)
+    final = subprocess.run(run_command(config_path), capture_output=True, text=True, env=_env(config_path), timeout=900)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
 
     # Each run found the one killed before it, without `recover`, and removed what it left.
@@ -136,5 +123,5 @@ def test_runs_killed_at_every_point_and_rerun_without_recover_end_as_an_uninterr
     assert "interrupted" in {entry["status"] for entry in read_audit_log(config.data_dir).to_pylist()}
 
     assert fingerprint(config.published_warehouse_path) == expected
-    assert delivered(config) == delivered(load_config(twin))
+    assert delivered(config) == delivered(twin)
     assert leftovers(config) == []

@@ -5,16 +5,13 @@ REST API. `interop-pipeline run` must release a warehouse, deliver a OneRoster 1
 passes the validator and load Ed-Fi with a result per record, and account for every input row.
 Next to the good MAP file lies a later one cut inside a quoted field: it is refused and
 quarantines its source, and the run still releases, with a failed check and the source reported
-as quarantined (one run covers both: the whole job is the slow part)."""
+as quarantined (one run covers both: the whole job is the slow part). The run is
+tests/conftest.py's `hub_run`, which the chaos test takes as its uninterrupted twin."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -22,37 +19,14 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from interop_pipeline.config import load_config
 from interop_pipeline.connectors.landing import read_batch_records
 from interop_pipeline.publish.validator import validate_bundle
 from interop_pipeline.transform.placeholders import source_names
 from tests.district_build import DBT_PROJECT_DIR
-from tests.hub_fixture import HUB_DISTRICT, IREADY_DIR, NWEA_MAP_DIR, ONEROSTER_DIR, write_hub_drops
+from tests.hub_fixture import IREADY_DIR, NWEA_MAP_DIR, ONEROSTER_DIR, REFUSED_CDF
 
 pytestmark = pytest.mark.e2e
 CONFIGURED = {"oneroster_csv", "nwea_map", "iready"}
-REFUSED_CDF = "MAP_CDF_Winter_2025-2026.zip"
-
-
-def write_truncated_cdf(path: Path, *, after: Path) -> None:
-    """Next term's CDF, cut inside a quoted field (refused as truncated), delivered after `after`."""
-    results = (NWEA_MAP_DIR / "AssessmentResults.csv").read_bytes()
-    cut = results[: results.rindex(b'"', 0, len(results) // 2)] + b'"Mathem'
-    with zipfile.ZipFile(path, "w") as archive:
-        for member in sorted(NWEA_MAP_DIR.iterdir()):
-            archive.writestr(member.name, cut if member.name == "AssessmentResults.csv" else member.read_bytes())
-    later = after.stat().st_mtime + 60
-    os.utime(path, (later, later))
-
-
-def run_cli(config_path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "interop_pipeline.cli", "run", "--simulate", "--config", str(config_path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "INTEROP_DISTRICT_CONFIG": str(config_path)},
-        timeout=900,
-    )
 
 
 def data_rows(path: Path) -> int:
@@ -60,24 +34,13 @@ def data_rows(path: Path) -> int:
         return sum(1 for _ in csv.reader(handle)) - 1
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hub_district")
-    shutil.copy(HUB_DISTRICT / "district.yaml", folder / "district.yaml")
-    drops = write_hub_drops(folder / "drops")
-    write_truncated_cdf(drops.nwea_map.parent / REFUSED_CDF, after=drops.nwea_map)
-    result = run_cli(folder / "district.yaml")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return load_config(folder / "district.yaml"), result
-
-
 def query(config, sql: str) -> list[tuple]:
     with duckdb.connect(str(config.published_warehouse_path), read_only=True) as con:
         return con.execute(sql).fetchall()
 
 
-def test_the_hub_district_is_released_with_every_student_keyed(hub):
-    config, result = hub
+def test_the_hub_district_is_released_with_every_student_keyed(hub_run):
+    config, result = hub_run
     assert "Published warehouse" in result.stdout
     students = query(config, "select local_student_id, state_student_id from dim_student")
     assert len(students) == data_rows(ONEROSTER_DIR / "demographics.csv") == 20
@@ -87,8 +50,8 @@ def test_the_hub_district_is_released_with_every_student_keyed(hub):
     assert query(config, "select count(*) from dim_course") == [(4,)]  # the district's catalogue
 
 
-def test_every_input_row_is_landed_or_rejected_with_a_reason(hub):
-    config, _ = hub
+def test_every_input_row_is_landed_or_rejected_with_a_reason(hub_run):
+    config, _ = hub_run
     rejected = dict(
         query(config, "select source_system || '/' || entity, count(*) from staging.stg_landing__rejects group by 1")
     )
@@ -119,8 +82,8 @@ def test_every_input_row_is_landed_or_rejected_with_a_reason(hub):
     assert landed["nwea_map/assessment_results"] == 32
 
 
-def test_an_optional_vendor_sentinel_lands_as_null(hub):
-    config, _ = hub
+def test_an_optional_vendor_sentinel_lands_as_null(hub_run):
+    config, _ = hub_run
     ela = pq.read_table(
         [p for p in (config.landing_dir / "iready" / "diagnostic_ela").glob("2*.parquet")][0],
         columns=["reading_difficulty_indicator"],
@@ -128,8 +91,8 @@ def test_an_optional_vendor_sentinel_lands_as_null(hub):
     assert ela.null_count == 5 and len(ela) == 12
 
 
-def test_a_vendor_student_missing_from_the_roster_is_an_unresolved_identity(hub):
-    config, _ = hub
+def test_a_vendor_student_missing_from_the_roster_is_an_unresolved_identity(hub_run):
+    config, _ = hub_run
     assert query(
         config,
         "select unresolved_identities from mart_data_quality"
@@ -143,16 +106,16 @@ def test_a_vendor_student_missing_from_the_roster_is_an_unresolved_identity(hub)
     ) == [(15, 2)]
 
 
-def test_sources_the_district_does_not_use_build_empty_and_are_reported(hub):
-    config, _ = hub
+def test_sources_the_district_does_not_use_build_empty_and_are_reported(hub_run):
+    config, _ = hub_run
     status = dict(query(config, "select distinct source_system, source_status from mart_data_quality"))
     known = source_names(DBT_PROJECT_DIR / "models")
     expected = {name: "current" if name in CONFIGURED else "not_configured" for name in known}
     assert status == {**expected, "nwea_map": "quarantined"}  # see the last test
 
 
-def test_the_oneroster_bundle_for_one_school_passes_the_validator(hub):
-    config, _ = hub
+def test_the_oneroster_bundle_for_one_school_passes_the_validator(hub_run):
+    config, _ = hub_run
     (bundle,) = config.delivery_folder(config.recipients["learning_app"]).glob("*.zip")
     report = validate_bundle(bundle)
     assert report.ok, report.summary()
@@ -166,8 +129,8 @@ def test_the_oneroster_bundle_for_one_school_passes_the_validator(hub):
     assert {orgs[c["orgSourcedId"]] for c in courses.values()} == {"district"}
 
 
-def test_edfi_load_reports_a_result_for_every_record(hub):
-    config, _ = hub
+def test_edfi_load_reports_a_result_for_every_record(hub_run):
+    config, _ = hub_run
     (results,) = (config.data_dir / "publish" / "results" / "state_ods").glob("*.csv")
     rows = list(csv.DictReader(results.open(encoding="utf-8")))
     outcomes = {row["outcome"] for row in rows}
@@ -179,8 +142,8 @@ def test_edfi_load_reports_a_result_for_every_record(hub):
     assert {row["resource"] for row in rows if row["outcome"] == "created"} >= {"students", "localEducationAgencies"}
 
 
-def test_a_refused_vendor_file_quarantines_its_source_and_the_release_goes_on(hub):
-    config, result = hub
+def test_a_refused_vendor_file_quarantines_its_source_and_the_release_goes_on(hub_run):
+    config, result = hub_run
     assert config.published_warehouse_path.exists()  # released despite the refusal
     assert f"CHECK FAILED landing/nwea_map/batches delivery_accepted: - `{REFUSED_CDF}`" in result.stderr
     status = query(
@@ -195,13 +158,13 @@ def test_a_refused_vendor_file_quarantines_its_source_and_the_release_goes_on(hu
     assert query(config, "select count(*) from staging.stg_nwea_map__assessment_results") == [(32,)]
 
 
-def test_the_release_shows_its_gate_and_every_table_it_released(hub):
+def test_the_release_shows_its_gate_and_every_table_it_released(hub_run):
     """The published warehouse's own check says the release went out because every blocking
     check passed, naming the warnings it went out with; its metadata counts every table."""
     from dagster import AssetKey, DagsterEventType, DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
-    config, result = hub
+    config, result = hub_run
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(config.data_dir / "dagster_home"))) as instance:
         (run,) = instance.get_runs(limit=1)
         records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
@@ -227,7 +190,7 @@ def test_the_release_shows_its_gate_and_every_table_it_released(hub):
     assert len(rows) == tables and rows["dim_student"] == 20
 
 
-def test_the_hub_roster_served_over_rest_is_its_oneroster_bundle(hub):
+def test_the_hub_roster_served_over_rest_is_its_oneroster_bundle(hub_run):
     """`interop-pipeline serve` on the hub's release: the one-school recipient reads over REST
     the very records of its CSV bundle (district catalogue courses included), each collection's
     sourcedIds equal to its file's, and no other school."""
@@ -242,7 +205,7 @@ def test_the_hub_roster_served_over_rest_is_its_oneroster_bundle(hub):
         running,
     )
 
-    config, _ = hub
+    config, _ = hub_run
     settings = config.recipients["learning_app"]
     (bundle,) = config.delivery_folder(settings).glob("*.zip")
     with zipfile.ZipFile(bundle) as archive:
