@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
+import psutil
 import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus
@@ -25,7 +26,7 @@ from interop_pipeline.config import DistrictConfig, FileDropSource, OneRosterCsv
 from interop_pipeline.simulators.generate import write_district
 from tests.browser_tools import require_browser, run_browser_script
 from tests.conftest import write_config
-from tests.ui_server import free_port, start_ui, wait_until_serving
+from tests.ui_server import free_port, serving, start_ui, wait_until_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -144,13 +145,27 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "screenshots": str(folder),
         }
         seen = run_browser_script("check_dagster_ui.js", f"http://127.0.0.1:{port}", json.dumps(spec), timeout=840)
-        ui.send_signal(signal.SIGTERM)
-        assert ui.wait(90) == 0, log.read_text()[-3000:]
+        started = psutil.Process(ui.pid).children(recursive=True)
+        ui.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C: tests/test_ui_command.py)
+        exit_code = ui.wait(90)
     finally:
         if ui.poll() is None:
             ui.kill()
     assets = [("/".join(a["assetKey"]["path"]), a["groupName"]) for a in assets]
-    return {"seen": seen, "assets": assets, "config": config, "log": log}
+    stopped = {"exit_code": exit_code, "started": started, "port": port}
+    return {"seen": seen, "assets": assets, "config": config, "log": log, "stopped": stopped}
+
+
+def test_on_sigterm_every_process_of_the_ui_stops_and_nothing_is_left_behind(session):
+    stopped, log = session["stopped"], session["log"].read_text()
+    assert stopped["exit_code"] == 0, log[-3000:]
+    assert "Stopping the UI" in log
+    assert len(stopped["started"]) >= 3  # dagster dev, its webserver, daemon and code server
+    time.sleep(1)
+    alive = [p.pid for p in stopped["started"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert not serving(stopped["port"])
+    assert not (session["config"].data_dir / "simulators.env").exists()
 
 
 def test_the_lineage_page_draws_every_group_and_their_assets(session):
