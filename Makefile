@@ -36,7 +36,7 @@ browser-test-deps:  ## Chromium (apt) and node's playwright-core (npm ci) for th
 
 test: install browser-test-deps  ## lint, then the whole test suite (what CI runs)
 	$(RUN) ruff check interop_pipeline tests bench
-	$(RUN) pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	$(RUN) pytest -n 3 --dist loadgroup --no-loadscope-reorder
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 for the demo district
 	@test -f data/truth/system_students.parquet || $(RUN) interop-pipeline generate
