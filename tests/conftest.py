@@ -41,17 +41,16 @@ def hub_run(tmp_path_factory: pytest.TempPathFactory):
 
 # `make test` spreads the suite over three workers on two cores (pytest-xdist, --dist loadgroup):
 # the runs a test starts wait now and then (on a simulator, a sensor, a killed run), and a third
-# worker keeps both cores busy meanwhile (93% of the machine's CPU used with two, 98% with three;
-# 628.6 s against 619.6 s). Tests that
-# share an expensive fixture stay on one worker: a folder whose conftest builds one district for
-# the session, or one module's tests (module fixtures: a whole pipeline run, say). Modules of
-# independent, individually slow cases are spread test by test.
+# worker keeps both cores busy meanwhile (93% of the machine's CPU used with two, 98% with
+# three). Tests that share an expensive fixture stay on one worker: a folder whose conftest builds
+# one district for the session, or one module's tests (module fixtures: a whole pipeline run,
+# say). Modules of independent, individually slow cases are spread test by test.
 SHARED_DISTRICT_FOLDERS = {"warehouse", "publish"}
 INDEPENDENT_CASES = {"test_source_matrix.py"}
-# Modules that share one session fixture (hub_run below) run on one worker, as one group.
+# Modules that share one session fixture (hub_run above) run on one worker, as one group.
 SHARED_RUN_GROUPS = {"test_chaos.py": "hub_district", "test_hub_district_e2e.py": "hub_district"}
 # The longest groups (whole pipeline runs, districts built once) are handed out first, in this
-# order, so neither worker is left with one of them at the end while the other idles (make test
+# order, so no worker is left with one of them at the end while the others idle (make test
 # passes --no-loadscope-reorder, which keeps this order instead of sorting groups by test count).
 LONGEST_FIRST = (
     "test_pipeline_e2e.py",
@@ -59,7 +58,6 @@ LONGEST_FIRST = (
     "test_dagster_ui.py",
     "warehouse",
     "publish",
-    "test_hub_district_e2e.py",
     "test_state.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent

@@ -1,5 +1,6 @@
 """The hub district (tests/fixtures/hub_district/): a small district's own deliveries, written by
-hand in the shapes real systems export (see its README.md for every quirk it reproduces).
+hand in the shapes real systems export (see its README.md for every quirk it reproduces); and the
+command that runs the pipeline on it.
 
 The fixture keeps each delivery's files unzipped, so they can be read and diffed; these helpers
 pack them as they arrive: the OneRoster bundle and the MAP Comprehensive Data File as zips (files
@@ -16,6 +17,8 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from interop_pipeline.chaos import PAUSE_ENV_VAR
 
 HUB_DISTRICT = Path(__file__).resolve().parent / "fixtures" / "hub_district"
 ONEROSTER_DIR = HUB_DISTRICT / "oneroster"
@@ -113,6 +116,6 @@ def run_command(config_path: Path) -> list[str]:
 
 
 def run_hub(config_path: Path) -> subprocess.CompletedProcess:
-    """One run of the district to its end, its output kept."""
-    env = {**os.environ, "INTEROP_DISTRICT_CONFIG": str(config_path)}
+    """One run of the district to its end (never paused at a chaos point), its output kept."""
+    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV_VAR} | {"INTEROP_DISTRICT_CONFIG": str(config_path)}
     return subprocess.run(run_command(config_path), capture_output=True, text=True, env=env, timeout=900)

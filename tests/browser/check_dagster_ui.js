@@ -161,10 +161,15 @@ async function main() {
     // CPU from the run itself. Then the run page, as it shows the end.
     await page.goto("about:blank");
     const waiting = Date.now();
+    // A slow or failed answer (a busy machine) is asked again at the next poll.
     const runStatus = async () => {
       const query = `{ runOrError(runId: "${seen.run_id}") { ... on Run { status } } }`;
-      const answer = await page.request.post(`${base}/graphql`, { data: { query } });
-      return (await answer.json()).data.runOrError.status;
+      try {
+        const answer = await page.request.post(`${base}/graphql`, { data: { query }, timeout: WAIT });
+        return (await answer.json()).data.runOrError.status;
+      } catch (error) {
+        return null;
+      }
     };
     while (!["SUCCESS", "FAILURE", "CANCELED"].includes(await runStatus())) {
       if (Date.now() - waiting > spec.run_timeout_s * 1000) break;
