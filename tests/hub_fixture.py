@@ -115,7 +115,14 @@ def run_command(config_path: Path) -> list[str]:
     return [sys.executable, "-m", "interop_pipeline.cli", "run", "--simulate", "--config", str(config_path)]
 
 
+def run_env(config_path: Path, **extra: str) -> dict[str, str]:
+    """The command's environment: this one, paused at no chaos point unless `extra` says so."""
+    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV_VAR}
+    return {**env, "INTEROP_DISTRICT_CONFIG": str(config_path), **extra}
+
+
 def run_hub(config_path: Path) -> subprocess.CompletedProcess:
-    """One run of the district to its end (never paused at a chaos point), its output kept."""
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV_VAR} | {"INTEROP_DISTRICT_CONFIG": str(config_path)}
-    return subprocess.run(run_command(config_path), capture_output=True, text=True, env=env, timeout=900)
+    """One run of the district to its end, its output kept."""
+    return subprocess.run(
+        run_command(config_path), capture_output=True, text=True, env=run_env(config_path), timeout=900
+    )

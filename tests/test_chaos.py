@@ -34,15 +34,10 @@ from interop_pipeline.chaos import PAUSE_ENV_VAR, POINTS
 from interop_pipeline.config import DistrictConfig, load_config
 from interop_pipeline.publish.audit import in_progress_dir, read_audit_log
 from interop_pipeline.publish.state import load_state, publish_dir, state_path
-from tests.hub_fixture import run_command, write_hub_district
+from tests.hub_fixture import run_command, run_env, run_hub, write_hub_district
 from tests.warehouse_fingerprint import fingerprint
 
 pytestmark = pytest.mark.e2e
-
-
-def _env(config_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV_VAR}
-    return {**env, "INTEROP_DISTRICT_CONFIG": str(config_path), **extra}
 
 
 def delivered(config: DistrictConfig) -> dict[str, object]:
@@ -73,7 +68,7 @@ def _kill_at(config_path: Path, point: str, log: Path) -> None:
             run_command(config_path),
             stdout=output,
             stderr=subprocess.STDOUT,
-            env=_env(config_path, **{PAUSE_ENV_VAR: f"{point}={marker}"}),
+            env=run_env(config_path, **{PAUSE_ENV_VAR: f"{point}={marker}"}),
             start_new_session=True,
         )
     try:
@@ -104,7 +99,7 @@ def test_runs_killed_at_every_point_and_rerun_without_recover_end_as_an_uninterr
         logs.append(tmp_path / f"run-killed-at-{point}.log")
         _kill_at(config_path, point, logs[-1])
         _assert_whole_if_published(config, set(expected))
-    final = subprocess.run(run_command(config_path), capture_output=True, text=True, env=_env(config_path), timeout=900)
+    final = run_hub(config_path)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
 
     # Each run found the one killed before it, without `recover`, and removed what it left.

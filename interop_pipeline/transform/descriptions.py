@@ -54,8 +54,8 @@ def _what_it_checks(test: Mapping[str, Any], schemas: Mapping[str, str]) -> tupl
             repeated = f"select {column}, count(*) from {rows} group by all having count(*) > 1"
             return f"No two rows of {model} share a {column}.", repeated
         case "primary_key":
-            key = ", ".join(kwargs.get("columns") or [column])
-            nulls = " or ".join(f"{c} is null" for c in kwargs.get("columns") or [column])
+            columns = kwargs.get("columns") or [column]  # a grain of several, or the test's column
+            key, nulls = ", ".join(columns), " or ".join(f"{c} is null" for c in columns)
             bad = f"select {key}, count(*) from {rows} group by all having count(*) > 1 or {nulls}"
             return f"Every row of {model} has a ({key}), and no two rows share one: the key holds.", bad
         case "unique_combination_of_columns":
