@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urlsplit
 import certifi
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
@@ -68,7 +69,8 @@ class StaticToken:
 @dataclass
 class ClientCredentialsToken:
     """OAuth 2 client-credentials grant: fetched on first use, renewed shortly before it expires
-    and whenever the API says it has (401)."""
+    and whenever the API says it has (401). An ApiClient given this token asks the token endpoint
+    with its own retries (`session`): a token endpoint throttles and times out like any other."""
 
     token_url: str
     client_id: str
@@ -102,8 +104,13 @@ class ClientCredentialsToken:
         if self.scope:
             data["scope"] = self.scope
         http = self.session or requests
-        response = http.post(self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout)
         endpoint = urlsplit(self.token_url).path
+        try:
+            response = http.post(
+                self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
+            )
+        except requests.RequestException as error:  # the message holds the URL only; named by type
+            raise ApiError("OAuth", endpoint, None, f"token request failed: {type(error).__name__}") from None
         if response.status_code != 200:
             # The body may echo the client id; it never holds the secret, but keep it out anyway.
             raise ApiError("OAuth", endpoint, None, f"token request refused with HTTP {response.status_code}")
@@ -192,7 +199,8 @@ class ApiClient:
             read=self.settings.max_retries,
             status=self.settings.max_retries,
             status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # POSTs here are upserts by natural key, so repeating one is safe
+            # POSTs here are upserts by natural key or token requests, so repeating one is safe.
+            allowed_methods=None,
             backoff_factor=self.settings.backoff_seconds,
             backoff_max=self.settings.backoff_max_seconds,
             respect_retry_after_header=True,
@@ -201,6 +209,12 @@ class ApiClient:
         retry.on_retry = self._count_retry
         timeout = urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout)
         self.pool = _pool_for(self.base_url, retries=retry, timeout=timeout, maxsize=16)
+        if isinstance(auth, ClientCredentialsToken) and auth.session is None:
+            # The token endpoint (often another host) is asked with the same retries, counted
+            # with this client's.
+            auth.session = requests.Session()
+            auth.session.mount("http://", HTTPAdapter(max_retries=retry))
+            auth.session.mount("https://", HTTPAdapter(max_retries=retry))
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": user_agent}
 
     def _count_retry(self) -> None:

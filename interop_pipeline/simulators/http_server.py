@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Faults:
-    """Every Nth data request (0 = never) gets the fault. Token requests are never faulted."""
+    """Every Nth data request (0 = never) gets the fault; token requests are counted apart."""
 
     throttle_every: int = 0  # the system's throttle answer (429, or Canvas's 403) with Retry-After
     unavailable_every: int = 0  # 503 with Retry-After
@@ -34,6 +34,7 @@ class Faults:
     truncate_every: int = 0  # Content-Length of the whole body, then the connection closes halfway
     malformed_every: int = 0  # 200 with a body that is not JSON
     expire_token_after: int = 0  # a token dies after this many uses, so it expires mid-walk
+    token_unavailable_every: int = 0  # every Nth token request: 503 with Retry-After
     change_every: int = 0  # the simulator's change hook runs (records change between pages)
     retry_after_seconds: int = 1
 
@@ -48,6 +49,7 @@ class Faults:
             truncate_every=19,
             malformed_every=23,
             expire_token_after=29,
+            token_unavailable_every=2,
             change_every=5,
         )
 
@@ -144,6 +146,14 @@ class TokenIssuer:
             return True
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # A real server's listen backlog. With the default of 5, a burst of parallel connections on a
+    # busy machine overflows it, and a dropped connection waits for the client to send it again
+    # (a second), past a short connect timeout.
+    request_queue_size = 128
+
+
 class SimulatedApi:
     """A vendor API on 127.0.0.1. Subclasses add routes in `__init__` with :meth:`route`."""
 
@@ -167,13 +177,27 @@ class SimulatedApi:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.data_requests = 0
+        self.token_requests = 0
         self.faults_served: dict[str, int] = {}
         if self.token_path:
-            self.route("POST", re.escape(self.token_path), self._token_endpoint, authenticated=False)
+            self.route("POST", re.escape(self.token_path), self._token_request, authenticated=False)
 
     # -- routes ---------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler, *, authenticated: bool = True) -> None:
         self._routes.append((method, re.compile(pattern + r"/?"), handler, authenticated))
+
+    def _token_request(self, request: Request) -> Response:
+        """The token endpoint, down now and then under the token fault."""
+        with self._lock:
+            self.token_requests += 1
+            unavailable = self.faults.due(self.faults.token_unavailable_every, self.token_requests)
+            if unavailable:
+                self.faults_served["token_unavailable"] = self.faults_served.get("token_unavailable", 0) + 1
+        if unavailable:
+            response = self.error(503, "Service unavailable")
+            response.headers["Retry-After"] = str(self.faults.retry_after_seconds)
+            return response
+        return self._token_endpoint(request)
 
     def _token_endpoint(self, request: Request) -> Response:
         if self.tokens.authenticate(request) is None:
@@ -309,8 +333,7 @@ class SimulatedApi:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: URLs may hold IDs
                 pass
 
-        self._server = ThreadingHTTPServer((self._host, self._port), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self._host, self._port), _Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.system}-sim", daemon=True)
         self._thread.start()
         return self

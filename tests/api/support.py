@@ -11,6 +11,9 @@ import duckdb
 # Entities both OneRoster channels stage in the same shape (roles are compared on their own).
 ONEROSTER_SHARED = ["orgs", "academic_sessions", "courses", "classes", "users", "enrollments", "demographics"]
 ROLE_COLUMNS = "user_sourced_id, org_sourced_id, role, role_type, begin_date, end_date"
+# What Faults.all_on() serves on a walk of any length (and "change" where records can change),
+# each survived with a retry, not a record.
+EVERY_FAULT = frozenset({"throttle", "unavailable", "error", "malformed", "truncate", "slow", "token_unavailable"})
 
 
 def landed_current_records(landing_root: Path, source_system: str, entity: str) -> dict[str, dict]:

@@ -17,6 +17,7 @@ from interop_pipeline.connectors.http import (
     HttpSettings,
 )
 from interop_pipeline.simulators.http_server import Faults, Response, SimulatedApi
+from tests.api.support import EVERY_FAULT
 
 FAST = HttpSettings(read_timeout=0.5, backoff_seconds=0.01, max_retries=8)
 
@@ -44,7 +45,7 @@ def test_every_fault_is_survived_and_every_answer_is_right():
         answers = [client.get_json(f"/numbers/{i}", page=i).body["n"] for i in range(120)]
     assert answers == list(range(120))
     # Every kind of fault happened and each cost a retry, not a record.
-    assert set(api.faults_served) >= {"throttle", "unavailable", "error", "malformed", "truncate", "slow"}
+    assert set(api.faults_served) >= EVERY_FAULT
     assert client.retries >= sum(v for k, v in api.faults_served.items() if k != "change")
     assert client.auth.fetched >= 2  # the token expired mid-walk and was renewed
 
@@ -75,6 +76,40 @@ def test_tokens_used_up_by_parallel_requests_cost_no_record():
             answers = list(pool.map(lambda i: client.get_json(f"/numbers/{i}").body["n"], range(400)))
     assert answers == list(range(400))
     assert client.auth.fetched > 400 / 3
+
+
+def test_a_token_endpoint_down_now_and_then_costs_a_retry_not_a_request():
+    """Every other token request is answered 503 (Retry-After): the token is asked again, the
+    retry counted with the client's, and every request answered."""
+    faults = Faults(expire_token_after=2, token_unavailable_every=2, retry_after_seconds=0)
+    with NumbersApi(faults=faults) as api:
+        client = _client(api)
+        answers = [client.get_json(f"/numbers/{i}").body["n"] for i in range(20)]
+    assert answers == list(range(20))
+    assert api.faults_served["token_unavailable"] >= 5
+    assert client.retries >= api.faults_served["token_unavailable"]
+
+
+def test_a_token_endpoint_that_stays_down_fails_naming_it_and_nothing_secret():
+    """A token endpoint answering 503 to every retry, and one that takes no connection: each
+    fails as an ApiError naming the endpoint, after the client's retries, without the secret."""
+    few = HttpSettings(read_timeout=0.5, backoff_seconds=0.01, max_retries=3)
+    with NumbersApi(faults=Faults(token_unavailable_every=1, retry_after_seconds=0)) as api:
+        token = ClientCredentialsToken(f"{api.base_url}/oauth/token", "district", "s3cret", timeout=(1, 1))
+        client = ApiClient("Numbers", api.base_url, auth=token, settings=few)
+        with pytest.raises(ApiError, match="HTTP 503") as refused:
+            client.get_json("/numbers/1")
+        base_url = api.base_url
+    assert api.faults_served["token_unavailable"] == 1 + few.max_retries
+    assert client.retries == few.max_retries
+    # The simulator has stopped: nothing listens on its port any more.
+    token = ClientCredentialsToken(f"{base_url}/oauth/token", "district", "s3cret-never-shown", timeout=(1, 1))
+    client = ApiClient("Numbers", base_url, auth=token, settings=few)
+    with pytest.raises(ApiError, match="OAuth /oauth/token: token request failed: ConnectionError") as unreachable:
+        client.get_json("/numbers/1")
+    assert client.retries == few.max_retries
+    for error in (refused, unreachable):
+        assert "s3cret" not in str(error.value) and error.value.__cause__ is None
 
 
 def test_a_token_the_api_never_accepts_fails_after_a_few_renewals():

@@ -23,6 +23,7 @@ from interop_pipeline.simulators.generate import write_district
 from interop_pipeline.simulators.http_server import Faults
 from interop_pipeline.simulators.oneroster_api import SCOPE_CORE, OneRosterApi, build_simulator, parse_filter
 from tests.api.support import (
+    EVERY_FAULT,
     ONEROSTER_SHARED,
     ROLE_COLUMNS,
     landed_current_records,
@@ -111,7 +112,7 @@ def test_every_fault_on_landing_ends_equal_to_the_api(district, tmp_path):
         second = walk_all(api, landing)
         assert {r.mode for r in second.values()} == {"incremental"}
         assert_landing_equals_api(api, landing)
-    served = {"throttle", "unavailable", "error", "malformed", "truncate", "slow"}
+    served = EVERY_FAULT
     assert served <= set(api.faults_served)
     retries = sum(r.retries for walk in (first, second) for r in walk.values())
     assert retries >= sum(api.faults_served[k] for k in served)  # each fault cost a retry, not a record
