@@ -9,7 +9,8 @@ bundle's earthmover.yaml keeps) is read by both sides:
 
 - earthmover: Education Analytics' MAP_Growth bundle (`earthmover run`, STUDENT_ID_NAME =
   Student_StateID) from its own virtual environment, bench/.earthmover-venv (git-ignored),
-  created on first use with `pip install earthmover==0.4.10`; never in the project's lock.
+  created on first use with `uv pip install earthmover==0.4.10` (pip where uv is missing);
+  never in the project's lock.
 - ours: `ours(path, workdir)`, the path a district's vendor file takes: land it with
   tabular.land_vendor_file, the built-in nwea_map_assessment_results declaration and the
   conformance layer's row sinks (parse, type, validate, parquet, plus the conformed
@@ -356,15 +357,23 @@ def ensure_earthmover(venv: Path = EARTHMOVER_VENV) -> Path:
     executable = venv / "bin" / "earthmover"
     if executable.exists():
         return executable
+    base, requirement = _base_python(), f"earthmover=={EARTHMOVER_VERSION}"
+    # uv (which `make install` brings) installs in a fraction of pip's time: about 1 CPU second
+    # against 16 here.
+    with_uv = subprocess.run([base, "-m", "uv", "--version"], capture_output=True).returncode == 0
+    if with_uv:
+        steps = [
+            [base, "-m", "uv", "venv", "--quiet", "--clear", "--python", base, str(venv)],
+            [base, "-m", "uv", "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), requirement],
+        ]
+    else:
+        steps = [
+            [base, "-m", "venv", "--clear", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
+        ]
     try:
-        subprocess.run([_base_python(), "-m", "venv", "--clear", str(venv)], check=True, capture_output=True, text=True)
-        subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"earthmover=={EARTHMOVER_VERSION}"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.SubprocessError) as error:
         shutil.rmtree(venv, ignore_errors=True)
         detail = getattr(error, "stderr", None) or str(error)
