@@ -1,0 +1,76 @@
+"""`make test` timed as CI runs it, against its target of 10 minutes: a fresh clone of the
+repository's committed HEAD, then `bash .ci/run` in it (install from the lock, ruff, the whole
+suite on three workers).
+
+    python bench/bench_test_suite.py [--workdir DIR] [--pytest-args ARGS]
+
+It prints the wall time, the machine's busy CPU seconds over it (the suite is CPU-bound: on two
+cores the wall time is about half the CPU time) and pytest's own summary line. Run it with
+nothing else running. --pytest-args narrows the suite (pytest's PYTEST_ADDOPTS, e.g.
+"tests/test_config.py"): the command's own test runs it that way, at a small size. The clone is
+removed afterwards unless --workdir names where to keep it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_SECONDS = 600
+# What a caller's environment must not hand the suite: a virtualenv, a pytest or xdist worker's
+# settings, a district or Dagster instance of its own.
+LEFT_OUT = ("VIRTUAL_ENV", "PYTEST_", "INTEROP_", "DAGSTER_HOME")
+
+
+def busy_cpu_seconds() -> float:
+    """The machine's busy CPU time so far (Linux /proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+
+
+def run_suite(clone: Path, pytest_args: str | None) -> tuple[int, float, float, str]:
+    """Clone, then `bash .ci/run` in the clone: its exit code, wall and busy CPU seconds, output."""
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEFT_OUT)}
+    if pytest_args:
+        env["PYTEST_ADDOPTS"] = pytest_args
+    started, cpu = time.monotonic(), busy_cpu_seconds()
+    done = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env, capture_output=True, text=True)
+    return done.returncode, time.monotonic() - started, busy_cpu_seconds() - cpu, done.stdout + done.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, help="where to clone (kept); a removed temporary folder otherwise")
+    parser.add_argument("--pytest-args", help="narrow the suite (PYTEST_ADDOPTS)")
+    args = parser.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="suite-") as scratch:
+        clone = args.workdir or Path(scratch) / "clone"
+        code, wall, cpu, output = run_suite(clone, args.pytest_args)
+    summary = re.findall(r"^=+ (.*(?:passed|failed|error).*) =+$", output, re.M)
+    narrowed = f" (pytest {args.pytest_args})" if args.pytest_args else ""
+    print(f"make test in a fresh clone of {commit.strip()}{narrowed}")
+    print(f"  pytest: {summary[-1] if summary else 'no summary line'}")
+    print(f"  busy CPU: {cpu:,.0f} s over the run (the machine's, from /proc/stat)")
+    verdict = "met" if code == 0 and wall <= TARGET_SECONDS else "not met"
+    print(f"  make test                  {minutes(wall):>14}   target <= {TARGET_SECONDS // 60} min: {verdict}")
+    if code != 0:
+        print(f"  it failed (exit code {code}); the end of its output:\n{output[-3000:]}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
