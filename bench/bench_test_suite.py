@@ -24,9 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 600
-# What a caller's environment must not hand the suite: a virtualenv, a pytest or xdist worker's
-# settings, a district or Dagster instance of its own.
-LEFT_OUT = ("VIRTUAL_ENV", "PYTEST_", "INTEROP_", "DAGSTER_HOME")
+# What a caller's environment must not hand the suite: a virtualenv, an outer make's settings,
+# a pytest or xdist worker's, a district or Dagster instance of its own.
+LEFT_OUT = ("VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_", "INTEROP_", "DAGSTER_HOME")
 
 
 def busy_cpu_seconds() -> float:
@@ -44,6 +44,10 @@ def run_suite(clone: Path, pytest_args: str | None) -> tuple[int, float, float, 
     """Clone, then `bash .ci/run` in the clone: its exit code, wall and busy CPU seconds, output."""
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(LEFT_OUT)}
+    # Nor the caller's virtualenv on PATH (`uv run` puts it first): the clone's `make` must find
+    # the machine's python3, with uv, not a venv's.
+    venv_bin = {str(Path(p) / "bin") for p in (sys.prefix, os.environ.get("VIRTUAL_ENV")) if p and p != sys.base_prefix}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p not in venv_bin)
     if pytest_args:
         env["PYTEST_ADDOPTS"] = pytest_args
     started, cpu = time.monotonic(), busy_cpu_seconds()
