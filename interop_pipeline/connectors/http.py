@@ -69,12 +69,13 @@ class StaticToken:
 @dataclass
 class ClientCredentialsToken:
     """OAuth 2 client-credentials grant: fetched on first use, renewed shortly before it expires
-    and whenever the API says it has (401). An ApiClient given this token asks the token endpoint
-    with its own retries (`session`): a token endpoint throttles and times out like any other."""
+    and whenever the API says it has (401). The ApiClient given this token (one client per token)
+    asks the token endpoint with its own retries (`session`): a token endpoint throttles and times
+    out like any other."""
 
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     scope: str | None = None
     timeout: tuple[float, float] = (5.0, 30.0)
     renew_margin_seconds: float = 30.0
@@ -109,8 +110,12 @@ class ClientCredentialsToken:
             response = http.post(
                 self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
             )
-        except requests.RequestException as error:  # the message holds the URL only; named by type
-            raise ApiError("OAuth", endpoint, None, f"token request failed: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            # Named by type, never by message: what the last attempt met when retries ran out
+            # (urllib3's MaxRetryError carries it), else requests' own error.
+            reason = getattr(error.args[0] if error.args else None, "reason", None)
+            what = type(reason if isinstance(reason, Exception) else error).__name__
+            raise ApiError("OAuth", endpoint, None, f"token request failed: {what} after retries") from None
         if response.status_code != 200:
             # The body may echo the client id; it never holds the secret, but keep it out anyway.
             raise ApiError("OAuth", endpoint, None, f"token request refused with HTTP {response.status_code}")
@@ -209,12 +214,13 @@ class ApiClient:
         retry.on_retry = self._count_retry
         timeout = urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout)
         self.pool = _pool_for(self.base_url, retries=retry, timeout=timeout, maxsize=16)
+        self._token_session: requests.Session | None = None
         if isinstance(auth, ClientCredentialsToken) and auth.session is None:
             # The token endpoint (often another host) is asked with the same retries, counted
             # with this client's.
-            auth.session = requests.Session()
-            auth.session.mount("http://", HTTPAdapter(max_retries=retry))
-            auth.session.mount("https://", HTTPAdapter(max_retries=retry))
+            self._token_session = auth.session = requests.Session()
+            for scheme in ("http://", "https://"):
+                auth.session.mount(scheme, HTTPAdapter(max_retries=retry))
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": user_agent}
 
     def _count_retry(self) -> None:
@@ -342,6 +348,8 @@ class ApiClient:
 
     def close(self) -> None:
         self.pool.clear()
+        if self._token_session is not None:
+            self._token_session.close()
 
 
 def _pool_for(base_url: str, **options: Any) -> urllib3.PoolManager:

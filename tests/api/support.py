@@ -11,8 +11,8 @@ import duckdb
 # Entities both OneRoster channels stage in the same shape (roles are compared on their own).
 ONEROSTER_SHARED = ["orgs", "academic_sessions", "courses", "classes", "users", "enrollments", "demographics"]
 ROLE_COLUMNS = "user_sourced_id, org_sourced_id, role, role_type, begin_date, end_date"
-# What Faults.all_on() serves on a walk of any length (and "change" where records can change),
-# each survived with a retry, not a record.
+# What Faults.all_on() serves on a walk long enough for a token to expire (and "change" where
+# records can change), each survived with a retry, not a record.
 EVERY_FAULT = frozenset({"throttle", "unavailable", "error", "malformed", "truncate", "slow", "token_unavailable"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -87,26 +88,31 @@ def test_a_token_endpoint_down_now_and_then_costs_a_retry_not_a_request():
         answers = [client.get_json(f"/numbers/{i}").body["n"] for i in range(20)]
     assert answers == list(range(20))
     assert api.faults_served["token_unavailable"] >= 5
-    assert client.retries >= api.faults_served["token_unavailable"]
+    # Each renewal after a 401 is a retry, and so is each token request asked again.
+    assert client.retries == (client.auth.fetched - 1) + api.faults_served["token_unavailable"]
 
 
 def test_a_token_endpoint_that_stays_down_fails_naming_it_and_nothing_secret():
-    """A token endpoint answering 503 to every retry, and one that takes no connection: each
-    fails as an ApiError naming the endpoint, after the client's retries, without the secret."""
+    """A token endpoint answering 503 to every retry, and one that refuses every connection (a
+    port bound but not listening): each fails as an ApiError naming the endpoint and what the last
+    attempt met, after the client's retries, without the secret."""
     few = HttpSettings(read_timeout=0.5, backoff_seconds=0.01, max_retries=3)
     with NumbersApi(faults=Faults(token_unavailable_every=1, retry_after_seconds=0)) as api:
         token = ClientCredentialsToken(f"{api.base_url}/oauth/token", "district", "s3cret", timeout=(1, 1))
         client = ApiClient("Numbers", api.base_url, auth=token, settings=few)
         with pytest.raises(ApiError, match="HTTP 503") as refused:
             client.get_json("/numbers/1")
-        base_url = api.base_url
     assert api.faults_served["token_unavailable"] == 1 + few.max_retries
     assert client.retries == few.max_retries
-    # The simulator has stopped: nothing listens on its port any more.
-    token = ClientCredentialsToken(f"{base_url}/oauth/token", "district", "s3cret-never-shown", timeout=(1, 1))
-    client = ApiClient("Numbers", base_url, auth=token, settings=few)
-    with pytest.raises(ApiError, match="OAuth /oauth/token: token request failed: ConnectionError") as unreachable:
-        client.get_json("/numbers/1")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        token = ClientCredentialsToken(f"{base_url}/oauth/token", "district", "s3cret-never-shown", timeout=(1, 1))
+        client = ApiClient("Numbers", base_url, auth=token, settings=few)
+        with pytest.raises(
+            ApiError, match="OAuth /oauth/token: token request failed: NewConnectionError after retries"
+        ) as unreachable:
+            client.get_json("/numbers/1")
     assert client.retries == few.max_retries
     for error in (refused, unreachable):
         assert "s3cret" not in str(error.value) and error.value.__cause__ is None

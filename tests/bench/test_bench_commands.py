@@ -156,7 +156,8 @@ def test_the_suite_bench_runs_make_test_in_a_fresh_clone(tmp_path):
     """`bench_test_suite.py` as the README shows it, the suite narrowed to one small file: the
     clone installs from its own lock, lints, runs those tests and reports against the target."""
     clone = tmp_path / "clone"
-    out = _run("bench/bench_test_suite.py", "--workdir", str(clone), "--pytest-args", "tests/test_config.py")
+    small = ("--pytest-args", "tests/test_config.py", "--timeout", "500")
+    out = _run("bench/bench_test_suite.py", "--workdir", str(clone), *small)
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_config.py"],
         cwd=ROOT,
@@ -164,6 +165,6 @@ def test_the_suite_bench_runs_make_test_in_a_fresh_clone(tmp_path):
         text=True,
     ).stdout
     tests = int(re.search(r"^(\d+) tests? collected", collected, re.M).group(1))
-    assert re.search(rf"^  pytest: {tests} passed in [\d.]+s$", out, re.M), out
+    assert re.search(rf"^  pytest: {tests} passed\b", out, re.M), out
     assert re.search(r"^  make test\s+\d+ min [\d.]+ s   target <= 10 min: met$", out, re.M), out
     assert (clone / ".venv" / "bin" / "python").exists()  # installed in the clone, from its lock

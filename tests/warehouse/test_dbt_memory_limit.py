@@ -8,7 +8,7 @@ import re
 from tests.district_build import run_dbt
 
 
-def test_every_dbt_connection_holds_the_memory_limit_it_is_told(built_district, monkeypatch):
+def test_dbt_works_within_the_memory_limit_it_is_told(built_district, monkeypatch):
     monkeypatch.setenv("INTEROP_DUCKDB_MEMORY_LIMIT", "300MB")
     # Its own target folder: a changed profile makes dbt parse again, and the warehouse tests'
     # folder keeps the parse of the usual one.
