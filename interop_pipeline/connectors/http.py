@@ -115,7 +115,8 @@ class ClientCredentialsToken:
             # (urllib3's MaxRetryError carries it), else requests' own error.
             reason = getattr(error.args[0] if error.args else None, "reason", None)
             what = type(reason if isinstance(reason, Exception) else error).__name__
-            raise ApiError("OAuth", endpoint, None, f"token request failed: {what} after retries") from None
+            retried = " after retries" if self.session is not None else ""
+            raise ApiError("OAuth", endpoint, None, f"token request failed: {what}{retried}") from None
         if response.status_code != 200:
             # The body may echo the client id; it never holds the secret, but keep it out anyway.
             raise ApiError("OAuth", endpoint, None, f"token request refused with HTTP {response.status_code}")
