@@ -80,6 +80,8 @@ class ClientCredentialsToken:
     timeout: tuple[float, float] = (5.0, 30.0)
     renew_margin_seconds: float = 30.0
     session: requests.Session | None = None
+    body_attempts: int = 4  # asks for an answer cut short or not JSON (HttpSettings.body_attempts)
+    on_retry: Callable[[], None] | None = field(default=None, repr=False)  # told of each such ask again
     _value: str | None = field(default=None, init=False, repr=False)
     _expires_at: float = field(default=0.0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -104,12 +106,33 @@ class ClientCredentialsToken:
         data = {"grant_type": "client_credentials"}
         if self.scope:
             data["scope"] = self.scope
-        http = self.session or requests
         endpoint = urlsplit(self.token_url).path
+        for attempt in range(1, max(self.body_attempts, 1) + 1):
+            body = self._answer(data, endpoint, last=attempt >= self.body_attempts)
+            if body is not None:
+                break
+            if self.on_retry is not None:
+                self.on_retry()
+        try:
+            self._value = str(body["access_token"])
+            expires_in = float(body.get("expires_in", 3600))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ContractError("OAuth", endpoint, None, f"token response without access_token ({error})") from None
+        self._expires_at = time.monotonic() + expires_in
+        self.fetched += 1
+
+    def _answer(self, data: dict[str, str], endpoint: str, *, last: bool) -> Any:
+        """The token endpoint's JSON answer; None for an answer cut short or not JSON, unless this
+        is the `last` ask (then a ContractError, as for the data requests' bodies)."""
+        http = self.session or requests
         try:
             response = http.post(
                 self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
             )
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
+            if not last:
+                return None
+            raise ContractError("OAuth", endpoint, None, f"token response cut short ({type(error).__name__})") from None
         except requests.RequestException as error:
             # Named by type, never by message: what the last attempt met when retries ran out
             # (urllib3's MaxRetryError carries it), else requests' own error.
@@ -121,13 +144,11 @@ class ClientCredentialsToken:
             # The body may echo the client id; it never holds the secret, but keep it out anyway.
             raise ApiError("OAuth", endpoint, None, f"token request refused with HTTP {response.status_code}")
         try:
-            body = response.json()
-            self._value = str(body["access_token"])
-            expires_in = float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError) as error:
-            raise ContractError("OAuth", endpoint, None, f"token response without access_token ({error})") from None
-        self._expires_at = time.monotonic() + expires_in
-        self.fetched += 1
+            return response.json()
+        except ValueError:
+            if not last:
+                return None
+            raise ContractError("OAuth", endpoint, None, "token response is not JSON") from None
 
 
 # 401s once the API has taken the client's tokens (expiries), retried with a new token per request;
@@ -222,6 +243,7 @@ class ApiClient:
             self._token_session = auth.session = requests.Session()
             for scheme in ("http://", "https://"):
                 auth.session.mount(scheme, HTTPAdapter(max_retries=retry))
+            auth.body_attempts, auth.on_retry = self.settings.body_attempts, self._count_retry
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": user_agent}
 
     def _count_retry(self) -> None:

@@ -35,6 +35,7 @@ class Faults:
     malformed_every: int = 0  # 200 with a body that is not JSON
     expire_token_after: int = 0  # a token dies after this many uses, so it expires mid-walk
     token_unavailable_every: int = 0  # every Nth token request: 503 with Retry-After
+    token_truncate_every: int = 0  # every Nth token answer cut off halfway (as truncate_every)
     change_every: int = 0  # the simulator's change hook runs (records change between pages)
     retry_after_seconds: int = 1
 
@@ -50,6 +51,7 @@ class Faults:
             malformed_every=23,
             expire_token_after=29,
             token_unavailable_every=2,
+            token_truncate_every=3,
             change_every=5,
         )
 
@@ -86,6 +88,7 @@ class Response:
     body: Any = None  # JSON-able, or bytes/str sent as they are
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    send_fault: str | None = None  # "truncate": cut off halfway as it is sent (a route without a token's)
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -187,17 +190,24 @@ class SimulatedApi:
         self._routes.append((method, re.compile(pattern + r"/?"), handler, authenticated))
 
     def _token_request(self, request: Request) -> Response:
-        """The token endpoint, down now and then under the token fault."""
+        """The token endpoint, down now and then, or its answer cut short, under the token faults."""
         with self._lock:
             self.token_requests += 1
-            unavailable = self.faults.due(self.faults.token_unavailable_every, self.token_requests)
-            if unavailable:
-                self.faults_served["token_unavailable"] = self.faults_served.get("token_unavailable", 0) + 1
-        if unavailable:
+            fault = None
+            if self.faults.due(self.faults.token_unavailable_every, self.token_requests):
+                fault = "token_unavailable"
+            elif self.faults.due(self.faults.token_truncate_every, self.token_requests):
+                fault = "token_truncate"
+            if fault:
+                self.faults_served[fault] = self.faults_served.get(fault, 0) + 1
+        if fault == "token_unavailable":
             response = self.error(503, "Service unavailable")
             response.headers["Retry-After"] = str(self.faults.retry_after_seconds)
             return response
-        return self._token_endpoint(request)
+        response = self._token_endpoint(request)
+        if fault == "token_truncate":
+            response.send_fault = "truncate"
+        return response
 
     def _token_endpoint(self, request: Request) -> Response:
         if self.tokens.authenticate(request) is None:
@@ -228,7 +238,8 @@ class SimulatedApi:
                 continue
             request.match = match
             if not authenticated:
-                return self._call(handler, request), None
+                response = self._call(handler, request)
+                return response, response.send_fault
             if not self.tokens.check(request):
                 return self.unauthorized(), None
             fault = self._next_fault()

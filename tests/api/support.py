@@ -13,7 +13,9 @@ ONEROSTER_SHARED = ["orgs", "academic_sessions", "courses", "classes", "users", 
 ROLE_COLUMNS = "user_sourced_id, org_sourced_id, role, role_type, begin_date, end_date"
 # What Faults.all_on() serves on a walk long enough for a token to expire (and "change" where
 # records can change), each survived with a retry, not a record.
-EVERY_FAULT = frozenset({"throttle", "unavailable", "error", "malformed", "truncate", "slow", "token_unavailable"})
+EVERY_FAULT = frozenset(
+    {"throttle", "unavailable", "error", "malformed", "truncate", "slow", "token_unavailable", "token_truncate"}
+)
 
 
 def landed_current_records(landing_root: Path, source_system: str, entity: str) -> dict[str, dict]:

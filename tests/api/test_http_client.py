@@ -92,6 +92,22 @@ def test_a_token_endpoint_down_now_and_then_costs_a_retry_not_a_request():
     assert client.retries == (client.auth.fetched - 1) + api.faults_served["token_unavailable"]
 
 
+def test_a_token_answer_cut_short_is_asked_again_and_every_time_fails_as_a_contract_break():
+    """Every other token answer is cut off halfway: the token is asked again (a retry, counted)
+    and every request answered. Cut short every time: a ContractError after body_attempts asks."""
+    with NumbersApi(faults=Faults(expire_token_after=2, token_truncate_every=2)) as api:
+        client = _client(api)
+        answers = [client.get_json(f"/numbers/{i}").body["n"] for i in range(20)]
+        assert answers == list(range(20))
+        assert api.faults_served["token_truncate"] >= 5
+        assert client.retries == (client.auth.fetched - 1) + api.faults_served["token_truncate"]
+        api.faults.token_truncate_every = 1
+        client = _client(api)
+        with pytest.raises(ContractError, match="OAuth /oauth/token: token response cut short"):
+            client.get_json("/numbers/1")
+        assert client.retries == FAST.body_attempts - 1
+
+
 def test_a_token_endpoint_that_stays_down_fails_naming_it_and_nothing_secret():
     """A token endpoint answering 503 to every retry, and one that refuses every connection (a
     port bound but not listening): each fails as an ApiError naming the endpoint and what the last
