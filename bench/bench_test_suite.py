@@ -1,6 +1,6 @@
 """`make test` timed as CI runs it, against its target of 10 minutes: a fresh clone of the
-repository's committed HEAD, then `bash .ci/run` in it (install from the lock, ruff, the whole
-suite on three workers).
+repository's committed HEAD, then `bash .ci/run` in it (install from the lock, Chromium and
+playwright-core for the browser tests, ruff, the whole suite on three workers).
 
     python bench/bench_test_suite.py [--workdir DIR] [--pytest-args ARGS] [--timeout SECONDS]
 

@@ -88,7 +88,9 @@ class Response:
     body: Any = None  # JSON-able, or bytes/str sent as they are
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
-    send_fault: str | None = None  # "truncate": cut off halfway as it is sent (a route without a token's)
+    # "truncate": cut off halfway as it is sent. Set by routes that need no token (the token
+    # endpoint); the others' send faults come from _next_fault.
+    send_fault: str | None = None
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
